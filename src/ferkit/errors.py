@@ -1,0 +1,19 @@
+"""The one exception family of ferkit: the CLI turns any of these into one red line and exit code 1."""
+
+from __future__ import annotations
+
+
+class FerError(Exception):
+    """Base class of every error ferkit raises on purpose (bad input, missing weights, bad options)."""
+
+
+class DataError(FerError):
+    """A dataset, label file, image or mapping file is malformed or missing."""
+
+
+class WeightsError(FerError):
+    """Weights could not be found, loaded or do not fit the model they are meant for."""
+
+
+class ConfigError(FerError):
+    """An option or configuration value is invalid."""
