@@ -1,0 +1,114 @@
+"""Image reading for every stage: one error type, naming the file, for anything unreadable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ferkit.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file after fully decoding it, so truncated files are caught."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.size
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+
+
+def read_gray(path: str | Path, size: int | None = None) -> np.ndarray:
+    """Read an image file as a uint8 grayscale array, optionally resized to ``size`` x ``size``."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L")
+            if size is not None and im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            return np.asarray(im, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+
+
+MAX_PIXELS = 120_000_000  # larger images are refused with a clear error instead of exhausting memory
+
+
+def to_bgr8(array: np.ndarray, color: str = "bgr") -> np.ndarray:
+    """Any image array (gray, 1/3/4 channels, uint8/uint16/float) as contiguous 3-channel BGR uint8.
+
+    ``color`` says how a 3/4-channel array is ordered: 'bgr' (OpenCV) or 'rgb' (PIL, matplotlib).
+    """
+    a = np.asarray(array)
+    if color not in ("bgr", "rgb"):
+        raise DataError(f"color must be 'bgr' or 'rgb', got {color!r}")
+    if a.ndim not in (2, 3) or a.size == 0 or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+        raise DataError(f"not an image array: shape {a.shape} (expected HxW, HxWx1, HxWx3 or HxWx4)")
+    if a.dtype == np.uint16:
+        a = (a / 257.0).round().astype(np.uint8)
+    elif a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        scale = 255.0 if np.nanmax(a) <= 1.0 else 1.0
+        a = np.clip(np.nan_to_num(a) * scale, 0, 255).round().astype(np.uint8)
+    elif a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    elif a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.shape[2] == 4:
+        alpha = a[:, :, 3:4].astype(np.float32) / 255.0  # composite over white
+        a = (a[:, :, :3].astype(np.float32) * alpha + 255.0 * (1 - alpha)).round().astype(np.uint8)
+    if color == "rgb":
+        a = a[:, :, ::-1]
+    return np.ascontiguousarray(a)
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as BGR uint8 (H, W, 3): EXIF orientation applied; gray, palette, RGBA, CMYK and
+    16-bit images converted. Anything unreadable is a DataError naming the file and the reason."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise DataError(f"{path}: is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: empty file (0 bytes)")
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise DataError(
+                    f"{path}: image too large ({w}x{h} = {w * h / 1e6:.0f} MP, limit "
+                    f"{max_pixels / 1e6:.0f} MP); downscale it first"
+                )
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+                a = np.asarray(im)
+                a = a.astype(np.float64) / (65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0)
+                return to_bgr8(a.astype(np.float32).clip(0, 1), "rgb")
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                return to_bgr8(np.asarray(im.convert("RGBA")), "rgb")
+            return to_bgr8(np.asarray(im.convert("RGB")), "rgb")
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: image too large ({exc})") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: corrupt or truncated image ({exc})") from None

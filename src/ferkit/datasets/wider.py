@@ -1,0 +1,204 @@
+"""WIDER FACE: the official ground-truth text format, and conversion to an ultralytics YOLO dataset."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.datasets.images import image_size
+from ferkit.errors import DataError
+
+GT_RELATIVE = Path("wider_face_split") / "wider_face_train_bbx_gt.txt"
+IMAGES_RELATIVE = Path("WIDER_train") / "images"
+ATTRIBUTES = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
+
+
+@dataclass(frozen=True)
+class WiderImage:
+    """One image of a WIDER FACE ground-truth file.
+
+    ``boxes`` is an (N, 4) float array of ``x1, y1, w, h`` in image pixels, ``attributes`` an (N, 6) int
+    array in the order of :data:`ATTRIBUTES`.
+    """
+
+    path: str
+    boxes: np.ndarray = field(repr=False)
+    attributes: np.ndarray = field(repr=False)
+
+    @property
+    def invalid(self) -> np.ndarray:
+        return self.attributes[:, ATTRIBUTES.index("invalid")].astype(bool)
+
+
+def parse_wider_gt(gt_file: str | Path) -> list[WiderImage]:
+    """Parse a ``wider_face_*_bbx_gt.txt`` file; any inconsistency is a DataError naming file and line."""
+    gt_file = Path(gt_file)
+    if not gt_file.is_file():
+        raise DataError(f"WIDER FACE ground truth not found: {gt_file}")
+    lines = gt_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    images: list[WiderImage] = []
+    i = 0
+    while i < len(lines):
+        name = lines[i].strip()
+        if not name:
+            i += 1
+            continue
+        where = f"{gt_file}:{i + 1}"
+        if not name.lower().endswith((".jpg", ".jpeg", ".png")):
+            raise DataError(f"{where}: expected an image path, got {name!r}")
+        if i + 1 >= len(lines):
+            raise DataError(f"{where}: image {name!r} has no face-count line")
+        try:
+            count = int(lines[i + 1].strip())
+        except ValueError:
+            raise DataError(
+                f"{gt_file}:{i + 2}: expected a face count, got {lines[i + 1].strip()!r}"
+            ) from None
+        if count < 0:
+            raise DataError(f"{gt_file}:{i + 2}: negative face count {count}")
+        n_rows = count
+        if count == 0 and i + 2 < len(lines) and _is_placeholder(lines[i + 2]):
+            n_rows = 1  # the official files follow a count of 0 with one all-zero placeholder line
+        rows = lines[i + 2 : i + 2 + n_rows]
+        if len(rows) < n_rows:
+            raise DataError(f"{where}: {name!r} says {count} faces but the file ends after {len(rows)} lines")
+        values = []
+        for j, row in enumerate(rows[:count]):
+            parts = row.split()
+            lineno = i + 3 + j
+            if len(parts) < 4 or (len(parts) > 4 and len(parts) != 10):
+                raise DataError(
+                    f"{gt_file}:{lineno}: expected 'x1 y1 w h blur expression illumination invalid occlusion "
+                    f"pose' for face {j + 1} of {count} of {name!r}, got {row.strip()!r} "
+                    "(does the face count match the lines?)"
+                )
+            try:
+                nums = [float(p) for p in parts]
+            except ValueError:
+                raise DataError(f"{gt_file}:{lineno}: non-numeric value in {row.strip()!r}") from None
+            values.append(nums + [0.0] * (10 - len(nums)))
+        arr = np.asarray(values, dtype=np.float64).reshape(-1, 10)
+        images.append(WiderImage(name, arr[:, :4].astype(np.float32), arr[:, 4:].astype(np.int64)))
+        i += 2 + n_rows
+    if not images:
+        raise DataError(f"{gt_file}: no images found")
+    return images
+
+
+def _is_placeholder(line: str) -> bool:
+    parts = line.split()
+    return bool(parts) and all(p.lstrip("-").replace(".", "", 1).isdigit() for p in parts)
+
+
+def is_val(image_path: str, val_fraction: float) -> bool:
+    """Deterministic split: an image is in val when the hash of its relative path falls below the fraction.
+
+    The same image always lands in the same split, whatever the order or number of images around it.
+    """
+    digest = hashlib.sha1(image_path.replace("\\", "/").encode()).hexdigest()
+    return int(digest[:8], 16) / 0xFFFFFFFF < val_fraction
+
+
+def find_wider_layout(root: str | Path) -> tuple[Path, Path]:
+    """Return (images dir, gt file) of a WIDER FACE root in the official layout."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"WIDER FACE root not found: {root}")
+    images, gt = root / IMAGES_RELATIVE, root / GT_RELATIVE
+    if not images.is_dir():
+        raise DataError(f"{root} is not a WIDER FACE root: missing folder {IMAGES_RELATIVE}")
+    if not gt.is_file():
+        raise DataError(f"{root} is not a WIDER FACE root: missing {GT_RELATIVE}")
+    return images, gt
+
+
+def is_wider_root(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / IMAGES_RELATIVE).is_dir() and (path / GT_RELATIVE).is_file()
+
+
+@dataclass
+class ConversionReport:
+    """Counts of a WIDER FACE -> YOLO conversion."""
+
+    images: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0})
+    faces: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0})
+    dropped_invalid: int = 0
+    dropped_degenerate: int = 0
+    dropped_small: int = 0
+    skipped_images: list[str] = field(default_factory=list)
+    data_yaml: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def wider_to_yolo(
+    wider_root: str | Path,
+    out: str | Path,
+    val_fraction: float = 0.1,
+    min_size: float = 8.0,
+    skip_bad: bool = False,
+    progress: Callable | None = None,
+) -> ConversionReport:
+    """Convert WIDER FACE (official layout) to an ultralytics YOLO dataset under ``out``.
+
+    Invalid faces, boxes of zero/negative size and faces whose shorter side is below ``min_size`` pixels are
+    dropped (and counted); boxes are clipped to the image. Images go to train or val by :func:`is_val`.
+    A corrupt image is an error, or is skipped and counted when ``skip_bad``.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    images_dir, gt_file = find_wider_layout(wider_root)
+    entries = parse_wider_gt(gt_file)
+    out = Path(out)
+    for split in ("train", "val"):
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    report = ConversionReport()
+    iterator = progress(entries) if progress else entries
+    for entry in iterator:
+        src = images_dir / entry.path
+        try:
+            width, height = image_size(src)
+        except DataError:
+            if not skip_bad:
+                raise
+            report.skipped_images.append(str(src))
+            continue
+        split = "val" if is_val(entry.path, val_fraction) else "train"
+        lines = []
+        for (x, y, w, h), invalid in zip(entry.boxes, entry.invalid, strict=True):
+            if invalid:
+                report.dropped_invalid += 1
+                continue
+            x1, y1 = max(float(x), 0.0), max(float(y), 0.0)
+            x2, y2 = min(float(x + w), width), min(float(y + h), height)
+            if x2 <= x1 or y2 <= y1:
+                report.dropped_degenerate += 1
+                continue
+            if min(x2 - x1, y2 - y1) < min_size:
+                report.dropped_small += 1
+                continue
+            cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
+            lines.append(f"0 {cx:.6f} {cy:.6f} {(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
+        # WIDER file names are unique across event folders, so the YOLO folders can be flat.
+        name = Path(entry.path).name
+        shutil.copyfile(src, out / "images" / split / name)
+        (out / "labels" / split / f"{Path(name).stem}.txt").write_text(
+            "\n".join(lines) + ("\n" if lines else "")
+        )
+        report.images[split] += 1
+        report.faces[split] += len(lines)
+    data_yaml = out / "data.yaml"
+    data_yaml.write_text(
+        f"# WIDER FACE converted by ferkit (val_fraction={val_fraction}, min_size={min_size})\n"
+        f"path: {out.resolve()}\ntrain: images/train\nval: images/val\nnames:\n  0: face\n"
+    )
+    report.data_yaml = str(data_yaml)
+    return report
