@@ -1,0 +1,1 @@
+"""Emotion classifier: AlexNet-family models, checkpoints, training, evaluation and inference."""

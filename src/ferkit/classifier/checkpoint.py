@@ -1,0 +1,95 @@
+"""Classifier checkpoints: everything needed to rebuild and use a model, loaded with ``weights_only=True``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ferkit.classifier.models import create_model
+from ferkit.datasets.grouping import LabelGrouping
+from ferkit.errors import WeightsError
+
+FORMAT = "ferkit-classifier/1"
+
+
+@dataclass(frozen=True)
+class ClassifierMeta:
+    """What a checkpoint says about its model besides the weights."""
+
+    arch: str
+    class_names: tuple[str, ...]
+    grouping: LabelGrouping
+    input_size: int
+    mean: float
+    std: float
+    train_config: dict[str, Any] = field(default_factory=dict, hash=False)
+    metrics: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "arch": self.arch,
+            "class_names": list(self.class_names),
+            "grouping": self.grouping.to_dict(),
+            "input_size": self.input_size,
+            "mean": self.mean,
+            "std": self.std,
+            "train_config": self.train_config,
+            "metrics": self.metrics,
+        }
+
+
+def save_checkpoint(
+    path: str | Path, model: nn.Module, meta: ClassifierMeta, half: bool = False, **extra
+) -> None:
+    """Save model weights with their metadata; ``half`` stores float16 weights (half the size)."""
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
+        for k, v in model.state_dict().items()
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**meta.to_dict(), "state_dict": state, **extra}, path)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw checkpoint dict, loaded safely."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WeightsError(f"classifier weights not found: {path}") from None
+    except Exception as exc:
+        raise WeightsError(f"cannot read classifier weights {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise WeightsError(
+            f"{path} is not a ferkit classifier checkpoint (a detector .pt, or a file from another tool?)"
+        )
+    return ckpt
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, ClassifierMeta]:
+    """Rebuild a checkpoint's model (eval mode, float32, on ``device``); return it with its metadata."""
+    ckpt = read_checkpoint(path)
+    meta = ClassifierMeta(
+        arch=ckpt["arch"],
+        class_names=tuple(ckpt["class_names"]),
+        grouping=LabelGrouping.from_dict(ckpt["grouping"]),
+        input_size=int(ckpt["input_size"]),
+        mean=float(ckpt["mean"]),
+        std=float(ckpt["std"]),
+        train_config=dict(ckpt.get("train_config") or {}),
+        metrics=dict(ckpt.get("metrics") or {}),
+    )
+    model = create_model(meta.arch, num_classes=len(meta.class_names))
+    try:
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        )
+    except RuntimeError as exc:
+        raise WeightsError(
+            f"{path}: weights do not fit architecture {meta.arch!r}: {str(exc)[:200]}"
+        ) from None
+    return model.to(device).eval(), meta

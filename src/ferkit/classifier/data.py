@@ -1,0 +1,77 @@
+"""From a dataset on disk to encoded arrays and torch datasets for the classifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ferkit.datasets.fer2013 import FaceSet, load_faces
+from ferkit.datasets.grouping import LabelGrouping
+from ferkit.errors import DataError
+
+
+@dataclass
+class EncodedSplit:
+    """Images (N, S, S) uint8 with class indices (N,) of a grouping, and what was left out."""
+
+    images: np.ndarray
+    targets: np.ndarray
+    sources: list[str]
+    dropped_unmapped: int = 0
+    skipped: int = 0
+
+
+def encode(faces: FaceSet, grouping: LabelGrouping, drop_unmapped: bool) -> EncodedSplit:
+    targets, keep = grouping.encode(faces.labels, drop_unmapped=drop_unmapped)
+    kept = faces.subset(keep)
+    if len(kept) == 0:
+        raise DataError(f"no images left after applying grouping {grouping.name!r}")
+    return EncodedSplit(kept.images, targets, kept.sources, int((~keep).sum()), len(faces.skipped))
+
+
+def load_split(
+    data: str,
+    split: str,
+    grouping: LabelGrouping,
+    size: int,
+    drop_unmapped: bool = False,
+    skip_bad: bool = False,
+) -> EncodedSplit:
+    """Read one split of a dataset and encode its labels with ``grouping``."""
+    return encode(load_faces(data, split, size, skip_bad), grouping, drop_unmapped)
+
+
+def stratified_holdout(targets: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Boolean mask of a deterministic, per-class ``fraction`` of samples (used as val when there is none)."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(targets), dtype=bool)
+    for c in np.unique(targets):
+        idx = np.flatnonzero(targets == c)
+        n = max(1, round(len(idx) * fraction)) if len(idx) > 1 else 0
+        mask[rng.permutation(idx)[:n]] = True
+    return mask
+
+
+def to_tensor(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
+    """(N, S, S) uint8 -> (N, 1, S, S) float32, normalised."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
+    return x.sub_(mean).div_(std).unsqueeze(1)
+
+
+class AugmentedFaces(Dataset):
+    """Training samples: an albumentations transform per image, then normalisation."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, transform, mean: float, std: float):
+        self.images, self.targets, self.transform = images, targets, transform
+        self.mean, self.std = mean, std
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        img = self.transform(image=self.images[i])["image"]
+        x = torch.from_numpy(np.ascontiguousarray(img)).float().div_(255.0).sub_(self.mean).div_(self.std)
+        return x.unsqueeze(0), int(self.targets[i])

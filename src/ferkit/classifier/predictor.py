@@ -1,0 +1,103 @@
+"""Inference on face crops: ``EmotionClassifier``, preprocessing matched to the checkpoint, optional TTA."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint
+from ferkit.device import select_device
+from ferkit.errors import DataError
+from ferkit.weights import resolve_weights
+
+
+def to_gray(crop: np.ndarray) -> np.ndarray:
+    """A crop as 2-D uint8 gray: BGR(A) and single-channel 3-D arrays are converted, 16-bit is scaled."""
+    if crop.dtype == np.uint16:
+        crop = (crop >> 8).astype(np.uint8)
+    elif crop.dtype != np.uint8:
+        crop = np.clip(crop, 0, 255).astype(np.uint8)
+    if crop.ndim == 3:
+        if crop.shape[2] == 1:
+            crop = crop[:, :, 0]
+        elif crop.shape[2] == 4:
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGRA2GRAY)
+        else:
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    if crop.ndim != 2 or crop.size == 0:
+        raise DataError(f"a face crop must be a non-empty 2-D or 3-D image array, got shape {crop.shape}")
+    return crop
+
+
+def resize_square(gray: np.ndarray, size: int) -> np.ndarray:
+    if gray.shape == (size, size):
+        return gray
+    interp = cv2.INTER_AREA if min(gray.shape) > size else cv2.INTER_LINEAR
+    return cv2.resize(gray, (size, size), interpolation=interp)
+
+
+def tta_views(x: torch.Tensor, shift: int = 3) -> list[torch.Tensor]:
+    """Test-time views of a (N, 1, S, S) batch: the image, its mirror, and four corner crops (by ``shift``
+    pixels, resized back to S) with their mirrors."""
+    s = x.shape[-1]
+    views = [x]
+    for dy, dx in ((0, 0), (0, shift), (shift, 0), (shift, shift)):
+        crop = x[..., dy : s - shift + dy, dx : s - shift + dx]
+        views.append(F.interpolate(crop, size=(s, s), mode="bilinear", align_corners=False))
+    return views + [v.flip(-1) for v in views]
+
+
+class EmotionClassifier:
+    """A trained emotion classifier: crops in, probabilities per class name out."""
+
+    def __init__(self, model: torch.nn.Module, meta: ClassifierMeta, device: torch.device):
+        self.model, self.meta, self.device = model, meta, device
+
+    @classmethod
+    def from_pretrained(cls, weights: str | Path | None = "default", device: str | torch.device = "auto"):
+        """Load shipped ('default') or user weights onto ``device`` (auto/cpu/cuda or a torch.device)."""
+        dev = device if isinstance(device, torch.device) else select_device(device)
+        model, meta = load_checkpoint(resolve_weights("classifier", weights), dev)
+        return cls(model, meta, dev)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.meta.class_names
+
+    def preprocess(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        """Gray, resized to the checkpoint's input size and normalised with its mean/std: (N, 1, S, S)."""
+        size = self.meta.input_size
+        arr = (
+            np.stack([resize_square(to_gray(c), size) for c in crops])
+            if len(crops)
+            else np.zeros((0, size, size), np.uint8)
+        )
+        x = torch.from_numpy(arr).float().div_(255.0).sub_(self.meta.mean).div_(self.meta.std)
+        return x.unsqueeze(1)
+
+    @torch.inference_mode()
+    def predict_tensor(self, x: torch.Tensor, tta: bool = False, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, K) of a preprocessed batch; TTA averages the softmax of all views."""
+        out = []
+        for i in range(0, len(x), batch_size):
+            xb = x[i : i + batch_size].to(self.device)
+            views = tta_views(xb) if tta else [xb]
+            probs = torch.stack([F.softmax(self.model(v).float(), dim=1) for v in views]).mean(0)
+            out.append(probs.cpu())
+        k = len(self.class_names)
+        return torch.cat(out).numpy() if out else np.zeros((0, k), np.float32)
+
+    def predict_proba(self, crops: Sequence[np.ndarray], tta: bool = False) -> np.ndarray:
+        """Class probabilities (N, K), columns in the order of :attr:`class_names`."""
+        return self.predict_tensor(self.preprocess(crops), tta=tta)
+
+    def predict(self, crops: Sequence[np.ndarray], tta: bool = False) -> list[tuple[str, dict[str, float]]]:
+        """(label, {class name: probability}) per crop."""
+        probs = self.predict_proba(crops, tta=tta)
+        names = self.class_names
+        return [(names[int(p.argmax())], {n: float(v) for n, v in zip(names, p, strict=True)}) for p in probs]
