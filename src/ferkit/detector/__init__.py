@@ -1,0 +1,1 @@
+"""Face detector: YOLO face localisation (ultralytics), training and precision/recall/F1 evaluation."""

@@ -1,0 +1,70 @@
+"""``FaceDetector``: find faces in one image or a batch; boxes in original image pixels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import overload
+
+import numpy as np
+import torch
+
+from ferkit.datasets.images import read_image, to_bgr8
+from ferkit.detector.defaults import (
+    DEFAULT_CONF,
+    DEFAULT_IMGSZ,
+    DEFAULT_MAX_DET,
+    DEFAULT_NMS_IOU,
+)
+from ferkit.detector.yolo import YoloModel
+from ferkit.device import select_device
+from ferkit.errors import ConfigError
+from ferkit.types import Detection
+from ferkit.weights import resolve_weights
+
+ImageLike = np.ndarray | str | Path
+
+
+class FaceDetector:
+    """A YOLO face detector. Images are BGR uint8 arrays (OpenCV order) or file paths."""
+
+    def __init__(
+        self,
+        weights: str | Path | None = "default",
+        conf: float = DEFAULT_CONF,
+        iou: float = DEFAULT_NMS_IOU,
+        imgsz: int = DEFAULT_IMGSZ,
+        device: str | torch.device = "auto",
+        max_det: int = DEFAULT_MAX_DET,
+        batch_size: int = 8,
+    ):
+        if not 0.0 <= conf <= 1.0 or not 0.0 < iou <= 1.0:
+            raise ConfigError(f"conf must be in [0, 1] and iou in (0, 1], got conf={conf}, iou={iou}")
+        if imgsz < 32 or max_det < 1 or batch_size < 1:
+            raise ConfigError("imgsz must be >= 32 and max_det, batch_size >= 1")
+        self.device = device if isinstance(device, torch.device) else select_device(device)
+        self.weights = resolve_weights("detector", weights)
+        self.conf, self.iou, self.imgsz, self.max_det, self.batch_size = conf, iou, imgsz, max_det, batch_size
+        self._model = YoloModel(self.weights, self.device)
+
+    @overload
+    def detect(self, images: ImageLike) -> list[Detection]: ...
+    @overload
+    def detect(self, images: Sequence[ImageLike]) -> list[list[Detection]]: ...
+
+    def detect(self, images):
+        """Faces of one image (a list of Detections) or of each image of a sequence (a list of lists)."""
+        single = isinstance(images, (str, Path)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
+        batch = [images] if single else list(images)
+        arrays = [read_image(im) if isinstance(im, (str, Path)) else to_bgr8(im) for im in batch]
+        found: list[list[Detection]] = []
+        for i in range(0, len(arrays), self.batch_size):
+            found += self._model.predict(
+                arrays[i : i + self.batch_size],
+                self.conf,
+                self.iou,
+                self.imgsz,
+                self.max_det,
+                half=self.device.type == "cuda",
+            )
+        return found[0] if single else found

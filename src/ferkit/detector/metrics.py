@@ -1,0 +1,124 @@
+"""Exact face-detection scoring: greedy one-to-one matching by score, with ignored faces.
+
+A ground-truth face is *ignored* when it is marked invalid or its shorter side is below ``min_size``. A
+detection matched to an ignored face, or an unmatched detection whose own shorter side is below
+``min_size``, is neither a hit nor a false alarm. Greedy matching in descending score order makes the
+result at a confidence threshold independent of lower-scored detections, so one matching pass gives the
+whole precision/recall curve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TP, FP, IGNORED = 1, 0, -1
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), boxes as x1, y1, x2, y2."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def shorter_side(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
+def match_image(
+    det_boxes: np.ndarray,
+    det_scores: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_invalid: np.ndarray | None = None,
+    iou_threshold: float = 0.5,
+    min_size: float = 0.0,
+) -> tuple[np.ndarray, int]:
+    """Status of each detection (TP / FP / IGNORED, in the input order) and the number of counted faces."""
+    det_boxes = np.asarray(det_boxes, dtype=np.float64).reshape(-1, 4)
+    det_scores = np.asarray(det_scores, dtype=np.float64).reshape(-1)
+    gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+    ignore = shorter_side(gt_boxes) < min_size
+    if gt_invalid is not None:
+        ignore |= np.asarray(gt_invalid, dtype=bool).reshape(-1)
+    status = np.full(len(det_boxes), FP, dtype=np.int8)
+    ious = iou_matrix(det_boxes, gt_boxes)
+    matched = np.zeros(len(gt_boxes), dtype=bool)
+    small_det = shorter_side(det_boxes) < min_size
+    for d in np.argsort(-det_scores, kind="stable"):
+        row = ious[d]
+        free = (~ignore) & (~matched) & (row >= iou_threshold)
+        if free.any():
+            g = int(np.argmax(np.where(free, row, -1.0)))
+            matched[g] = True
+            status[d] = TP
+        elif (ignore & (row >= iou_threshold)).any() or small_det[d]:
+            status[d] = IGNORED
+    return status, int((~ignore).sum())
+
+
+@dataclass(frozen=True)
+class PRCurve:
+    """Cumulative hits and false alarms at every distinct detection confidence (descending)."""
+
+    thresholds: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    n_faces: int
+
+    @property
+    def precision(self) -> np.ndarray:
+        return self.tp / np.maximum(self.tp + self.fp, 1)
+
+    @property
+    def recall(self) -> np.ndarray:
+        return self.tp / max(self.n_faces, 1)
+
+    @property
+    def f1(self) -> np.ndarray:
+        return 2 * self.tp / np.maximum(self.tp + self.fp + self.n_faces, 1)
+
+    def at(self, conf: float) -> dict[str, float]:
+        """Counts and P/R/F1 keeping detections with score >= ``conf``."""
+        keep = np.flatnonzero(self.thresholds >= conf)
+        tp, fp = (int(self.tp[keep[-1]]), int(self.fp[keep[-1]])) if len(keep) else (0, 0)
+        fn = self.n_faces - tp
+        return {
+            "conf": float(conf),
+            "precision": tp / (tp + fp) if tp + fp else 1.0,
+            "recall": tp / self.n_faces if self.n_faces else 1.0,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+        }
+
+    def best(self) -> dict[str, float]:
+        """The operating point with the highest F1 (the highest confidence among ties)."""
+        if not len(self.thresholds):
+            return self.at(1.0)
+        return self.at(float(self.thresholds[int(np.argmax(self.f1))]))
+
+
+def pr_curve(scores: np.ndarray, status: np.ndarray, n_faces: int) -> PRCurve:
+    """Build the curve from all images' detection scores and statuses (ignored detections dropped)."""
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    status = np.asarray(status).reshape(-1)
+    counted = status != IGNORED
+    s, hit = scores[counted], status[counted] == TP
+    order = np.argsort(-s, kind="stable")
+    s, hit = s[order], hit[order]
+    tp, fp = np.cumsum(hit), np.cumsum(~hit)
+    # a threshold keeps every detection tied at it: keep the last index of each run of equal scores
+    last = np.r_[s[1:] != s[:-1], True] if len(s) else np.zeros(0, dtype=bool)
+    return PRCurve(s[last], tp[last], fp[last], n_faces)
