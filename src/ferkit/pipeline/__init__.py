@@ -1,0 +1,5 @@
+"""Pipeline: detector + classifier over images and folders, results, writers, resumable batch runs."""
+
+from ferkit.pipeline.pipeline import Pipeline, StageTimer
+
+__all__ = ["Pipeline", "StageTimer"]

@@ -1,0 +1,80 @@
+"""Expanding command-line inputs (files, folders, globs) into a list of images, with per-input errors."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ferkit.datasets.images import is_image_file
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """An image to process and the name its outputs get under --out (unique within a run)."""
+
+    path: Path
+    name: str
+
+
+@dataclass
+class Inputs:
+    items: list[InputItem] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "input: reason" for inputs that yielded nothing
+
+
+def _folder_images(folder: Path, recursive: bool) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=None):
+        dirnames.sort()
+        found += [
+            Path(dirpath) / f for f in sorted(filenames) if is_image_file(Path(f)) and not f.startswith(".")
+        ]
+        if not recursive:
+            break
+    return found
+
+
+def collect_inputs(paths: list[str], recursive: bool = False) -> Inputs:
+    """Files are taken as given (a non-image fails later, with its reason); folders give their images
+    (``recursive`` for subfolders); anything with ``*?[`` is a glob. A missing path, an empty or unreadable
+    folder or a glob that matches nothing is an error line, and the other inputs still run."""
+    out = Inputs()
+    taken: set[str] = set()
+    names: set[str] = set()
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if any(c in raw for c in "*?[") and not p.exists():
+            matches = sorted(Path(m) for m in glob.glob(raw, recursive=True))
+            files = [m for m in matches if m.is_file()]
+            if not files:
+                out.errors.append(f"{raw}: no files match this pattern")
+            pairs = [(f, f.name) for f in files]
+        elif p.is_dir():
+            if not os.access(p, os.R_OK | os.X_OK):
+                out.errors.append(f"{raw}: permission denied (cannot list this folder)")
+                continue
+            files = _folder_images(p, recursive)
+            if not files:
+                hint = "" if recursive else " (use --recursive for subfolders)"
+                out.errors.append(f"{raw}: no images in this folder{hint}")
+            pairs = [(f, f.relative_to(p).as_posix()) for f in files]
+        elif p.exists():
+            pairs = [(p, p.name)]
+        else:
+            out.errors.append(f"{raw}: no such file or folder")
+            continue
+        for f, name in pairs:
+            key = str(f.resolve())
+            if key in taken:
+                continue
+            taken.add(key)
+            unique, n = name, 2
+            while unique in names:
+                stem, dot, suffix = name.rpartition(".")
+                unique = f"{stem}_{n}.{suffix}" if dot else f"{name}_{n}"
+                n += 1
+            names.add(unique)
+            out.items.append(InputItem(f, unique))
+    return out
