@@ -12,6 +12,23 @@ from ferkit.errors import DataError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
+def _unreadable(path: str | Path, exc: BaseException) -> DataError:
+    """One DataError, naming the file, for whatever went wrong while opening or decoding it."""
+    if isinstance(exc, FileNotFoundError):
+        return DataError(f"{path}: file not found")
+    if isinstance(exc, PermissionError):
+        return DataError(f"{path}: permission denied")
+    if isinstance(exc, Image.DecompressionBombError):
+        return DataError(f"{path}: image too large ({exc})")
+    if isinstance(exc, (UnidentifiedImageError, ImportError)):
+        # ultralytics patches Image.open to fetch a HEIF plugin on unknown files; without it: ImportError
+        return DataError(f"{path}: not an image (unrecognised format)")
+    return DataError(f"{path}: corrupt or truncated image ({exc})")
+
+
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, ImportError, Image.DecompressionBombError)
+
+
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
@@ -22,10 +39,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
         with Image.open(path) as im:
             im.load()
             return im.size
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
+    except _DECODE_ERRORS as exc:
+        raise _unreadable(path, exc) from None
 
 
 def read_gray(path: str | Path, size: int | None = None) -> np.ndarray:
@@ -36,10 +51,8 @@ def read_gray(path: str | Path, size: int | None = None) -> np.ndarray:
             if size is not None and im.size != (size, size):
                 im = im.resize((size, size), Image.BILINEAR)
             return np.asarray(im, dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
+    except _DECODE_ERRORS as exc:
+        raise _unreadable(path, exc) from None
 
 
 MAX_PIXELS = 120_000_000  # larger images are refused with a clear error instead of exhausting memory
@@ -100,15 +113,5 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 return to_bgr8(np.asarray(im.convert("RGBA")), "rgb")
             return to_bgr8(np.asarray(im.convert("RGB")), "rgb")
-    except DataError:
-        raise
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except PermissionError:
-        raise DataError(f"{path}: permission denied") from None
-    except Image.DecompressionBombError as exc:
-        raise DataError(f"{path}: image too large ({exc})") from None
-    except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image (unrecognised format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: corrupt or truncated image ({exc})") from None
+    except _DECODE_ERRORS as exc:
+        raise _unreadable(path, exc) from None

@@ -1,0 +1,43 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ferkit.classifier.evaluate import classification_metrics, evaluate_classifier
+from ferkit.classifier.predictor import tta_views
+
+
+def test_metrics_on_known_predictions():
+    y = np.array([0, 0, 1, 1, 2])
+    probs = np.array([[0.9, 0.1, 0], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.6, 0.1], [0.1, 0.1, 0.8]])
+    m = classification_metrics(y, probs, ("a", "b", "c"))
+    assert m["accuracy"] == pytest.approx(0.8)
+    assert m["per_class_accuracy"] == {"a": 0.5, "b": 1.0, "c": 1.0}
+    assert m["confusion"] == [[1, 1, 0], [0, 2, 0], [0, 0, 1]]
+    assert m["roc_auc"]["c"] == pytest.approx(1.0)
+    assert m["macro_f1"] == pytest.approx(np.mean([2 / 3, 0.8, 1.0]))
+
+
+def test_auc_is_none_for_a_class_absent_from_the_split():
+    m = classification_metrics(np.array([0, 0]), np.array([[0.6, 0.4], [0.7, 0.3]]), ("a", "b"))
+    assert m["roc_auc"] == {"a": None, "b": None}
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_evaluate_writes_json_and_plot(tmp_path, tiny_classifier, fer_folder, tta):
+    report = evaluate_classifier(
+        str(tiny_classifier), str(fer_folder), "val", tta=tta, device="cpu", out_dir=tmp_path
+    )
+    data = json.loads((tmp_path / "metrics.json").read_text())
+    assert (tmp_path / "confusion_matrix.png").stat().st_size > 0
+    for key in ("accuracy", "macro_f1", "per_class_accuracy", "roc_auc", "confusion", "class_names", "n"):
+        assert key in data
+    assert data["n"] == 14 and len(data["confusion"]) == 7 and data["tta"] is tta
+    assert "accuracy" in report.table() and "surprise" in report.table()
+
+
+def test_tta_views_keep_shape():
+    views = tta_views(torch.randn(2, 1, 48, 48))
+    assert len(views) == 10 and all(v.shape == (2, 1, 48, 48) for v in views)
+    assert torch.equal(views[5], views[0].flip(-1))

@@ -1,0 +1,132 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from ferkit.classifier.checkpoint import load_checkpoint, read_checkpoint
+from ferkit.classifier.predictor import EmotionClassifier
+from ferkit.classifier.train import ClassifierTrainConfig, class_weights, fit, prepare_data
+from ferkit.errors import ConfigError, DataError, WeightsError
+
+QUIET = {"log": lambda *_: None}
+
+
+def cfg(data, tmp_path, **kw) -> ClassifierTrainConfig:
+    base = dict(data=str(data), epochs=1, batch_size=8, device="cpu", project=str(tmp_path), name="run")
+    return ClassifierTrainConfig(**{**base, **kw})
+
+
+def test_one_epoch_writes_a_loadable_checkpoint(tmp_path, fer_folder):
+    run = fit(cfg(fer_folder, tmp_path), **QUIET)
+    for f in ("best.pt", "last.pt", "config.yaml", "metrics.csv", "training_curves.png"):
+        assert (run / f).is_file(), f
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert len(rows) == 1 and 0.0 <= float(rows[0]["val_acc"]) <= 1.0
+    assert yaml.safe_load((run / "config.yaml").read_text())["arch"] == "alexnet_s"
+    _, meta = load_checkpoint(run / "best.pt")
+    assert meta.class_names == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert meta.grouping.name == "fer7" and meta.input_size == 48 and 0 < meta.std < 1
+    clf = EmotionClassifier.from_pretrained(run / "best.pt", device="cpu")
+    probs = clf.predict_proba([np.zeros((60, 50, 3), np.uint8), np.zeros((48, 48), np.uint8)])
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_resume_continues_from_last_epoch(tmp_path, fer_folder):
+    run = fit(cfg(fer_folder, tmp_path, epochs=2), **QUIET)
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    # pretend the run stopped after epoch 1 and ask for one more epoch by resuming
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["epoch"] == 2
+    state["epoch"] = 1
+    torch.save(state, run / "last.pt")
+    logs = []
+    fit(cfg(fer_folder, tmp_path), resume=run, log=logs.append)
+    assert any("resuming at epoch 2" in line for line in logs)
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+
+
+def test_resume_needs_a_run_folder(tmp_path, fer_folder):
+    with pytest.raises(DataError, match="cannot resume"):
+        fit(cfg(fer_folder, tmp_path), resume=tmp_path, **QUIET)
+
+
+def test_train_from_csv_with_grouping(tmp_path, fer_csv):
+    run = fit(cfg(fer_csv, tmp_path, grouping="valence3", balance="oversample"), **QUIET)
+    _, meta = load_checkpoint(run / "best.pt")
+    assert meta.class_names == ("positive", "negative", "neutral")
+
+
+def test_fine_grained_folder_with_mapping_file(tmp_path):
+    import cv2
+
+    root = tmp_path / "fine"
+    for split in ("train", "val"):
+        for label in ("grin", "smile", "frown", "scowl", "blank"):
+            d = root / split / label
+            d.mkdir(parents=True)
+            for i in range(3):
+                cv2.imwrite(str(d / f"{i}.png"), np.full((40, 40), 40 * i, np.uint8) + np.uint8(i))
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("happy: [grin, smile]\nunhappy: [frown, scowl]\n")
+    with pytest.raises(DataError, match="blank"):
+        fit(cfg(root, tmp_path, grouping=str(mapping)), **QUIET)
+    run = fit(
+        cfg(root, tmp_path, grouping=str(mapping), drop_unmapped=True, balance="weighted-loss"), **QUIET
+    )
+    ckpt = read_checkpoint(run / "best.pt")
+    assert ckpt["class_names"] == ["happy", "unhappy"]
+    assert ckpt["grouping"]["members"] == [["grin", "smile"], ["frown", "scowl"]]
+
+
+def test_holds_out_val_when_there_is_no_val_split(tmp_path, fer_folder):
+    import shutil
+
+    root = tmp_path / "trainonly"
+    shutil.copytree(fer_folder / "train", root / "train")
+    data = prepare_data(cfg(root, tmp_path), 48, log=lambda *_: None)
+    assert data.report["val"] == 7 and data.report["train"] == 35
+
+
+def test_clean_reports_dropped_images(tmp_path, fer_folder):
+    import shutil
+
+    import cv2
+
+    root = tmp_path / "withblank"
+    shutil.copytree(fer_folder, root)
+    cv2.imwrite(str(root / "train" / "happy" / "blank.png"), np.zeros((48, 48), np.uint8))
+    logs = []
+    data = prepare_data(cfg(root, tmp_path, clean=True), 48, log=logs.append)
+    assert data.report["dropped_blank"] == 1 and "dropped 1" in logs[0]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("balance", "smote", "--balance"),
+        ("optimizer", "lion", "--optimizer"),
+        ("arch", "nope", "unknown"),
+        ("epochs", 0, "epochs"),
+    ],
+)
+def test_config_validation(tmp_path, fer_folder, field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        fit(cfg(fer_folder, tmp_path, **{field: value}), **QUIET)
+
+
+def test_class_weights_favour_rare_classes():
+    w = class_weights(np.array([0, 0, 0, 1]), 2)
+    assert w[1] > w[0] and torch.isclose(w.mean(), torch.tensor(1.0))
+
+
+def test_loading_a_non_classifier_file(tmp_path):
+    bad = tmp_path / "x.pt"
+    torch.save({"model": 1}, bad)
+    with pytest.raises(WeightsError, match="not a ferkit classifier"):
+        load_checkpoint(bad)
+    bad.write_text("junk")
+    with pytest.raises(WeightsError, match="cannot read"):
+        load_checkpoint(bad)

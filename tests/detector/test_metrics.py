@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+from ferkit.detector.metrics import FP, IGNORED, TP, iou_matrix, match_image, pr_curve
+
+FACE = [10, 10, 50, 50]
+FACE2 = [100, 100, 140, 140]
+SMALL = [200, 200, 210, 210]  # shorter side 10 px
+
+
+@pytest.mark.parametrize(
+    ("case", "dets", "scores", "gts", "invalid", "min_size", "expected", "n_faces"),
+    [
+        ("perfect", [FACE, FACE2], [0.9, 0.8], [FACE, FACE2], None, 0, [TP, TP], 2),
+        ("shifted a little", [[14, 14, 54, 54]], [0.9], [FACE], None, 0, [TP], 1),  # IoU 0.68
+        ("shifted too far", [[30, 30, 70, 70]], [0.9], [FACE], None, 0, [FP], 1),  # IoU 0.14
+        ("duplicate", [FACE, [11, 11, 51, 51]], [0.8, 0.9], [FACE], None, 0, [FP, TP], 1),
+        ("miss", [], [], [FACE], None, 0, [], 1),
+        ("empty image", [FACE], [0.5], [], None, 0, [FP], 0),
+        ("nothing at all", [], [], [], None, 0, [], 0),
+        ("small face ignored", [SMALL], [0.9], [SMALL], None, 24, [IGNORED], 0),
+        ("small unmatched det ignored", [SMALL], [0.9], [FACE], None, 24, [IGNORED], 1),
+        ("invalid face ignored", [FACE], [0.9], [FACE], [True], 0, [IGNORED], 0),
+        ("ignored absorbs duplicates", [FACE, FACE], [0.9, 0.8], [FACE], [True], 0, [IGNORED, IGNORED], 0),
+        ("valid beats ignored", [FACE], [0.9], [FACE, FACE], [True, False], 0, [TP], 1),
+        ("best IoU wins", [[12, 12, 52, 52]], [0.9], [[30, 30, 70, 70], FACE], None, 0, [TP], 2),
+    ],
+)
+def test_match_image(case, dets, scores, gts, invalid, min_size, expected, n_faces):
+    status, n = match_image(np.array(dets), np.array(scores), np.array(gts), invalid, 0.5, min_size)
+    assert status.tolist() == expected
+    assert n == n_faces
+
+
+def test_greedy_order_is_by_score_not_input_order():
+    # the higher-scored, worse-overlapping detection takes the face first
+    status, _ = match_image(np.array([FACE, [14, 14, 54, 54]]), np.array([0.5, 0.9]), np.array([FACE]))
+    assert status.tolist() == [FP, TP]
+
+
+def test_iou_matrix():
+    m = iou_matrix(np.array([FACE]), np.array([FACE, [30, 10, 70, 50], [60, 60, 70, 70]]))
+    np.testing.assert_allclose(m, [[1.0, 1 / 3, 0.0]])
+    assert iou_matrix(np.zeros((0, 4)), np.array([FACE])).shape == (0, 1)
+
+
+def test_pr_curve_counts_and_best_threshold():
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.3])
+    status = np.array([TP, TP, FP, IGNORED, TP])
+    curve = pr_curve(scores, status, n_faces=4)
+    assert curve.at(0.75) == {
+        "conf": 0.75,
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": pytest.approx(2 / 3),
+        "tp": 2,
+        "fp": 0,
+        "fn": 2,
+    }
+    assert curve.at(0.0)["tp"] == 3 and curve.at(0.0)["fp"] == 1
+    assert curve.best()["conf"] == 0.3  # F1 0.75 beats 0.667
+    assert curve.at(0.95) == {
+        "conf": 0.95,
+        "precision": 1.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "tp": 0,
+        "fp": 0,
+        "fn": 4,
+    }
+
+
+def test_pr_curve_ties_are_kept_together():
+    curve = pr_curve(np.array([0.5, 0.5]), np.array([TP, FP]), n_faces=1)
+    assert curve.thresholds.tolist() == [0.5] and curve.at(0.5)["fp"] == 1
+
+
+def test_pr_curve_empty():
+    curve = pr_curve(np.zeros(0), np.zeros(0), n_faces=3)
+    assert curve.best()["recall"] == 0.0 and curve.best()["fn"] == 3

@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from ferkit.detector.evaluate import evaluate_detector
+from ferkit.detector.face_detector import FaceDetector
+from ferkit.detector.train import DetectorTrainConfig, resume_detector, train_detector
+from ferkit.detector.yolo import ARCHITECTURES, architecture_yaml, resolve_model_spec
+from ferkit.errors import ConfigError, DataError, WeightsError
+from ferkit.types import Detection
+
+
+def test_training_offline_writes_run_folder(tmp_path, tiny_yolo, no_network):
+    cfg = DetectorTrainConfig(
+        data=str(tiny_yolo),
+        imgsz=64,
+        epochs=1,
+        batch=4,
+        device="cpu",
+        workers=0,
+        cache=False,
+        project=str(tmp_path),
+        name="offline",
+    )
+    run = train_detector(cfg)
+    assert no_network == [], f"training tried the network: {no_network[:3]}"
+    assert (run / "weights" / "best.pt").is_file() and (run / "weights" / "last.pt").is_file()
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"] == "yolo11p-face"
+    assert (run / "results.csv").is_file()
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_architecture_yaml_is_single_class(tmp_path, name):
+    d = yaml.safe_load(architecture_yaml(name, tmp_path).read_text())
+    assert d["nc"] == 1 and "scales" not in d and d["width_multiple"] == ARCHITECTURES[name][2]
+
+
+@pytest.mark.parametrize(
+    ("model", "error", "message"),
+    [
+        ("yolo99z-face", ConfigError, "expected one of"),
+        ("missing.pt", WeightsError, "not found"),
+        ("nowhere/custom.yaml", ConfigError, "not found"),
+    ],
+)
+def test_bad_model_specs(tmp_path, model, error, message):
+    with pytest.raises(error, match=message):
+        resolve_model_spec(model, tmp_path)
+
+
+def test_bad_data_is_reported_before_training(tmp_path, tiny_yolo):
+    with pytest.raises(DataError, match=r"data\.yaml"):
+        train_detector(DetectorTrainConfig(data=str(tmp_path / "x.txt"), project=str(tmp_path)))
+    with pytest.raises(DataError, match="not found"):
+        train_detector(DetectorTrainConfig(data=str(tmp_path / "none.yaml"), project=str(tmp_path)))
+
+
+def test_resume_needs_last_pt(tmp_path):
+    with pytest.raises(DataError, match="cannot resume"):
+        resume_detector(tmp_path)
+
+
+def test_trained_weights_detect_on_batches(tiny_detector_run):
+    det = FaceDetector(tiny_detector_run / "weights" / "best.pt", conf=0.0, imgsz=64, device="cpu")
+    img = np.zeros((50, 70, 3), np.uint8)
+    one = det.detect(img)
+    many = det.detect([img, np.zeros((30, 30), np.uint8)])
+    assert isinstance(one, list) and all(isinstance(d, Detection) for d in one)
+    assert len(many) == 2 and all(isinstance(x, list) for x in many)
+    for d in one:
+        assert 0 <= d.box.x1 <= d.box.x2 <= 70 and 0 <= d.box.y1 <= d.box.y2 <= 50
+
+
+def test_evaluate_on_yolo_data(tmp_path, tiny_detector_run, tiny_yolo):
+    report = evaluate_detector(
+        tiny_detector_run / "weights" / "best.pt",
+        tiny_yolo,
+        imgsz=64,
+        min_size=0,
+        device="cpu",
+        out_dir=tmp_path,
+        progress=False,
+    )
+    data = json.loads((tmp_path / "metrics.json").read_text())
+    assert (tmp_path / "pr_curve.png").stat().st_size > 0
+    assert data["images"] == 4 and data["faces"] >= 4
+    for key in ("precision", "recall", "f1", "tp", "fp", "fn", "conf"):
+        assert key in data["at_conf"] and key in data["best"]
+    assert "map50" in data["ultralytics"]
+    assert "best F1" in report.table()
+
+
+def test_classifier_weights_are_not_a_detector(tmp_path, tiny_classifier):
+    with pytest.raises(WeightsError, match="cannot load detector weights"):
+        FaceDetector(tiny_classifier, device="cpu")

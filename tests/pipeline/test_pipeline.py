@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from ferkit.errors import ConfigError
+from ferkit.pipeline import Pipeline
+from ferkit.types import Face, ImageResult
+from tests.pipeline.conftest import TWO_FACES, FixedDetector
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize(
+    ("image", "color"),
+    [
+        (RNG.integers(0, 255, (60, 80, 3)).astype(np.uint8), "bgr"),
+        (RNG.integers(0, 255, (60, 80, 3)).astype(np.uint8), "rgb"),
+        (RNG.integers(0, 255, (60, 80)).astype(np.uint8), "bgr"),
+        (RNG.integers(0, 255, (60, 80, 4)).astype(np.uint8), "rgb"),
+        (RNG.integers(0, 65535, (60, 80, 3)).astype(np.uint16), "bgr"),
+    ],
+)
+def test_run_on_arrays(two_face_pipeline, image, color):
+    r = two_face_pipeline.run(image, color=color)
+    assert isinstance(r, ImageResult) and r.ok and (r.width, r.height) == (80, 60)
+    assert len(r.faces) == 2 and all(isinstance(f, Face) for f in r.faces)
+    names = two_face_pipeline.class_names
+    for f in r.faces:
+        assert set(f.probs) == set(names) and f.label in names
+        assert sum(f.probs.values()) == pytest.approx(1.0, abs=1e-4)
+        assert f.confidence == max(f.probs.values())
+
+
+def test_faces_are_best_first_and_capped(classifier):
+    r = Pipeline(classifier, FixedDetector(TWO_FACES)).run(np.zeros((40, 40, 3), np.uint8))
+    assert [f.score for f in r.faces] == [0.9, 0.6]
+    capped = Pipeline(classifier, FixedDetector(TWO_FACES), max_faces=1).run(np.zeros((40, 40, 3), np.uint8))
+    assert [f.score for f in capped.faces] == [0.9]
+
+
+def test_boxes_are_in_original_pixels(two_face_pipeline):
+    r = two_face_pipeline.run(np.zeros((100, 200, 3), np.uint8))
+    assert r.faces[0].box.as_list() == [100.0, 20.0, 180.0, 80.0]
+
+
+def test_no_faces_is_an_empty_list(classifier):
+    r = Pipeline(classifier, FixedDetector([])).run(np.zeros((40, 40, 3), np.uint8))
+    assert r.ok and r.faces == []
+
+
+def test_no_detect_classifies_the_whole_image(classifier):
+    r = Pipeline(classifier, None).run(np.zeros((30, 20), np.uint8))
+    assert len(r.faces) == 1 and r.faces[0].box.as_list() == [0, 0, 20, 30] and r.faces[0].score == 1.0
+
+
+def test_batch_mixes_good_and_bad_inputs(two_face_pipeline, tmp_path, bad_images):
+    good = tmp_path / "good.png"
+    import cv2
+
+    cv2.imwrite(str(good), np.zeros((40, 40, 3), np.uint8))
+    results = two_face_pipeline.run_batch([good, bad_images["text"], np.zeros((10, 10), np.uint8)])
+    assert [r.ok for r in results] == [True, False, True]
+    assert "not an image" in results[1].error and results[1].faces == []
+    assert results[2].source == "<array 2>"
+
+
+def test_same_crop_gives_same_prediction_in_and_out_of_batch(two_face_pipeline):
+    img = RNG.integers(0, 255, (60, 80, 3)).astype(np.uint8)
+    alone = two_face_pipeline.run(img)
+    batched = two_face_pipeline.run_batch([np.zeros((50, 50, 3), np.uint8), img])[1]
+    assert alone.faces[0].probs == pytest.approx(batched.faces[0].probs, abs=1e-5)
+
+
+def test_timer_records_stages(two_face_pipeline):
+    two_face_pipeline.run(np.zeros((40, 40, 3), np.uint8))
+    assert {"decode", "detect", "crop", "classify"} <= set(two_face_pipeline.timer.seconds)
+
+
+@pytest.mark.parametrize(("kw", "message"), [({"max_faces": 0}, "max_faces"), ({"margin": 5.0}, "margin")])
+def test_bad_options(classifier, kw, message):
+    with pytest.raises(ConfigError, match=message):
+        Pipeline(classifier, None, **kw)
