@@ -92,4 +92,4 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
         raise WeightsError(
             f"{path}: weights do not fit architecture {meta.arch!r}: {str(exc)[:200]}"
         ) from None
-    return model.to(device).eval(), meta
+    return model.to(device, memory_format=torch.channels_last).eval(), meta

