@@ -156,11 +156,17 @@ def tiny_yolo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_detector_run(tmp_path_factory, tiny_yolo) -> Path:
     """A one-epoch detector run at imgsz 64 (the run folder)."""
-    from ferkit.detector.train import DetectorTrainConfig, train_detector
+    from ferkit.detector.train import train_detector
 
-    project = tmp_path_factory.mktemp("det_runs")
-    cfg = DetectorTrainConfig(
-        data=str(tiny_yolo),
+    return train_detector(tiny_detector_config(tiny_yolo, tmp_path_factory.mktemp("det_runs"), "tiny"))
+
+
+def tiny_detector_config(data: Path, project: Path, name: str):
+    """One epoch at imgsz 64 on the tiny dataset: seconds on a CPU."""
+    from ferkit.detector.train import DetectorTrainConfig
+
+    return DetectorTrainConfig(
+        data=str(data),
         imgsz=64,
         epochs=1,
         batch=4,
@@ -168,6 +174,5 @@ def tiny_detector_run(tmp_path_factory, tiny_yolo) -> Path:
         workers=0,
         cache=False,
         project=str(project),
-        name="tiny",
+        name=name,
     )
-    return train_detector(cfg)

@@ -10,20 +10,11 @@ from ferkit.detector.train import DetectorTrainConfig, resume_detector, train_de
 from ferkit.detector.yolo import ARCHITECTURES, architecture_yaml, resolve_model_spec
 from ferkit.errors import ConfigError, DataError, WeightsError
 from ferkit.types import Detection
+from tests.conftest import tiny_detector_config
 
 
 def test_training_offline_writes_run_folder(tmp_path, tiny_yolo, no_network):
-    cfg = DetectorTrainConfig(
-        data=str(tiny_yolo),
-        imgsz=64,
-        epochs=1,
-        batch=4,
-        device="cpu",
-        workers=0,
-        cache=False,
-        project=str(tmp_path),
-        name="offline",
-    )
+    cfg = tiny_detector_config(tiny_yolo, tmp_path, "offline")
     run = train_detector(cfg)
     assert no_network == [], f"training tried the network: {no_network[:3]}"
     assert (run / "weights" / "best.pt").is_file() and (run / "weights" / "last.pt").is_file()
