@@ -130,3 +130,15 @@ def test_loading_a_non_classifier_file(tmp_path):
     bad.write_text("junk")
     with pytest.raises(WeightsError, match="cannot read"):
         load_checkpoint(bad)
+
+
+def test_export_halves_the_file_and_keeps_predictions(tmp_path, tiny_classifier):
+    from ferkit.classifier.checkpoint import export_checkpoint
+
+    out = export_checkpoint(tiny_classifier, tmp_path / "small.pt", val_acc_tta=0.5)
+    assert out.stat().st_size < 0.6 * tiny_classifier.stat().st_size
+    assert read_checkpoint(out)["metrics"]["val_acc_tta"] == 0.5 and "optimizer" not in read_checkpoint(out)
+    x = [np.random.default_rng(0).integers(0, 255, (48, 48)).astype(np.uint8)]
+    full = EmotionClassifier.from_pretrained(tiny_classifier, device="cpu").predict_proba(x)
+    half = EmotionClassifier.from_pretrained(out, device="cpu").predict_proba(x)
+    np.testing.assert_allclose(full, half, atol=0.02)

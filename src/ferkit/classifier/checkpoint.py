@@ -93,3 +93,23 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
             f"{path}: weights do not fit architecture {meta.arch!r}: {str(exc)[:200]}"
         ) from None
     return model.to(device, memory_format=torch.channels_last).eval(), meta
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True, **metrics: Any) -> Path:
+    """Write a deployable copy of a checkpoint: weights (float16 by default) and metadata, no training state.
+
+    ``metrics`` are merged into the checkpoint's metrics (e.g. the evaluation figures of the shipped model).
+    """
+    model, meta = load_checkpoint(src)
+    meta = ClassifierMeta(
+        meta.arch,
+        meta.class_names,
+        meta.grouping,
+        meta.input_size,
+        meta.mean,
+        meta.std,
+        meta.train_config,
+        {**meta.metrics, **metrics},
+    )
+    save_checkpoint(dst, model, meta, half=half)
+    return Path(dst)

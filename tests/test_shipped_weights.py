@@ -1,0 +1,40 @@
+"""The weights shipped inside the package load offline and give sane outputs."""
+
+import numpy as np
+import pytest
+
+from ferkit.classifier.predictor import EmotionClassifier
+from ferkit.detector.face_detector import FaceDetector
+from ferkit.pipeline import Pipeline
+from ferkit.types import Detection
+from ferkit.weights import packaged_weights, resolve_weights
+
+
+@pytest.mark.parametrize("kind", ["classifier", "detector"])
+def test_default_weights_are_in_the_package(kind):
+    path = resolve_weights(kind, "default")
+    assert path == packaged_weights(kind) and path.stat().st_size < 8 * 2**20
+
+
+def test_shipped_classifier_predicts_seven_probabilities():
+    clf = EmotionClassifier.from_pretrained(device="cpu")
+    assert clf.class_names == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert clf.meta.grouping.name == "fer7" and clf.meta.input_size == 48
+    probs = clf.predict_proba([np.random.default_rng(0).integers(0, 255, (48, 48)).astype(np.uint8)])
+    assert probs.shape == (1, 7) and probs.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_shipped_detector_runs_on_a_synthetic_image(no_network):
+    det = FaceDetector(device="cpu")
+    found = det.detect(np.random.default_rng(0).integers(0, 255, (240, 320, 3)).astype(np.uint8))
+    assert isinstance(found, list) and all(isinstance(d, Detection) for d in found)
+    assert no_network == []
+
+
+def test_shipped_pipeline_finds_the_face_in_a_real_photo(real_photo):
+    result = Pipeline.from_pretrained(device="cpu").run(real_photo)
+    assert result.ok and len(result.faces) == 1
+    face = result.faces[0]
+    # Grace Hopper's face is in the upper middle of the 512x600 portrait
+    assert 150 < (face.box.x1 + face.box.x2) / 2 < 350 and 80 < (face.box.y1 + face.box.y2) / 2 < 330
+    assert face.box.width > 100 and face.score > 0.5
