@@ -50,6 +50,11 @@ class ClassifierReport:
                 f"{c:<12}{int(cm[i].sum()):>6}{self.per_class_accuracy[c]:>10.4f}"
                 f"{(f'{auc:.4f}' if auc is not None else 'n/a'):>10}"
             )
+        norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        lines += ["", "confusion matrix, % of each true class (rows: true, columns: predicted)"]
+        lines.append(f"{'':<12}" + "".join(f"{c[:7]:>8}" for c in self.class_names))
+        for i, c in enumerate(self.class_names):
+            lines.append(f"{c:<12}" + "".join(f"{100 * v:>8.1f}" for v in norm[i]))
         return "\n".join(lines)
 
 
