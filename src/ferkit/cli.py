@@ -174,6 +174,12 @@ def detect_and_classify(
 def train_classifier(
     data: Annotated[str, typer.Option(help="FER2013 .csv, or a folder ROOT/<split>/<class>/*.jpg.")] = ...,
     arch: Annotated[str, typer.Option(help="Architecture (see 'fer models').")] = "alexnet_s",
+    input_size: Annotated[
+        int, typer.Option(help="Input size in pixels (0: the architecture's default).")
+    ] = 0,
+    input_blur: Annotated[
+        str, typer.Option(help="auto (match sharp inputs to blurrier training data), none, or a blur sigma.")
+    ] = "auto",
     grouping: Annotated[
         str, typer.Option(help="fer7, fer6, valence3, identity, or a YAML/JSON mapping file.")
     ] = "fer7",
@@ -208,6 +214,8 @@ def train_classifier(
     config = ClassifierTrainConfig(
         data=data,
         arch=arch,
+        input_size=input_size,
+        input_blur=input_blur,
         grouping=grouping,
         train_split=train_split,
         val_split=val_split,

@@ -110,6 +110,8 @@ def test_clean_reports_dropped_images(tmp_path, fer_folder):
         ("optimizer", "lion", "--optimizer"),
         ("arch", "nope", "unknown"),
         ("epochs", 0, "epochs"),
+        ("input_blur", "blurry", "--input-blur"),
+        ("input_size", 4, "--input-size"),
     ],
 )
 def test_config_validation(tmp_path, fer_folder, field, value, message):
@@ -142,3 +144,35 @@ def test_export_halves_the_file_and_keeps_predictions(tmp_path, tiny_classifier)
     full = EmotionClassifier.from_pretrained(tiny_classifier, device="cpu").predict_proba(x)
     half = EmotionClassifier.from_pretrained(out, device="cpu").predict_proba(x)
     np.testing.assert_allclose(full, half, atol=0.02)
+
+
+def test_blur_matching_is_stored_and_applied(tmp_path, fer_folder):
+    """A dataset whose train split is blurrier than val gets a matching input blur in its checkpoint."""
+    import shutil
+
+    import cv2
+
+    from ferkit.classifier.data import preprocess, to_tensor
+
+    root = tmp_path / "blurry"
+    shutil.copytree(fer_folder, root)
+    for p in (root / "train").rglob("*.png"):
+        cv2.imwrite(str(p), cv2.GaussianBlur(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (0, 0), 3))
+    logs = []
+    run = fit(cfg(root, tmp_path), log=logs.append)
+    _, meta = load_checkpoint(run / "best.pt")
+    assert meta.blur_sigma > 1.0 and meta.blur_skip_below > 0
+    assert any("sharp inputs get a Gaussian blur" in line for line in logs)
+    sharp = np.stack(
+        [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted((root / "val").rglob("*.png"))[:3]]
+    )
+    assert not torch.equal(preprocess(sharp, meta), to_tensor(sharp, meta.mean, meta.std))
+    no_blur = fit(cfg(root, tmp_path, input_blur="none"), **QUIET)
+    assert load_checkpoint(no_blur / "best.pt")[1].blur_sigma == 0.0
+
+
+def test_input_size_option(tmp_path, fer_folder):
+    run = fit(cfg(fer_folder, tmp_path, arch="alexnet_m", input_size=24), **QUIET)
+    clf = EmotionClassifier.from_pretrained(run / "best.pt", device="cpu")
+    assert clf.meta.input_size == 24
+    assert clf.predict_proba([np.zeros((70, 60, 3), np.uint8)]).shape == (1, 7)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ class ClassifierMeta:
     std: float
     train_config: dict[str, Any] = field(default_factory=dict, hash=False)
     metrics: dict[str, Any] = field(default_factory=dict, hash=False)
+    blur_sigma: float = 0.0  # Gaussian blur that makes sharp inputs look like the training data
+    blur_skip_below: float = 0.0  # inputs blurrier than this (Laplacian variance) are not blurred again
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +43,7 @@ class ClassifierMeta:
             "std": self.std,
             "train_config": self.train_config,
             "metrics": self.metrics,
+            "preprocess": {"blur_sigma": self.blur_sigma, "blur_skip_below": self.blur_skip_below},
         }
 
 
@@ -82,8 +86,10 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
         std=float(ckpt["std"]),
         train_config=dict(ckpt.get("train_config") or {}),
         metrics=dict(ckpt.get("metrics") or {}),
+        blur_sigma=float((ckpt.get("preprocess") or {}).get("blur_sigma", 0.0)),
+        blur_skip_below=float((ckpt.get("preprocess") or {}).get("blur_skip_below", 0.0)),
     )
-    model = create_model(meta.arch, num_classes=len(meta.class_names))
+    model = create_model(meta.arch, num_classes=len(meta.class_names), input_size=meta.input_size)
     try:
         model.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
@@ -101,15 +107,6 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True, **met
     ``metrics`` are merged into the checkpoint's metrics (e.g. the evaluation figures of the shipped model).
     """
     model, meta = load_checkpoint(src)
-    meta = ClassifierMeta(
-        meta.arch,
-        meta.class_names,
-        meta.grouping,
-        meta.input_size,
-        meta.mean,
-        meta.std,
-        meta.train_config,
-        {**meta.metrics, **metrics},
-    )
+    meta = dataclasses.replace(meta, metrics={**meta.metrics, **metrics})
     save_checkpoint(dst, model, meta, half=half)
     return Path(dst)

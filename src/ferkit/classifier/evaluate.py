@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
 
-from ferkit.classifier.data import load_split, to_tensor
+from ferkit.classifier.data import load_split, preprocess
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.plots import plot_confusion
 
@@ -93,7 +93,7 @@ def evaluate_classifier(
     """
     clf = EmotionClassifier.from_pretrained(weights, device)
     split_data = load_split(data, split, clf.meta.grouping, clf.meta.input_size, drop_unmapped, skip_bad)
-    x = to_tensor(split_data.images, clf.meta.mean, clf.meta.std)
+    x = preprocess(split_data.images, clf.meta)
     probs = clf.predict_tensor(x, tta=tta)
     m = classification_metrics(split_data.targets, probs, clf.class_names)
     report = ClassifierReport(

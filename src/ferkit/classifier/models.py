@@ -46,11 +46,17 @@ def get_spec(name: str) -> ModelSpec:
     return _REGISTRY[name]
 
 
-def create_model(name: str, num_classes: int, in_channels: int = 1) -> nn.Module:
-    """Build a registered architecture with freshly initialised weights."""
+def create_model(
+    name: str, num_classes: int, in_channels: int = 1, input_size: int | None = None
+) -> nn.Module:
+    """Build a registered architecture with freshly initialised weights, for ``input_size`` square inputs
+    (default: the architecture's own)."""
     if num_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {num_classes}")
-    return get_spec(name).builder(num_classes=num_classes, in_channels=in_channels)
+    spec = get_spec(name)
+    return spec.builder(
+        num_classes=num_classes, in_channels=in_channels, input_size=input_size or spec.input_size
+    )
 
 
 def _conv(cin: int, cout: int, k: int = 3) -> list[nn.Module]:
@@ -83,6 +89,8 @@ class AlexNetBN(nn.Module):
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
         side = input_size // 2 ** len(stages)
+        if side < 1:
+            raise ConfigError(f"input size {input_size} is too small for {len(stages)} pooling stages")
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(dropout),
@@ -106,15 +114,25 @@ class AlexNetBN(nn.Module):
 
 
 @register_model("alexnet_s", 48, "compact AlexNet-BN for 48x48 gray (1.2M params), trains on a CPU")
-def alexnet_s(num_classes: int, in_channels: int = 1) -> nn.Module:
-    return AlexNetBN(((32, 32), (64, 64), (128, 128), (256,)), 256, num_classes, in_channels)
+def alexnet_s(num_classes: int, in_channels: int = 1, input_size: int = 48) -> nn.Module:
+    return AlexNetBN(
+        ((32, 32), (64, 64), (128, 128), (256,)), 256, num_classes, in_channels, input_size=input_size
+    )
 
 
 @register_model("alexnet_m", 48, "wider AlexNet-BN (5.0M params)")
-def alexnet_m(num_classes: int, in_channels: int = 1) -> nn.Module:
-    return AlexNetBN(((64, 64), (128, 128), (256, 256), (512,)), 512, num_classes, in_channels)
+def alexnet_m(num_classes: int, in_channels: int = 1, input_size: int = 48) -> nn.Module:
+    return AlexNetBN(
+        ((64, 64), (128, 128), (256, 256), (512,)), 512, num_classes, in_channels, input_size=input_size
+    )
 
 
 @register_model("alexnet_l", 48, "wider and deeper AlexNet-BN (11.2M params), for a GPU")
-def alexnet_l(num_classes: int, in_channels: int = 1) -> nn.Module:
-    return AlexNetBN(((64, 64), (128, 128, 128), (256, 256, 256), (512, 512)), 1024, num_classes, in_channels)
+def alexnet_l(num_classes: int, in_channels: int = 1, input_size: int = 48) -> nn.Module:
+    return AlexNetBN(
+        ((64, 64), (128, 128, 128), (256, 256, 256), (512, 512)),
+        1024,
+        num_classes,
+        in_channels,
+        input_size=input_size,
+    )

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint
+from ferkit.classifier.data import preprocess
 from ferkit.device import select_device
 from ferkit.errors import DataError
 from ferkit.weights import resolve_weights
@@ -77,8 +78,7 @@ class EmotionClassifier:
             if len(crops)
             else np.zeros((0, size, size), np.uint8)
         )
-        x = torch.from_numpy(arr).float().div_(255.0).sub_(self.meta.mean).div_(self.meta.std)
-        return x.unsqueeze(1)
+        return preprocess(arr, self.meta)
 
     @torch.inference_mode()
     def predict_tensor(self, x: torch.Tensor, tta: bool = False, batch_size: int = 256) -> np.ndarray:
