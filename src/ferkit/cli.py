@@ -365,6 +365,9 @@ def wider_to_yolo(
     val_fraction: Annotated[float, typer.Option(help="Fraction of images for val (deterministic).")] = 0.1,
     min_size: Annotated[float, typer.Option(help="Drop faces whose shorter side is below this (px).")] = 8.0,
     skip_bad: Annotated[bool, typer.Option(help="Skip and count unreadable images.")] = False,
+    mask_small: Annotated[
+        bool, typer.Option(help="Paint the dropped small faces over, so they are not taught as background.")
+    ] = False,
 ) -> None:
     """Convert WIDER FACE annotations to an ultralytics YOLO dataset."""
     from tqdm import tqdm
@@ -378,12 +381,14 @@ def wider_to_yolo(
         min_size,
         skip_bad,
         progress=lambda it: tqdm(it, desc="converting", unit="img", disable=None),
+        mask_small=mask_small,
     )
     typer.echo(f"images: train {report.images['train']}, val {report.images['val']}")
     typer.echo(f"faces:  train {report.faces['train']}, val {report.faces['val']}")
     typer.echo(
         f"dropped faces: {report.dropped_invalid} invalid, {report.dropped_degenerate} degenerate, "
         f"{report.dropped_small} smaller than {min_size:g} px"
+        + (f" ({report.masked_small} painted over)" if mask_small else "")
     )
     if report.skipped_images:
         typer.echo(f"skipped {len(report.skipped_images)} unreadable image(s)")

@@ -79,6 +79,21 @@ def test_convert(tmp_path):
     assert len(read_split(tmp_path / "yolo" / "data.yaml", "train").images) == 3
 
 
+@pytest.mark.parametrize("mask_small", [False, True])
+def test_convert_can_paint_over_small_faces(tmp_path, mask_small):
+    root = make_wider(tmp_path / "wider")
+    image = np.full((100, 120, 3), 200, np.uint8)
+    image[20:24, 60:64] = 0  # a's 4 px face (dropped as small)
+    image[10:50, 10:50] = 40  # a's 40 px face (kept)
+    cv2.imwrite(str(root / "WIDER_train" / "images" / "0--Parade" / "a.jpg"), image)
+    report = wider_to_yolo(root, tmp_path / "yolo", val_fraction=0.0, min_size=8, mask_small=mask_small)
+    out = cv2.imread(str(tmp_path / "yolo" / "images" / "train" / "a.jpg"))
+    assert report.masked_small == (1 if mask_small else 0)
+    small = int(out[21:23, 61:63].mean())
+    assert small > 100 if mask_small else small < 40
+    assert abs(int(out[20:40, 20:40].mean()) - 40) < 8  # the kept face is untouched
+
+
 def test_converted_dataset_validates(tmp_path):
     report = wider_to_yolo(make_wider(tmp_path / "wider"), tmp_path / "yolo", val_fraction=0.5)
     assert check_yolo_dataset(report.data_yaml) == report.images

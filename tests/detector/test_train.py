@@ -86,3 +86,22 @@ def test_evaluate_on_yolo_data(tmp_path, tiny_detector_run, tiny_yolo):
 def test_classifier_weights_are_not_a_detector(tmp_path, tiny_classifier):
     with pytest.raises(WeightsError, match="cannot load detector weights"):
         FaceDetector(tiny_classifier, device="cpu")
+
+
+def test_fine_tuning_starts_from_the_checkpoint_weights(tmp_path, tiny_yolo, tiny_detector_run):
+    import dataclasses
+
+    import torch
+
+    start = tiny_detector_run / "weights" / "best.pt"
+    cfg = dataclasses.replace(
+        tiny_detector_config(tiny_yolo, tmp_path, "ft"), model=str(start), optimizer="SGD", lr0=1e-12
+    )
+    run = train_detector(cfg)
+
+    def first_conv(pt):
+        model = torch.load(pt, map_location="cpu", weights_only=False)["model"]
+        return next(m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)).float()
+
+    # with a vanishing learning rate, fine-tuned weights stay those of the checkpoint (not a fresh init)
+    assert torch.allclose(first_conv(run / "weights" / "last.pt"), first_conv(start), atol=1e-4)

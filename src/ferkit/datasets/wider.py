@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from ferkit.datasets.images import image_size
+from ferkit.datasets.images import image_size, read_image
 from ferkit.errors import DataError
 
 GT_RELATIVE = Path("wider_face_split") / "wider_face_train_bbx_gt.txt"
@@ -131,6 +132,7 @@ class ConversionReport:
     dropped_invalid: int = 0
     dropped_degenerate: int = 0
     dropped_small: int = 0
+    masked_small: int = 0
     skipped_images: list[str] = field(default_factory=list)
     data_yaml: str = ""
 
@@ -145,12 +147,16 @@ def wider_to_yolo(
     min_size: float = 8.0,
     skip_bad: bool = False,
     progress: Callable | None = None,
+    mask_small: bool = False,
 ) -> ConversionReport:
     """Convert WIDER FACE (official layout) to an ultralytics YOLO dataset under ``out``.
 
     Invalid faces, boxes of zero/negative size and faces whose shorter side is below ``min_size`` pixels are
     dropped (and counted); boxes are clipped to the image. Images go to train or val by :func:`is_val`.
     A corrupt image is an error, or is skipped and counted when ``skip_bad``.
+
+    With ``mask_small`` the dropped small faces are also painted over with the image's mean colour, so
+    that the detector is not taught that they are background (YOLO labels have no "ignore" region).
     """
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"--val-fraction must be in [0, 1), got {val_fraction}")
@@ -172,7 +178,7 @@ def wider_to_yolo(
             report.skipped_images.append(str(src))
             continue
         split = "val" if is_val(entry.path, val_fraction) else "train"
-        lines = []
+        lines, small = [], []
         for (x, y, w, h), invalid in zip(entry.boxes, entry.invalid, strict=True):
             if invalid:
                 report.dropped_invalid += 1
@@ -184,12 +190,17 @@ def wider_to_yolo(
                 continue
             if min(x2 - x1, y2 - y1) < min_size:
                 report.dropped_small += 1
+                small.append((x1, y1, x2, y2))
                 continue
             cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
             lines.append(f"0 {cx:.6f} {cy:.6f} {(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
         # WIDER file names are unique across event folders, so the YOLO folders can be flat.
         name = Path(entry.path).name
-        shutil.copyfile(src, out / "images" / split / name)
+        if mask_small and small:
+            _write_masked(src, out / "images" / split / name, small)
+            report.masked_small += len(small)
+        else:
+            shutil.copyfile(src, out / "images" / split / name)
         (out / "labels" / split / f"{Path(name).stem}.txt").write_text(
             "\n".join(lines) + ("\n" if lines else "")
         )
@@ -197,8 +208,19 @@ def wider_to_yolo(
         report.faces[split] += len(lines)
     data_yaml = out / "data.yaml"
     data_yaml.write_text(
-        f"# WIDER FACE converted by ferkit (val_fraction={val_fraction}, min_size={min_size})\n"
+        f"# WIDER FACE converted by ferkit (val_fraction={val_fraction}, min_size={min_size}, "
+        f"mask_small={mask_small})\n"
         f"path: {out.resolve()}\ntrain: images/train\nval: images/val\nnames:\n  0: face\n"
     )
     report.data_yaml = str(data_yaml)
     return report
+
+
+def _write_masked(src: Path, dst: Path, boxes: list[tuple[float, float, float, float]]) -> None:
+    """Copy an image with each box (x1, y1, x2, y2 pixels) filled with the image's mean colour."""
+    image = read_image(src)
+    fill = image.reshape(-1, image.shape[-1]).mean(axis=0).astype(image.dtype)
+    for x1, y1, x2, y2 in boxes:
+        image[int(y1) : int(np.ceil(y2)), int(x1) : int(np.ceil(x2))] = fill
+    if not cv2.imwrite(str(dst), image, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+        raise DataError(f"{dst}: cannot write the masked image")

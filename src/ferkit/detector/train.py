@@ -71,7 +71,8 @@ def train_detector(config: DetectorTrainConfig) -> Path:
             lr0=config.lr0,
             optimizer=config.optimizer,
             amp=device.type == "cuda",
-            pretrained=False,
+            # a .pt is fine-tuned from its weights; a YAML starts from scratch (nothing to download)
+            pretrained=spec.endswith(".pt"),
             plots=True,
         ),
     )
