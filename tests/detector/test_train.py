@@ -105,3 +105,15 @@ def test_fine_tuning_starts_from_the_checkpoint_weights(tmp_path, tiny_yolo, tin
 
     # with a vanishing learning rate, fine-tuned weights stay those of the checkpoint (not a fresh init)
     assert torch.allclose(first_conv(run / "weights" / "last.pt"), first_conv(start), atol=1e-4)
+
+
+def test_exported_weights_are_smaller_and_detect(tmp_path, tiny_detector_run):
+    from ferkit.detector.yolo import export_weights
+
+    src = tiny_detector_run / "weights" / "last.pt"
+    dst = export_weights(src, tmp_path / "shipped" / "det.pt")
+    assert dst.stat().st_size < src.stat().st_size
+    found = FaceDetector(dst, conf=0.0, imgsz=64, device="cpu").detect(np.zeros((40, 40, 3), np.uint8))
+    assert all(isinstance(d, Detection) for d in found)
+    with pytest.raises(WeightsError, match="not an ultralytics checkpoint"):
+        export_weights(tmp_path / "shipped", tmp_path / "x.pt")

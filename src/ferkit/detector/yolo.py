@@ -117,6 +117,17 @@ def resume(last_pt: Path) -> Path:
     return Path(yolo.trainer.save_dir)
 
 
+def export_weights(src: str | Path, dst: str | Path) -> Path:
+    """Write a deployable copy of a training checkpoint (EMA weights in float16, no optimizer state)."""
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    _ultralytics()
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    if not strip_optimizer(str(src), str(dst)):
+        raise WeightsError(f"cannot export detector weights: {src} is not an ultralytics checkpoint")
+    return Path(dst)
+
+
 class YoloModel:
     """A loaded ultralytics detector that returns ferkit Detections."""
 
@@ -142,15 +153,11 @@ class YoloModel:
         """Detect faces in BGR uint8 images; one list of Detections per image, boxes in original pixels."""
         if not images:
             return []
+        # half precision only when asked: recent ultralytics warns whenever 'half' is passed at all
+        extra = {"half": True} if half else {}
         results = self._model.predict(
-            list(images),
-            conf=conf,
-            iou=iou,
-            imgsz=imgsz,
-            max_det=max_det,
-            device=self._device,
-            half=half,
-            verbose=False,
+            list(images), conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, device=self._device,
+            verbose=False, **extra,
         )
         out = []
         for r in results:
