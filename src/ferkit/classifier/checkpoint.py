@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,18 +60,21 @@ def save_checkpoint(
     torch.save({**meta.to_dict(), "state_dict": state, **extra}, path)
 
 
+NOT_OURS = "not a ferkit classifier checkpoint (a detector .pt, or a file from another tool?)"
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dict, loaded safely."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"classifier weights not found: {path}") from None
+    except pickle.UnpicklingError:  # pickled Python objects, refused by weights_only loading
+        raise WeightsError(f"{path} is {NOT_OURS}") from None
     except Exception as exc:
         raise WeightsError(f"cannot read classifier weights {path}: {str(exc).splitlines()[0]}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise WeightsError(
-            f"{path} is not a ferkit classifier checkpoint (a detector .pt, or a file from another tool?)"
-        )
+        raise WeightsError(f"{path} is {NOT_OURS}")
     return ckpt
 
 

@@ -38,6 +38,13 @@ class StageTimer:
             self.seconds[stage] += time.perf_counter() - t0
 
 
+def _check_options(margin: float, max_faces: int | None) -> None:
+    if max_faces is not None and max_faces < 1:
+        raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
+    if not -0.4 <= margin <= 2.0:
+        raise ConfigError(f"margin must be between -0.4 and 2.0 (a fraction of the face box), got {margin}")
+
+
 class Pipeline:
     """Find faces, crop them, classify each crop. Use :meth:`from_pretrained` for the shipped weights."""
 
@@ -49,12 +56,7 @@ class Pipeline:
         max_faces: int | None = None,
         tta: bool = False,
     ):
-        if max_faces is not None and max_faces < 1:
-            raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
-        if not -0.4 <= margin <= 2.0:
-            raise ConfigError(
-                f"margin must be between -0.4 and 2.0 (a fraction of the face box), got {margin}"
-            )
+        _check_options(margin, max_faces)
         self.classifier, self.detector = classifier, detector
         self.margin, self.max_faces, self.tta = margin, max_faces, tta
         self.timer = StageTimer()
@@ -75,6 +77,7 @@ class Pipeline:
         batch_size: int = 8,
     ) -> Pipeline:
         """Load the shipped (or given) weights. ``detect=False`` treats every image as one face crop."""
+        _check_options(margin, max_faces)  # before the (slow) loading
         dev = device if isinstance(device, torch.device) else select_device(device)
         classifier = EmotionClassifier.from_pretrained(classifier_weights, dev)
         detector = (
