@@ -188,6 +188,9 @@ def train_classifier(
     ] = "train",
     val_split: Annotated[str, typer.Option(help="Validation split used for model selection.")] = "val",
     epochs: int = 60,
+    hours: Annotated[
+        float, typer.Option(help="Time budget in hours: after epoch 1, --epochs is cut to what fits.")
+    ] = 0.0,
     batch_size: int = 64,
     optimizer: Annotated[str, typer.Option(help="sgd or adamw.")] = "sgd",
     lr: float = 0.05,
@@ -220,6 +223,7 @@ def train_classifier(
         train_split=train_split,
         val_split=val_split,
         epochs=epochs,
+        hours=hours,
         batch_size=batch_size,
         optimizer=optimizer,
         lr=lr,
@@ -277,6 +281,9 @@ def train_detector(
     ] = "yolo11p-face",
     imgsz: int = 416,
     epochs: int = 60,
+    hours: Annotated[
+        float, typer.Option(help="Time budget in hours; overrides --epochs and fits the LR schedule to it.")
+    ] = 0.0,
     batch: int = 16,
     device: DeviceOpt = Device.auto,
     workers: int = 2,
@@ -304,6 +311,7 @@ def train_detector(
                 model=model,
                 imgsz=imgsz,
                 epochs=epochs,
+                hours=hours,
                 batch=batch,
                 device=device.value,
                 workers=workers,

@@ -7,7 +7,13 @@ import yaml
 
 from ferkit.classifier.checkpoint import load_checkpoint, read_checkpoint
 from ferkit.classifier.predictor import EmotionClassifier
-from ferkit.classifier.train import ClassifierTrainConfig, class_weights, fit, prepare_data
+from ferkit.classifier.train import (
+    ClassifierTrainConfig,
+    _fit_epochs_to_budget,
+    class_weights,
+    fit,
+    prepare_data,
+)
 from ferkit.errors import ConfigError, DataError, WeightsError
 
 QUIET = {"log": lambda *_: None}
@@ -112,6 +118,7 @@ def test_clean_reports_dropped_images(tmp_path, fer_folder):
         ("epochs", 0, "epochs"),
         ("input_blur", "blurry", "--input-blur"),
         ("input_size", 4, "--input-size"),
+        ("hours", -1.0, "hours"),
     ],
 )
 def test_config_validation(tmp_path, fer_folder, field, value, message):
@@ -176,3 +183,25 @@ def test_input_size_option(tmp_path, fer_folder):
     clf = EmotionClassifier.from_pretrained(run / "best.pt", device="cpu")
     assert clf.meta.input_size == 24
     assert clf.predict_proba([np.zeros((70, 60, 3), np.uint8)]).shape == (1, 7)
+
+
+@pytest.mark.parametrize(
+    ("hours", "epoch_seconds", "epochs", "expected"),
+    [
+        (1.0, 60.0, 100, 60),  # the budget cuts the run
+        (1.0, 10.0, 100, 100),  # the budget fits more than asked: epochs stays
+        (0.001, 60.0, 100, 1),  # never below one epoch
+    ],
+)
+def test_time_budget_sets_epochs(tmp_path, hours, epoch_seconds, epochs, expected):
+    config = ClassifierTrainConfig(data="x", epochs=epochs, hours=hours)
+    _fit_epochs_to_budget(config, epoch_seconds, tmp_path, log=lambda *_: None)
+    assert config.epochs == expected
+    if expected < epochs:  # saved beside the run, so that --resume keeps the shortened schedule
+        assert yaml.safe_load((tmp_path / "config.yaml").read_text())["epochs"] == expected
+
+
+def test_time_budget_ends_the_run_after_epoch_one(tmp_path, fer_folder):
+    run = fit(cfg(fer_folder, tmp_path, epochs=50, hours=1e-6), **QUIET)
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert len(rows) == 1

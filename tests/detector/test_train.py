@@ -48,6 +48,25 @@ def test_bad_data_is_reported_before_training(tmp_path, tiny_yolo):
         train_detector(DetectorTrainConfig(data=str(tmp_path / "none.yaml"), project=str(tmp_path)))
 
 
+@pytest.mark.parametrize(("field", "value"), [("epochs", 0), ("batch", 0), ("imgsz", 16), ("hours", -0.5)])
+def test_bad_training_options(tmp_path, tiny_yolo, field, value):
+    config = DetectorTrainConfig(data=str(tiny_yolo), project=str(tmp_path), **{field: value})
+    with pytest.raises(ConfigError, match=field):
+        train_detector(config)
+
+
+def test_amp_self_check_never_downloads(no_network):
+    """On CUDA ultralytics checks AMP against a model it downloads; ferkit's training skips that check."""
+    from ultralytics.engine import trainer
+
+    from ferkit.detector.yolo import _offline_amp_check
+
+    original = trainer.check_amp
+    with _offline_amp_check():
+        assert trainer.check_amp(object()) is True
+    assert trainer.check_amp is original and no_network == []
+
+
 def test_resume_needs_last_pt(tmp_path):
     with pytest.raises(DataError, match="cannot resume"):
         resume_detector(tmp_path)

@@ -47,6 +47,7 @@ class ClassifierTrainConfig:
     val_split: str = "val"
     val_fraction: float = 0.1  # held out of train when the dataset has no val split
     epochs: int = 60
+    hours: float = 0.0  # > 0: a time budget; after the first epoch, epochs is cut to what fits in it
     batch_size: int = 64
     optimizer: str = "sgd"
     lr: float = 0.05
@@ -78,8 +79,8 @@ class ClassifierTrainConfig:
             raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
-            raise ConfigError("epochs must be >= 1, batch size >= 2 and lr > 0")
+        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.hours < 0:
+            raise ConfigError("epochs must be >= 1, batch size >= 2, lr > 0 and hours >= 0")
         if self.input_size and not 8 <= self.input_size <= 512:
             raise ConfigError(f"--input-size must be between 8 and 512, got {self.input_size}")
         if self.input_blur not in ("auto", "none"):
@@ -207,10 +208,14 @@ def make_train_loader(
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: ClassifierTrainConfig, steps_per_epoch: int):
-    """Per-step LR multiplier: linear warm-up, then cosine / step decay / constant."""
-    total, warm = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
+    """Per-step LR multiplier: linear warm-up, then cosine / step decay / constant.
+
+    The length is read from ``config.epochs`` at each step, so a time budget can shorten it.
+    """
+    warm = config.warmup_epochs * steps_per_epoch
 
     def factor(step: int) -> float:
+        total = config.epochs * steps_per_epoch
         if step < warm:
             return (step + 1) / warm
         if config.schedule == "cosine":
@@ -371,7 +376,9 @@ def fit(config: ClassifierTrainConfig, resume: str | Path | None = None, log=pri
         history = [r for r in history if r["epoch"] < start_epoch]
         log(f"resuming at epoch {start_epoch} (best val acc so far {best_acc:.4f} at epoch {best_epoch})")
 
-    for epoch in range(start_epoch, config.epochs + 1):
+    epoch, started = start_epoch - 1, time.time()
+    while epoch < config.epochs:
+        epoch += 1
         if epoch - best_epoch > config.patience and best_epoch > 0:
             log(f"early stop: no val accuracy gain for {config.patience} epochs")
             break
@@ -412,6 +419,8 @@ def fit(config: ClassifierTrainConfig, resume: str | Path | None = None, log=pri
             best_acc=best_acc,
             best_epoch=best_epoch,
         )
+        if config.hours > 0 and epoch == 1:
+            _fit_epochs_to_budget(config, time.time() - started, run_dir, log)
         _write_history(run_dir / "metrics.csv", history)
         plot_training_curves(history, run_dir / "training_curves.png")
         log(
@@ -422,6 +431,17 @@ def fit(config: ClassifierTrainConfig, resume: str | Path | None = None, log=pri
         sys.stdout.flush()
     log(f"best val accuracy {best_acc:.4f} at epoch {best_epoch}: {run_dir / 'best.pt'}")
     return run_dir
+
+
+def _fit_epochs_to_budget(
+    config: ClassifierTrainConfig, first_epoch_seconds: float, run_dir: Path, log=print
+) -> None:
+    """Cut ``config.epochs`` to what fits in ``config.hours`` at the first epoch's pace; saved for resume."""
+    fits = max(1, int(config.hours * 3600 / max(first_epoch_seconds, 1e-6)))
+    if fits < config.epochs:
+        log(f"time budget {config.hours:g} h at {first_epoch_seconds:.0f} s/epoch: {fits} epochs")
+        config.epochs = fits
+        save_config(config, run_dir / "config.yaml")
 
 
 def _with_metrics(meta: ClassifierMeta, acc: float, epoch: int) -> ClassifierMeta:

@@ -33,6 +33,7 @@ class DetectorTrainConfig:
     close_mosaic: int = 10
     lr0: float = 0.01
     optimizer: str = "auto"
+    hours: float = 0.0  # > 0: a time budget that overrides epochs (the LR schedule fits the budget)
 
 
 def train_detector(config: DetectorTrainConfig) -> Path:
@@ -40,8 +41,8 @@ def train_detector(config: DetectorTrainConfig) -> Path:
 
     Returns the run folder (``weights/best.pt`` inside).
     """
-    if config.epochs < 1 or config.imgsz < 32 or config.batch < 1:
-        raise ConfigError("epochs and batch must be >= 1 and imgsz >= 32")
+    if config.epochs < 1 or config.imgsz < 32 or config.batch < 1 or config.hours < 0:
+        raise ConfigError("epochs and batch must be >= 1, imgsz >= 32 and hours >= 0")
     data_yaml = Path(config.data)
     if data_yaml.suffix not in (".yaml", ".yml"):
         raise DataError(
@@ -58,6 +59,7 @@ def train_detector(config: DetectorTrainConfig) -> Path:
             data=str(data_yaml.resolve()),
             imgsz=config.imgsz,
             epochs=config.epochs,
+            time=config.hours or None,
             batch=config.batch,
             device=yolo.ultralytics_device(device),
             workers=config.workers,

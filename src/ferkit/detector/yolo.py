@@ -103,17 +103,32 @@ def resolve_model_spec(model: str, out_dir: Path) -> str:
     )
 
 
+@contextlib.contextmanager
+def _offline_amp_check():
+    """ultralytics checks AMP on CUDA against a reference model it downloads; offline, skip that check."""
+    from ultralytics.engine import trainer
+
+    original = trainer.check_amp
+    trainer.check_amp = lambda model: True
+    try:
+        yield
+    finally:
+        trainer.check_amp = original
+
+
 def train(model_spec: str, overrides: dict[str, Any]) -> Path:
     """Run ultralytics training and return its run folder."""
     yolo = _ultralytics().YOLO(model_spec)
-    yolo.train(**overrides)
+    with _offline_amp_check():
+        yolo.train(**overrides)
     return Path(yolo.trainer.save_dir)
 
 
 def resume(last_pt: Path) -> Path:
     """Resume an interrupted ultralytics run from its ``last.pt``."""
     yolo = _ultralytics().YOLO(str(last_pt))
-    yolo.train(resume=True)
+    with _offline_amp_check():
+        yolo.train(resume=True)
     return Path(yolo.trainer.save_dir)
 
 
@@ -156,8 +171,14 @@ class YoloModel:
         # half precision only when asked: recent ultralytics warns whenever 'half' is passed at all
         extra = {"half": True} if half else {}
         results = self._model.predict(
-            list(images), conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, device=self._device,
-            verbose=False, **extra,
+            list(images),
+            conf=conf,
+            iou=iou,
+            imgsz=imgsz,
+            max_det=max_det,
+            device=self._device,
+            verbose=False,
+            **extra,
         )
         out = []
         for r in results:
