@@ -7,6 +7,7 @@ import dataclasses
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -254,7 +255,9 @@ def train_one_epoch(
         else:
             loss.backward()
             optimizer.step()
-        scheduler.step()
+        with warnings.catch_warnings():  # AMP skips the optimizer step of a batch with inf gradients
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            scheduler.step()
         n = y.numel()
         total_loss += loss.item() * n
         correct += (logits.argmax(1) == y).sum().item()

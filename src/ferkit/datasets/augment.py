@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# albumentations asks PyPI for a newer version when imported; ferkit never touches the network
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
 import albumentations as A
 
 
