@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from ferkit.detector.evaluate import evaluate_detector
@@ -70,6 +71,18 @@ def test_amp_self_check_never_downloads(no_network):
 def test_resume_needs_last_pt(tmp_path):
     with pytest.raises(DataError, match="cannot resume"):
         resume_detector(tmp_path)
+
+
+def test_detection_leaves_torch_threads_alone(tiny_detector_run):
+    """ultralytics' CPU set-up lowers torch's thread count for the whole process; ferkit puts it back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        det = FaceDetector(tiny_detector_run / "weights" / "best.pt", imgsz=64, device="cpu")
+        det.detect(np.zeros((40, 40, 3), np.uint8))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_trained_weights_detect_on_batches(tiny_detector_run):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
 
 from ferkit.errors import ConfigError, WeightsError
@@ -170,16 +171,21 @@ class YoloModel:
             return []
         # half precision only when asked: recent ultralytics warns whenever 'half' is passed at all
         extra = {"half": True} if half else {}
-        results = self._model.predict(
-            list(images),
-            conf=conf,
-            iou=iou,
-            imgsz=imgsz,
-            max_det=max_det,
-            device=self._device,
-            verbose=False,
-            **extra,
-        )
+        threads = torch.get_num_threads()
+        try:
+            results = self._model.predict(
+                list(images),
+                conf=conf,
+                iou=iou,
+                imgsz=imgsz,
+                max_det=max_det,
+                device=self._device,
+                verbose=False,
+                **extra,
+            )
+        finally:
+            # on a CPU, ultralytics' device set-up drops the whole process to cpu_count - 1 torch threads
+            torch.set_num_threads(threads)
         out = []
         for r in results:
             xyxy = r.boxes.xyxy.cpu().numpy().astype(float)
