@@ -1,7 +1,7 @@
 """Operating defaults of the shipped detector, chosen on the validation split (see docs/weights.md)."""
 
-DEFAULT_IMGSZ = 416
+DEFAULT_IMGSZ = 512
 DEFAULT_CONF = 0.35
 DEFAULT_NMS_IOU = 0.5
 DEFAULT_MAX_DET = 300
-DEFAULT_MARGIN = 0.0
+DEFAULT_MARGIN = 0.025
