@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -21,6 +22,13 @@ def test_training_offline_writes_run_folder(tmp_path, tiny_yolo, no_network):
     assert (run / "weights" / "best.pt").is_file() and (run / "weights" / "last.pt").is_file()
     assert yaml.safe_load((run / "config.yaml").read_text())["model"] == "yolo11p-face"
     assert (run / "results.csv").is_file()
+
+
+def test_time_budget_ends_training_early(tmp_path, tiny_yolo):
+    cfg = dataclasses.replace(tiny_detector_config(tiny_yolo, tmp_path, "budget"), epochs=5, hours=1e-6)
+    run = train_detector(cfg)
+    rows = (run / "results.csv").read_text().strip().splitlines()[1:]
+    assert len(rows) == 1, "a time budget of a few milliseconds must stop after the first epoch"
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
