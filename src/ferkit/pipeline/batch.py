@@ -170,8 +170,9 @@ def run_items(
                 pending_writes.append(writer.submit(sink.write, it, img, res))
                 summary.processed += 1
                 summary.faces += len(res.faces)
-                if res.error:
-                    summary.failed.append(f"{res.source}: {res.error}")
+                if res.error:  # reader errors already start with the path
+                    named = res.error.startswith(res.source)
+                    summary.failed.append(res.error if named else f"{res.source}: {res.error}")
                 if on_result is not None:
                     on_result(res)
             with pipeline.timer("write"):
