@@ -81,13 +81,21 @@ def test_resume_needs_last_pt(tmp_path):
         resume_detector(tmp_path)
 
 
-def test_detection_leaves_torch_threads_alone(tiny_detector_run):
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda det, data: det.detect(np.zeros((40, 40, 3), np.uint8)),
+        lambda det, data: det.ultralytics_map(data),
+    ],
+    ids=["detect", "ultralytics_map"],
+)
+def test_ultralytics_calls_leave_torch_threads_alone(tiny_detector_run, tiny_yolo, call):
     """ultralytics' CPU set-up lowers torch's thread count for the whole process; ferkit puts it back."""
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         det = FaceDetector(tiny_detector_run / "weights" / "best.pt", imgsz=64, device="cpu")
-        det.detect(np.zeros((40, 40, 3), np.uint8))
+        call(det, tiny_yolo)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

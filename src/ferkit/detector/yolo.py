@@ -144,6 +144,16 @@ def export_weights(src: str | Path, dst: str | Path) -> Path:
     return Path(dst)
 
 
+@contextlib.contextmanager
+def _keep_torch_threads():
+    """ultralytics' CPU device set-up drops the whole process to cpu_count - 1 torch threads; undo that."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class YoloModel:
     """A loaded ultralytics detector that returns ferkit Detections."""
 
@@ -171,8 +181,7 @@ class YoloModel:
             return []
         # half precision only when asked: recent ultralytics warns whenever 'half' is passed at all
         extra = {"half": True} if half else {}
-        threads = torch.get_num_threads()
-        try:
+        with _keep_torch_threads():
             results = self._model.predict(
                 list(images),
                 conf=conf,
@@ -183,9 +192,6 @@ class YoloModel:
                 verbose=False,
                 **extra,
             )
-        finally:
-            # on a CPU, ultralytics' device set-up drops the whole process to cpu_count - 1 torch threads
-            torch.set_num_threads(threads)
         out = []
         for r in results:
             xyxy = r.boxes.xyxy.cpu().numpy().astype(float)
@@ -195,7 +201,8 @@ class YoloModel:
 
     def val_map50(self, data_yaml: Path, imgsz: int, batch: int = 16) -> dict[str, float]:
         """ultralytics' own mAP on a YOLO dataset's val split (printed beside ferkit's P/R/F1)."""
-        metrics = self._model.val(
-            data=str(data_yaml), imgsz=imgsz, batch=batch, device=self._device, plots=False, verbose=False
-        )
+        with _keep_torch_threads():
+            metrics = self._model.val(
+                data=str(data_yaml), imgsz=imgsz, batch=batch, device=self._device, plots=False, verbose=False
+            )
         return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}
