@@ -17,3 +17,7 @@ class WeightsError(FerError):
 
 class ConfigError(FerError):
     """An option or configuration value is invalid."""
+
+
+class SplitNotFoundError(DataError):
+    """A dataset has no such split (no folder, or no CSV rows with that Usage)."""

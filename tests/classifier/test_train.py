@@ -80,7 +80,8 @@ def test_fine_grained_folder_with_mapping_file(tmp_path):
     with pytest.raises(DataError, match="blank"):
         fit(cfg(root, tmp_path, grouping=str(mapping)), **QUIET)
     run = fit(
-        cfg(root, tmp_path, grouping=str(mapping), drop_unmapped=True, balance="weighted-loss"), **QUIET
+        cfg(root, tmp_path, grouping=str(mapping), drop_unmapped=True, balance="weighted-loss", clean=False),
+        **QUIET,
     )
     ckpt = read_checkpoint(run / "best.pt")
     assert ckpt["class_names"] == ["happy", "unhappy"]
@@ -106,7 +107,7 @@ def test_clean_reports_dropped_images(tmp_path, fer_folder):
     cv2.imwrite(str(root / "train" / "happy" / "blank.png"), np.zeros((48, 48), np.uint8))
     logs = []
     data = prepare_data(cfg(root, tmp_path, clean=True), 48, log=logs.append)
-    assert data.report["dropped_blank"] == 1 and "dropped 1" in logs[0]
+    assert data.report["datasets"]["withblank"]["dropped_blank"] == 1 and "dropped 1 " in logs[0]
 
 
 @pytest.mark.parametrize(
@@ -169,7 +170,7 @@ def test_blur_matching_is_stored_and_applied(tmp_path, fer_folder):
     run = fit(cfg(root, tmp_path), log=logs.append)
     _, meta = load_checkpoint(run / "best.pt")
     assert meta.blur_sigma > 1.0 and meta.blur_skip_below > 0
-    assert any("sharp inputs get a Gaussian blur" in line for line in logs)
+    assert any("inputs get a Gaussian blur" in line for line in logs)
     sharp = np.stack(
         [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted((root / "val").rglob("*.png"))[:3]]
     )
@@ -186,16 +187,17 @@ def test_input_size_option(tmp_path, fer_folder):
 
 
 @pytest.mark.parametrize(
-    ("hours", "epoch_seconds", "epochs", "expected"),
+    ("hours", "epoch_seconds", "done", "epochs", "expected"),
     [
-        (1.0, 60.0, 100, 60),  # the budget cuts the run
-        (1.0, 10.0, 100, 100),  # the budget fits more than asked: epochs stays
-        (0.001, 60.0, 100, 1),  # never below one epoch
+        (1.0, 60.0, 0, 100, 60),  # the budget cuts the run
+        (1.0, 10.0, 0, 100, 100),  # the budget fits more than asked: epochs stays
+        (0.001, 60.0, 0, 100, 1),  # never below one epoch
+        (1.0, 60.0, 30, 100, 90),  # on resume, the budget counts from the resumed epoch
     ],
 )
-def test_time_budget_sets_epochs(tmp_path, hours, epoch_seconds, epochs, expected):
+def test_time_budget_sets_epochs(tmp_path, hours, epoch_seconds, done, epochs, expected):
     config = ClassifierTrainConfig(data="x", epochs=epochs, hours=hours)
-    _fit_epochs_to_budget(config, epoch_seconds, tmp_path, log=lambda *_: None)
+    _fit_epochs_to_budget(config, epoch_seconds, done, tmp_path, log=lambda *_: None)
     assert config.epochs == expected
     if expected < epochs:  # saved beside the run, so that --resume keeps the shortened schedule
         assert yaml.safe_load((tmp_path / "config.yaml").read_text())["epochs"] == expected

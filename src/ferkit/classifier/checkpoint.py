@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ferkit.classifier.models import create_model
+from ferkit.datasets.crop import CropRecipe
 from ferkit.datasets.grouping import LabelGrouping
 from ferkit.errors import WeightsError
 
@@ -32,6 +33,7 @@ class ClassifierMeta:
     metrics: dict[str, Any] = field(default_factory=dict, hash=False)
     blur_sigma: float = 0.0  # Gaussian blur that makes sharp inputs look like the training data
     blur_skip_below: float = 0.0  # inputs blurrier than this (Laplacian variance) are not blurred again
+    crop: CropRecipe = field(default_factory=CropRecipe)  # how faces are cut out of photos for this model
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,7 @@ class ClassifierMeta:
             "train_config": self.train_config,
             "metrics": self.metrics,
             "preprocess": {"blur_sigma": self.blur_sigma, "blur_skip_below": self.blur_skip_below},
+            "crop": self.crop.to_dict(),
         }
 
 
@@ -92,6 +95,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
         metrics=dict(ckpt.get("metrics") or {}),
         blur_sigma=float((ckpt.get("preprocess") or {}).get("blur_sigma", 0.0)),
         blur_skip_below=float((ckpt.get("preprocess") or {}).get("blur_skip_below", 0.0)),
+        crop=CropRecipe.from_dict(ckpt.get("crop")),
     )
     model = create_model(meta.arch, num_classes=len(meta.class_names), input_size=meta.input_size)
     try:
@@ -105,12 +109,15 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     return model.to(device, memory_format=torch.channels_last).eval(), meta
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True, **metrics: Any) -> Path:
+def export_checkpoint(
+    src: str | Path, dst: str | Path, half: bool = True, crop: CropRecipe | None = None, **metrics: Any
+) -> Path:
     """Write a deployable copy of a checkpoint: weights (float16 by default) and metadata, no training state.
 
-    ``metrics`` are merged into the checkpoint's metrics (e.g. the evaluation figures of the shipped model).
+    ``crop`` replaces the stored crop recipe (e.g. with a margin measured for this model); ``metrics`` are
+    merged into the checkpoint's metrics (e.g. the evaluation figures of the shipped model).
     """
     model, meta = load_checkpoint(src)
-    meta = dataclasses.replace(meta, metrics={**meta.metrics, **metrics})
+    meta = dataclasses.replace(meta, metrics={**meta.metrics, **metrics}, crop=crop or meta.crop)
     save_checkpoint(dst, model, meta, half=half)
     return Path(dst)

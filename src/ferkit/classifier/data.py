@@ -69,16 +69,32 @@ def to_tensor(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
 
 
 class AugmentedFaces(Dataset):
-    """Training samples: an albumentations transform per image, then normalisation."""
+    """Training samples: an albumentations transform per image, then the same normalisation as inference.
 
-    def __init__(self, images: np.ndarray, targets: np.ndarray, transform, mean: float, std: float):
-        self.images, self.targets, self.transform = images, targets, transform
+    Yields (image (1, S, S), target distribution (K,), teachers' log-probabilities (K,) or an empty tensor).
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        targets: np.ndarray,
+        transform,
+        mean: float,
+        std: float,
+        teacher_logp: np.ndarray | None = None,
+    ):
+        self.images, self.transform = images, transform
+        self.targets = torch.from_numpy(np.asarray(targets, dtype=np.float32))
+        self.teacher = (
+            None if teacher_logp is None else torch.from_numpy(np.asarray(teacher_logp, np.float32))
+        )
         self.mean, self.std = mean, std
 
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         img = self.transform(image=self.images[i])["image"]
-        x = torch.from_numpy(np.ascontiguousarray(img)).float().div_(255.0).sub_(self.mean).div_(self.std)
-        return x.unsqueeze(0), int(self.targets[i])
+        x = to_tensor(img[None], self.mean, self.std)[0]
+        t = self.teacher[i] if self.teacher is not None else torch.zeros(0)
+        return x, self.targets[i], t

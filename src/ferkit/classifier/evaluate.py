@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
 
 from ferkit.classifier.data import load_split, preprocess
-from ferkit.classifier.predictor import EmotionClassifier
+from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
 from ferkit.plots import plot_confusion
 
 
@@ -58,8 +59,10 @@ class ClassifierReport:
         return "\n".join(lines)
 
 
-def classification_metrics(y: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...]) -> dict[str, Any]:
-    """Accuracy, macro F1, per-class accuracy, confusion matrix and one-vs-rest ROC AUC from probabilities."""
+def classification_metrics(
+    y: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...], with_auc: bool = True
+) -> dict[str, Any]:
+    """Accuracy, macro F1, per-class accuracy (recall), confusion matrix and one-vs-rest ROC AUC."""
     k = len(class_names)
     pred = probs.argmax(1)
     cm = confusion_matrix(y, pred, labels=list(range(k)))
@@ -67,7 +70,7 @@ def classification_metrics(y: np.ndarray, probs: np.ndarray, class_names: tuple[
     auc: dict[str, float | None] = {}
     for i, c in enumerate(class_names):
         pos = y == i
-        auc[c] = float(roc_auc_score(pos, probs[:, i])) if 0 < pos.sum() < len(y) else None
+        auc[c] = float(roc_auc_score(pos, probs[:, i])) if with_auc and 0 < pos.sum() < len(y) else None
     return {
         "accuracy": float((pred == y).mean()) if len(y) else 0.0,
         "macro_f1": float(f1_score(y, pred, labels=list(range(k)), average="macro", zero_division=0)),
@@ -77,8 +80,23 @@ def classification_metrics(y: np.ndarray, probs: np.ndarray, class_names: tuple[
     }
 
 
+def _split_probs(clf, data: str, split: str, tta: bool, drop_unmapped: bool, skip_bad: bool):
+    """Targets of a split and the classifier's (or ensemble's mean) probabilities; each member reads the
+    images at its own input size and preprocesses them as its checkpoint says."""
+    members = clf.members if isinstance(clf, EnsembleClassifier) else [clf]
+    grouping = members[0].meta.grouping
+    by_size: dict[int, Any] = {}
+    probs = []
+    for m in members:
+        size = m.meta.input_size
+        if size not in by_size:
+            by_size[size] = load_split(data, split, grouping, size, drop_unmapped, skip_bad)
+        probs.append(m.predict_tensor(preprocess(by_size[size].images, m.meta), tta=tta))
+    return next(iter(by_size.values())), np.mean(probs, axis=0)
+
+
 def evaluate_classifier(
-    weights: str,
+    weights: str | Sequence[str],
     data: str,
     split: str = "val",
     tta: bool = False,
@@ -86,22 +104,23 @@ def evaluate_classifier(
     out_dir: str | Path | None = None,
     drop_unmapped: bool = False,
     skip_bad: bool = False,
+    classifier=None,
 ) -> ClassifierReport:
-    """Evaluate ``weights`` on a split of ``data``, grouping labels as the checkpoint was trained.
+    """Evaluate ``weights`` (one checkpoint, or several as an ensemble) on a split of ``data``, grouping
+    labels as the checkpoint was trained. ``classifier`` reuses an already loaded model.
 
     With ``out_dir``, writes ``metrics.json`` and ``confusion_matrix.png`` there.
     """
-    clf = EmotionClassifier.from_pretrained(weights, device)
-    split_data = load_split(data, split, clf.meta.grouping, clf.meta.input_size, drop_unmapped, skip_bad)
-    x = preprocess(split_data.images, clf.meta)
-    probs = clf.predict_tensor(x, tta=tta)
+    clf = classifier or load_classifier(weights, device)
+    split_data, probs = _split_probs(clf, data, split, tta, drop_unmapped, skip_bad)
     m = classification_metrics(split_data.targets, probs, clf.class_names)
+    names = [weights] if isinstance(weights, (str, Path)) else list(weights)
     report = ClassifierReport(
         data=str(data),
         split=split,
-        weights=str(weights),
+        weights=" + ".join(str(w) for w in names),
         tta=tta,
-        n=len(x),
+        n=len(split_data.targets),
         class_names=list(clf.class_names),
         dropped_unmapped=split_data.dropped_unmapped,
         skipped=split_data.skipped,
@@ -118,3 +137,30 @@ def evaluate_classifier(
             title=f"{split} accuracy {report.accuracy:.3f}",
         )
     return report
+
+
+def evaluate_many(
+    weights: str | Sequence[str],
+    datas: Sequence[str],
+    split: str = "val",
+    tta: bool = False,
+    device: str = "auto",
+    out_dir: str | Path | None = None,
+    drop_unmapped: bool = False,
+    skip_bad: bool = False,
+) -> list[ClassifierReport]:
+    """One report per dataset, the model loaded once; with ``out_dir`` and several datasets, each report
+    goes to ``out_dir/<dataset name>/``."""
+    from ferkit.classifier.train_data import dataset_names
+
+    clf = load_classifier(weights, device)
+    names = dataset_names(list(datas))
+    reports = []
+    for name, data in zip(names, datas, strict=True):
+        out = None if out_dir is None else (Path(out_dir) / name if len(datas) > 1 else Path(out_dir))
+        reports.append(
+            evaluate_classifier(
+                weights, data, split, tta, device, out, drop_unmapped, skip_bad, classifier=clf
+            )
+        )
+    return reports

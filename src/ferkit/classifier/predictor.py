@@ -5,41 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint
 from ferkit.classifier.data import preprocess
+from ferkit.datasets.crop import CropRecipe, resize_square
+from ferkit.datasets.images import to_gray8
 from ferkit.device import select_device
-from ferkit.errors import DataError
 from ferkit.weights import resolve_weights
 
 
-def to_gray(crop: np.ndarray) -> np.ndarray:
-    """A crop as 2-D uint8 gray: BGR(A) and single-channel 3-D arrays are converted, 16-bit is scaled."""
-    if crop.dtype == np.uint16:
-        crop = (crop >> 8).astype(np.uint8)
-    elif crop.dtype != np.uint8:
-        crop = np.clip(crop, 0, 255).astype(np.uint8)
-    if crop.ndim == 3:
-        if crop.shape[2] == 1:
-            crop = crop[:, :, 0]
-        elif crop.shape[2] == 4:
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGRA2GRAY)
-        else:
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-    if crop.ndim != 2 or crop.size == 0:
-        raise DataError(f"a face crop must be a non-empty 2-D or 3-D image array, got shape {crop.shape}")
-    return crop
-
-
-def resize_square(gray: np.ndarray, size: int) -> np.ndarray:
-    if gray.shape == (size, size):
-        return gray
-    interp = cv2.INTER_AREA if min(gray.shape) > size else cv2.INTER_LINEAR
-    return cv2.resize(gray, (size, size), interpolation=interp)
+def to_gray(crop: np.ndarray, color: str = "bgr") -> np.ndarray:
+    """A crop as 2-D uint8 gray, through the one array normalisation of ferkit (:func:`to_gray8`)."""
+    return to_gray8(crop, color)
 
 
 def tta_views(x: torch.Tensor, shift: int = 3) -> list[torch.Tensor]:
@@ -70,11 +50,16 @@ class EmotionClassifier:
     def class_names(self) -> tuple[str, ...]:
         return self.meta.class_names
 
+    @property
+    def crop(self) -> CropRecipe:
+        """How this model wants faces cut out of photos (stored in its checkpoint)."""
+        return self.meta.crop
+
     def preprocess(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         """Gray, resized to the checkpoint's input size and normalised with its mean/std: (N, 1, S, S)."""
-        size = self.meta.input_size
+        size, interp = self.meta.input_size, self.meta.crop.interpolation
         arr = (
-            np.stack([resize_square(to_gray(c), size) for c in crops])
+            np.stack([resize_square(to_gray(c), size, interp) for c in crops])
             if len(crops)
             else np.zeros((0, size, size), np.uint8)
         )

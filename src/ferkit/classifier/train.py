@@ -8,170 +8,30 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm import tqdm
 
 from ferkit.classifier.checkpoint import ClassifierMeta, save_checkpoint
-from ferkit.classifier.data import AugmentedFaces, EncodedSplit, load_split, preprocess, stratified_holdout
+from ferkit.classifier.config import ClassifierTrainConfig
+from ferkit.classifier.data import AugmentedFaces, preprocess
+from ferkit.classifier.evaluate import classification_metrics
 from ferkit.classifier.models import create_model, get_spec
+from ferkit.classifier.train_data import PreparedData, prepare_data
 from ferkit.datasets.augment import train_transform
-from ferkit.datasets.fer2013 import load_faces, near_constant_mask
-from ferkit.datasets.grouping import get_grouping
-from ferkit.datasets.sharpness import MISMATCH_RATIO, fit_blur_sigma
+from ferkit.datasets.crop import CropRecipe
 from ferkit.device import select_device
-from ferkit.errors import ConfigError, DataError
+from ferkit.errors import DataError
 from ferkit.plots import plot_training_curves
 from ferkit.runs import load_config_dict, next_run_dir, save_config
 
-BALANCE_CHOICES = ("none", "oversample", "weighted-loss")
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "step", "none")
-
-
-@dataclass
-class ClassifierTrainConfig:
-    """Options of ``fer train-classifier``; saved as ``config.yaml`` in the run folder."""
-
-    data: str
-    arch: str = "alexnet_s"
-    input_size: int = 0  # 0: the architecture's default (48)
-    input_blur: str = "auto"  # auto: measure train-vs-val blur mismatch; none; or a Gaussian sigma
-    grouping: str = "fer7"
-    train_split: str = "train"
-    val_split: str = "val"
-    val_fraction: float = 0.1  # held out of train when the dataset has no val split
-    epochs: int = 60
-    hours: float = 0.0  # > 0: a time budget; after the first epoch, epochs is cut to what fits in it
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    warmup_epochs: int = 1
-    label_smoothing: float = 0.0
-    balance: str = "none"
-    clean: bool = False
-    clean_threshold: float = 0.3
-    augment: float = 1.0
-    drop_unmapped: bool = False
-    skip_bad: bool = False
-    patience: int = 20
-    device: str = "auto"
-    workers: int = -1  # -1: 0 on CPU, 4 on CUDA
-    threads: int = 0  # torch CPU threads; 0 leaves torch's default
-    amp: bool = True  # mixed precision, on CUDA only
-    seed: int = 0
-    project: str = "runs/classifier"
-    name: str = "train"
-
-    def validate(self) -> None:
-        get_spec(self.arch)
-        if self.balance not in BALANCE_CHOICES:
-            raise ConfigError(f"--balance must be one of {', '.join(BALANCE_CHOICES)}, got {self.balance!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.hours < 0:
-            raise ConfigError("epochs must be >= 1, batch size >= 2, lr > 0 and hours >= 0")
-        if self.input_size and not 8 <= self.input_size <= 512:
-            raise ConfigError(f"--input-size must be between 8 and 512, got {self.input_size}")
-        if self.input_blur not in ("auto", "none"):
-            try:
-                if float(self.input_blur) < 0:
-                    raise ValueError
-            except ValueError:
-                raise ConfigError(
-                    f"--input-blur must be auto, none or a sigma >= 0, got {self.input_blur!r}"
-                ) from None
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ClassifierTrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-@dataclass
-class PreparedData:
-    train: EncodedSplit
-    val: EncodedSplit
-    class_names: tuple[str, ...]
-    grouping: Any
-    mean: float
-    std: float
-    blur_sigma: float
-    blur_skip_below: float
-    report: dict[str, Any]
-
-
-def prepare_data(config: ClassifierTrainConfig, input_size: int, log=print) -> PreparedData:
-    """Read, group, clean and split the data of a run; report what was dropped."""
-    train_faces = load_faces(config.data, config.train_split, input_size, config.skip_bad)
-    grouping = get_grouping(config.grouping, labels=train_faces.labels)
-    targets, keep = grouping.encode(train_faces.labels, drop_unmapped=config.drop_unmapped)
-    faces = train_faces.subset(keep)
-    report: dict[str, Any] = {
-        "dropped_unmapped": int((~keep).sum()),
-        "skipped_bad": list(train_faces.skipped),
-    }
-    if config.clean:
-        blank = near_constant_mask(faces.images, config.clean_threshold)
-        report["dropped_blank"] = int(blank.sum())
-        log(f"cleaning: dropped {int(blank.sum())} blank/near-constant images of {len(faces)}")
-        faces, targets = faces.subset(~blank), targets[~blank]
-    train = EncodedSplit(faces.images, targets, faces.sources)
-    try:
-        val = load_split(
-            config.data, config.val_split, grouping, input_size, config.drop_unmapped, config.skip_bad
-        )
-    except DataError as exc:
-        if "split folder not found" not in str(exc) and "no rows with Usage" not in str(exc):
-            raise
-        log(f"no '{config.val_split}' split: holding out {config.val_fraction:.0%} of train as val")
-        hold = stratified_holdout(train.targets, config.val_fraction, config.seed)
-        val = EncodedSplit(
-            train.images[hold],
-            train.targets[hold],
-            [s for s, h in zip(train.sources, hold, strict=True) if h],
-        )
-        train = EncodedSplit(
-            train.images[~hold],
-            train.targets[~hold],
-            [s for s, h in zip(train.sources, hold, strict=True) if not h],
-        )
-    missing = sorted(set(range(len(grouping.classes))) - set(np.unique(train.targets).tolist()))
-    if missing:
-        names = ", ".join(grouping.classes[i] for i in missing)
-        raise DataError(f"no training images for class(es) {names} of grouping {grouping.name!r}")
-    mean = float(train.images.mean() / 255.0)
-    std = float(train.images.std() / 255.0) or 1.0
-    sigma, sharp = fit_blur_sigma(train.images, val.images)
-    if config.input_blur == "none":
-        sigma = 0.0
-    elif config.input_blur != "auto":
-        sigma = float(config.input_blur)
-    if sigma > 0:
-        log(
-            f"sharpness (median Laplacian variance): train {sharp['train_sharpness']:.1f}, "
-            f"val {sharp['reference_sharpness']:.1f}; sharp inputs get a Gaussian blur of sigma {sigma:g} px "
-            "before the model (stored in the checkpoint)"
-        )
-    skip_below = MISMATCH_RATIO * sharp["train_sharpness"]
-    report["sharpness"] = {**sharp, "sigma": sigma, "skip_below": skip_below}
-    report.update(
-        train=len(train.targets),
-        val=len(val.targets),
-        train_counts=np.bincount(train.targets, minlength=len(grouping.classes)).tolist(),
-    )
-    return PreparedData(train, val, grouping.classes, grouping, mean, std, sigma, skip_below, report)
+__all__ = ["ClassifierTrainConfig", "evaluate", "fit", "prepare_data", "train_one_epoch"]
 
 
 def class_weights(targets: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -182,19 +42,32 @@ def class_weights(targets: np.ndarray, num_classes: int) -> torch.Tensor:
 
 
 def make_train_loader(
-    data: PreparedData, config: ClassifierTrainConfig, input_size: int, device: torch.device
+    data: PreparedData,
+    config: ClassifierTrainConfig,
+    input_size: int,
+    device: torch.device,
+    teacher_logp: np.ndarray | None = None,
 ) -> DataLoader:
+    """Augmented training batches of (image, target distribution, teachers' log-probabilities).
+
+    Each dataset is drawn in proportion to its size times its ``data_weights`` entry; ``balance=oversample``
+    also evens out the classes.
+    """
     ds = AugmentedFaces(
         data.train.images,
-        data.train.targets,
+        data.train.soft,
         train_transform(input_size, config.augment),
         data.mean,
         data.std,
+        teacher_logp,
     )
-    sampler = None
+    per_sample = np.asarray(config.weights(), dtype=np.float64)[data.train.dataset]
     if config.balance == "oversample":
         per_class = class_weights(data.train.targets, len(data.class_names)).numpy()
-        sampler = WeightedRandomSampler(per_class[data.train.targets], num_samples=len(ds), replacement=True)
+        per_sample = per_sample * per_class[data.train.targets]
+    sampler = None
+    if not np.allclose(per_sample, per_sample[0]):
+        sampler = WeightedRandomSampler(per_sample, num_samples=len(ds), replacement=True)
     workers = config.workers if config.workers >= 0 else (4 if device.type == "cuda" else 0)
     return DataLoader(
         ds,
@@ -202,7 +75,7 @@ def make_train_loader(
         shuffle=sampler is None,
         sampler=sampler,
         num_workers=workers,
-        drop_last=True,
+        drop_last=len(ds) > config.batch_size,
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
     )
@@ -228,6 +101,14 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: ClassifierTrainConf
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def distillation_loss(logits: torch.Tensor, teacher_logp: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL divergence from the teachers' tempered distribution to the student's, scaled by T^2."""
+    t = temperature
+    student = F.log_softmax(logits.float() / t, dim=1)
+    teacher = F.log_softmax(teacher_logp.float() / t, dim=1)
+    return F.kl_div(student, teacher, log_target=True, reduction="batchmean") * t * t
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -237,17 +118,22 @@ def train_one_epoch(
     device: torch.device,
     scaler: torch.amp.GradScaler | None,
     desc: str = "",
+    distill_alpha: float = 0.0,
+    temperature: float = 1.0,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss and accuracy."""
+    """One pass over ``loader``; returns mean loss and accuracy (against each image's most likely label)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None)
-    for x, y in bar:
+    for x, y, t in bar:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
             logits = model(x)
-            loss = criterion(logits, y)
+            loss = criterion(logits.float(), y)
+            if distill_alpha > 0 and t.numel():
+                kd = distillation_loss(logits, t.to(device), temperature)
+                loss = (1 - distill_alpha) * loss + distill_alpha * kd
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -258,9 +144,9 @@ def train_one_epoch(
         with warnings.catch_warnings():  # AMP skips the optimizer step of a batch with inf gradients
             warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
             scheduler.step()
-        n = y.numel()
+        n = y.shape[0]
         total_loss += loss.item() * n
-        correct += (logits.argmax(1) == y).sum().item()
+        correct += (logits.argmax(1) == y.argmax(1)).sum().item()
         seen += n
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
     return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
@@ -278,42 +164,97 @@ def predict_logits(
 
 def evaluate(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    vals: dict[str, tuple[torch.Tensor, torch.Tensor]],
     device: torch.device,
-    criterion: nn.Module | None = None,
-) -> dict[str, float]:
-    """Loss and accuracy on a preprocessed split."""
-    logits = predict_logits(model, x, device)
-    loss = (criterion or nn.CrossEntropyLoss())(logits, y).item()
-    return {"loss": loss, "acc": (logits.argmax(1) == y).float().mean().item()}
+    class_names: tuple[str, ...],
+) -> dict[str, dict[str, Any]]:
+    """Loss, accuracy, macro F1, per-class recall and confusion matrix on each val set, plus ``pooled``
+    (all val images together) and ``mean`` (the mean of the val accuracies and F1s)."""
+    out: dict[str, dict[str, Any]] = {}
+    all_logits, all_y = [], []
+    for name, (x, y) in vals.items():
+        logits = predict_logits(model, x, device)
+        m = classification_metrics(y.numpy(), logits.softmax(1).numpy(), class_names, with_auc=False)
+        out[name] = {"loss": F.cross_entropy(logits, y).item(), **m}
+        all_logits.append(logits)
+        all_y.append(y)
+    logits, y = torch.cat(all_logits), torch.cat(all_y)
+    pooled = classification_metrics(y.numpy(), logits.softmax(1).numpy(), class_names, with_auc=False)
+    out["pooled"] = {"loss": F.cross_entropy(logits, y).item(), **pooled}
+    per = [out[n] for n in vals]
+    out["mean"] = {
+        "loss": float(np.mean([m["loss"] for m in per])),
+        "accuracy": float(np.mean([m["accuracy"] for m in per])),
+        "macro_f1": float(np.mean([m["macro_f1"] for m in per])),
+    }
+    return out
 
 
-HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+def selection_score(metrics: dict[str, dict[str, Any]], select: str) -> float:
+    """The figure model selection maximises: mean / pooled / min val accuracy, or one dataset's."""
+    if select == "min":
+        return min(m["accuracy"] for n, m in metrics.items() if n not in ("pooled", "mean"))
+    if select not in metrics:
+        names = [n for n in metrics if n not in ("pooled", "mean")]
+        raise DataError(f"--select {select!r} names no val set; use mean, pooled, min or one of {names}")
+    return float(metrics[select]["accuracy"])
 
 
 def _read_history(path: Path) -> list[dict[str, float]]:
     if not path.is_file():
         return []
     with path.open() as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
 
 
-def fit(config: ClassifierTrainConfig, resume: str | Path | None = None, log=print) -> Path:
+def _open_run(resume: str | Path, overrides: dict[str, Any]) -> tuple[Path, ClassifierTrainConfig]:
+    run_dir = Path(resume)
+    if run_dir.is_file():
+        run_dir = run_dir.parent
+    if not (run_dir / "last.pt").is_file() or not (run_dir / "config.yaml").is_file():
+        raise DataError(f"cannot resume: {run_dir} has no last.pt and config.yaml (not a classifier run?)")
+    config = ClassifierTrainConfig.from_dict(load_config_dict(run_dir / "config.yaml"))
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(config, k, v)
+    return run_dir, config
+
+
+def teacher_log_probs(
+    teachers: list[str], images: np.ndarray, class_names: tuple[str, ...], device: torch.device, log=print
+) -> np.ndarray:
+    """Log of the teachers' mean probabilities for each training image (un-augmented), computed once."""
+    from ferkit.classifier.ensemble import load_classifier
+
+    ens = load_classifier(teachers, device)
+    if tuple(ens.class_names) != tuple(class_names):
+        raise DataError(
+            f"teacher classes {', '.join(ens.class_names)} differ from the student's "
+            f"{', '.join(class_names)} ({', '.join(teachers)})"
+        )
+    log(f"distillation: scoring {len(images)} training images with {len(teachers)} teacher(s)")
+    probs = np.concatenate(
+        [ens.predict_proba(list(images[i : i + 1024])) for i in range(0, len(images), 1024)]
+    )
+    return np.log(np.clip(probs, 1e-7, 1.0)).astype(np.float32)
+
+
+def fit(
+    config: ClassifierTrainConfig | None = None,
+    resume: str | Path | None = None,
+    log=print,
+    overrides: dict[str, Any] | None = None,
+) -> Path:
     """Train a classifier; writes config.yaml, metrics.csv, training_curves.png, last.pt and best.pt.
 
-    With ``resume`` (a run folder), continues that run from its last.pt with its saved config.
+    With ``resume`` (a run folder), continues that run from its last.pt with its saved config; ``overrides``
+    (e.g. ``{"epochs": 80, "hours": 1.0}``) change that config, the time budget counting from the resume.
     Returns the run folder.
     """
     if resume is not None:
-        run_dir = Path(resume)
-        if run_dir.is_file():
-            run_dir = run_dir.parent
-        if not (run_dir / "last.pt").is_file() or not (run_dir / "config.yaml").is_file():
-            raise DataError(
-                f"cannot resume: {run_dir} has no last.pt and config.yaml (not a classifier run?)"
-            )
-        config = ClassifierTrainConfig.from_dict(load_config_dict(run_dir / "config.yaml"))
+        run_dir, config = _open_run(resume, overrides or {})
+    elif config is None:
+        raise DataError("fit needs a config, or a run folder to resume")
     config.validate()
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -324,10 +265,16 @@ def fit(config: ClassifierTrainConfig, resume: str | Path | None = None, log=pri
     data = prepare_data(config, input_size, log)
     if resume is None:
         run_dir = next_run_dir(config.project, config.name)
-        save_config(config, run_dir / "config.yaml")
+    save_config(config, run_dir / "config.yaml")
+    sizes = ", ".join(f"{n} {len(v.targets)}" for n, v in data.vals.items())
     log(
-        f"run folder: {run_dir}  device: {device}  train {data.report['train']}  val {data.report['val']}  "
+        f"run folder: {run_dir}  device: {device}  train {data.report['train']}  val: {sizes}  "
         f"classes: {', '.join(data.class_names)}"
+    )
+    teacher = (
+        teacher_log_probs(config.teachers, data.train.images, data.class_names, device, log)
+        if config.teachers
+        else None
     )
 
     # channels-last is ~1.5x faster for these convolutions on CPU (oneDNN) and suits CUDA AMP as well
@@ -349,7 +296,7 @@ def fit(config: ClassifierTrainConfig, resume: str | Path | None = None, log=pri
         )
     else:
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loader = make_train_loader(data, config, input_size, device)
+    loader = make_train_loader(data, config, input_size, device, teacher)
     scheduler = make_scheduler(optimizer, config, len(loader))
     scaler = torch.amp.GradScaler("cuda") if (config.amp and device.type == "cuda") else None
     meta = ClassifierMeta(
@@ -359,14 +306,15 @@ def fit(config: ClassifierTrainConfig, resume: str | Path | None = None, log=pri
         input_size,
         data.mean,
         data.std,
-        train_config=_plain(config),
+        train_config=config.plain(),
         metrics={},
         blur_sigma=data.blur_sigma,
         blur_skip_below=data.blur_skip_below,
+        crop=CropRecipe(margin=config.crop_margin),
     )
-    val_x = preprocess(data.val.images, meta)  # scored exactly as the model will be used
-    val_y = torch.from_numpy(data.val.targets)
-    start_epoch, best_acc, best_epoch = 1, -1.0, 0
+    # scored exactly as the model will be used
+    vals = {n: (preprocess(v.images, meta), torch.from_numpy(v.targets)) for n, v in data.vals.items()}
+    start_epoch, best, best_epoch = 1, -1.0, 0
     history = _read_history(run_dir / "metrics.csv")
     if resume is not None:
         state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
@@ -375,15 +323,18 @@ def fit(config: ClassifierTrainConfig, resume: str | Path | None = None, log=pri
         scheduler.load_state_dict(state["scheduler"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
-        start_epoch, best_acc, best_epoch = state["epoch"] + 1, state["best_acc"], state["best_epoch"]
+        start_epoch, best, best_epoch = state["epoch"] + 1, state["best_acc"], state["best_epoch"]
         history = [r for r in history if r["epoch"] < start_epoch]
-        log(f"resuming at epoch {start_epoch} (best val acc so far {best_acc:.4f} at epoch {best_epoch})")
+        log(
+            f"resuming at epoch {start_epoch} of {config.epochs} (best val {config.select} {best:.4f} "
+            f"at epoch {best_epoch})"
+        )
 
     epoch, started = start_epoch - 1, time.time()
     while epoch < config.epochs:
         epoch += 1
         if epoch - best_epoch > config.patience and best_epoch > 0:
-            log(f"early stop: no val accuracy gain for {config.patience} epochs")
+            log(f"early stop: no val gain for {config.patience} epochs")
             break
         t0 = time.time()
         tr = train_one_epoch(
@@ -395,69 +346,87 @@ def fit(config: ClassifierTrainConfig, resume: str | Path | None = None, log=pri
             device,
             scaler,
             desc=f"epoch {epoch}/{config.epochs}",
+            distill_alpha=config.distill_alpha if teacher is not None else 0.0,
+            temperature=config.distill_temperature,
         )
-        va = evaluate(model, val_x, val_y, device)
+        va = evaluate(model, vals, device, data.class_names)
+        score = selection_score(va, config.select)
         row = {
             "epoch": epoch,
             "train_loss": tr["loss"],
             "train_acc": tr["acc"],
-            "val_loss": va["loss"],
-            "val_acc": va["acc"],
+            "val_loss": va["mean"]["loss"],
+            "val_acc": va["mean"]["accuracy"],
+            "val_acc_pooled": va["pooled"]["accuracy"],
+            "score": score,
+            **{f"val_acc_{n}": va[n]["accuracy"] for n in data.vals},
+            **{f"val_f1_{n}": va[n]["macro_f1"] for n in data.vals},
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": time.time() - t0,
         }
         history.append(row)
-        improved = va["acc"] > best_acc
+        improved = score > best
+        summary = _summary(va, data, epoch, score, config.select)
         if improved:
-            best_acc, best_epoch = va["acc"], epoch
-            save_checkpoint(run_dir / "best.pt", model, _with_metrics(meta, best_acc, epoch))
+            best, best_epoch = score, epoch
+            save_checkpoint(run_dir / "best.pt", model, dataclasses.replace(meta, metrics=summary))
         save_checkpoint(
             run_dir / "last.pt",
             model,
-            _with_metrics(meta, va["acc"], epoch),
+            dataclasses.replace(meta, metrics=summary),
             optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(),
             scaler=scaler.state_dict() if scaler else {},
             epoch=epoch,
-            best_acc=best_acc,
+            best_acc=best,
             best_epoch=best_epoch,
         )
-        if config.hours > 0 and epoch == 1:
-            _fit_epochs_to_budget(config, time.time() - started, run_dir, log)
+        if config.hours > 0 and epoch == start_epoch:
+            _fit_epochs_to_budget(config, time.time() - started, epoch - 1, run_dir, log)
         _write_history(run_dir / "metrics.csv", history)
         plot_training_curves(history, run_dir / "training_curves.png")
+        per = "  ".join(f"{n} {va[n]['accuracy']:.4f}" for n in data.vals)
         log(
             f"epoch {epoch:3d}/{config.epochs}  train loss {tr['loss']:.4f} acc {tr['acc']:.4f}  "
-            f"val loss {va['loss']:.4f} acc {va['acc']:.4f}  lr {row['lr']:.4g}  {row['seconds']:.0f}s"
+            f"val acc {per}  (mean {va['mean']['accuracy']:.4f})  lr {row['lr']:.4g}  {row['seconds']:.0f}s"
             + ("  *best" if improved else "")
         )
         sys.stdout.flush()
-    log(f"best val accuracy {best_acc:.4f} at epoch {best_epoch}: {run_dir / 'best.pt'}")
+    log(f"best val {config.select} accuracy {best:.4f} at epoch {best_epoch}: {run_dir / 'best.pt'}")
     return run_dir
 
 
+def _summary(va: dict, data: PreparedData, epoch: int, score: float, select: str) -> dict[str, Any]:
+    """What a checkpoint records of its val results."""
+    return {
+        "epoch": epoch,
+        "select": select,
+        "score": score,
+        "val_acc": va["mean"]["accuracy"],
+        "val": {
+            n: {k: va[n][k] for k in ("accuracy", "macro_f1", "per_class_accuracy")}
+            for n in [*data.vals, "pooled"]
+        },
+    }
+
+
 def _fit_epochs_to_budget(
-    config: ClassifierTrainConfig, first_epoch_seconds: float, run_dir: Path, log=print
+    config: ClassifierTrainConfig, epoch_seconds: float, done: int, run_dir: Path, log=print
 ) -> None:
-    """Cut ``config.epochs`` to what fits in ``config.hours`` at the first epoch's pace; saved for resume."""
-    fits = max(1, int(config.hours * 3600 / max(first_epoch_seconds, 1e-6)))
+    """Cut ``config.epochs`` to what fits in ``config.hours`` (from now) at the first epoch's pace."""
+    fits = done + max(1, int(config.hours * 3600 / max(epoch_seconds, 1e-6)))
     if fits < config.epochs:
-        log(f"time budget {config.hours:g} h at {first_epoch_seconds:.0f} s/epoch: {fits} epochs")
+        log(f"time budget {config.hours:g} h at {epoch_seconds:.0f} s/epoch: {fits} epochs")
         config.epochs = fits
         save_config(config, run_dir / "config.yaml")
 
 
-def _with_metrics(meta: ClassifierMeta, acc: float, epoch: int) -> ClassifierMeta:
-    return dataclasses.replace(meta, metrics={"val_acc": acc, "epoch": epoch})
-
-
-def _plain(config: ClassifierTrainConfig) -> dict[str, Any]:
-    return {f.name: getattr(config, f.name) for f in fields(config)}
-
-
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
+    keys: list[str] = []
+    for r in history:
+        keys += [k for k in r if k not in keys]
     with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=HISTORY_FIELDS)
+        w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         for r in history:
-            w.writerow({k: (int(r[k]) if k == "epoch" else round(r[k], 6)) for k in HISTORY_FIELDS})
+            w.writerow({k: (int(r[k]) if k == "epoch" else round(r[k], 6)) for k in r})

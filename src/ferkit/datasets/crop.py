@@ -1,10 +1,49 @@
-"""Cutting face crops out of images: one pure function shared by the pipeline, benchmarks and tests."""
+"""Cutting face crops out of images: one pure function shared by the pipeline, benchmarks and tests, and
+the recipe a classifier checkpoint carries so every user of the model frames faces the way it was trained."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
 import numpy as np
 
+from ferkit.errors import ConfigError
 from ferkit.types import Box
+
+INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
+
+
+@dataclass(frozen=True)
+class CropRecipe:
+    """How a detector box becomes the model's input: grown by ``margin`` (fraction of the box on each
+    side), made square around its centre, cut out, converted to ``color`` and resized with
+    ``interpolation`` when shrinking (linear when enlarging)."""
+
+    margin: float = 0.025
+    square: bool = True
+    interpolation: str = "area"
+    color: str = "gray"
+
+    def __post_init__(self) -> None:
+        if not -0.4 <= self.margin <= 2.0:
+            raise ConfigError(
+                f"crop margin must be between -0.4 and 2.0 (a fraction of the box), got {self.margin}"
+            )
+        if self.interpolation not in INTERPOLATIONS:
+            raise ConfigError(f"crop interpolation must be one of {', '.join(INTERPOLATIONS)}")
+        if self.color != "gray":
+            raise ConfigError(f"crop colour {self.color!r} is not supported (gray)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> CropRecipe:
+        """The recipe stored in a checkpoint; checkpoints from before recipes get the defaults."""
+        d = dict(d or {})
+        return cls(**{k: d[k] for k in ("margin", "square", "interpolation", "color") if k in d})
 
 
 def expand_box(box: Box, margin: float, width: int, height: int, square: bool = True) -> Box:
@@ -30,3 +69,11 @@ def crop_face(image: np.ndarray, box: Box, margin: float = 0.0, square: bool = T
     x2, y2 = max(int(np.ceil(b.x2)), x1 + 1), max(int(np.ceil(b.y2)), y1 + 1)
     x1, y1 = min(x1, w - 1), min(y1, h - 1)
     return image[y1 : min(y2, h), x1 : min(x2, w)]
+
+
+def resize_square(gray: np.ndarray, size: int, interpolation: str = "area") -> np.ndarray:
+    """Resize a 2-D crop to ``size`` x ``size``: ``interpolation`` when shrinking, linear when enlarging."""
+    if gray.shape == (size, size):
+        return gray
+    interp = INTERPOLATIONS[interpolation] if min(gray.shape) > size else cv2.INTER_LINEAR
+    return cv2.resize(gray, (size, size), interpolation=interp)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.datasets.crop import resize_square
 from ferkit.datasets.grouping import FER2013_LABELS
 from ferkit.datasets.images import is_image_file, read_gray
-from ferkit.errors import DataError
+from ferkit.errors import DataError, SplitNotFoundError
 
 CSV_SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 
@@ -43,12 +44,7 @@ class FaceSet:
 
 
 def _resize_square(pixels: np.ndarray, size: int | None) -> np.ndarray:
-    if size is None or pixels.shape[0] == size:
-        return pixels
-    import cv2
-
-    interp = cv2.INTER_AREA if pixels.shape[0] > size else cv2.INTER_LINEAR
-    return cv2.resize(pixels, (size, size), interpolation=interp)
+    return pixels if size is None else resize_square(pixels, size)
 
 
 def read_fer_csv(
@@ -107,7 +103,9 @@ def read_fer_csv(
             labels.append(FER2013_LABELS[emotion])
             sources.append(where)
     if not images:
-        raise DataError(f"{path}: no rows" + (f" with Usage {usage!r}" if usage else ""))
+        if usage:
+            raise SplitNotFoundError(f"{path}: no rows with Usage {usage!r}")
+        raise DataError(f"{path}: no rows")
     return FaceSet(np.stack(images), labels, sources, skipped)
 
 
@@ -122,7 +120,9 @@ def read_image_folder(root: str | Path, split: str | None, size: int = 48, skip_
     if not base.is_dir():
         avail = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         hint = f" (found: {', '.join(avail)})" if avail else ""
-        raise DataError(f"split folder not found: {base}{hint}")
+        if not root.is_dir():
+            raise DataError(f"dataset not found: {root}")
+        raise SplitNotFoundError(f"split folder not found: {base}{hint}")
     class_dirs = sorted(p for p in base.iterdir() if p.is_dir())
     if not class_dirs:
         raise DataError(f"{base}: no class folders (expected {base}/<class>/*.jpg)")

@@ -43,29 +43,27 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise _unreadable(path, exc) from None
 
 
-def read_gray(path: str | Path, size: int | None = None) -> np.ndarray:
-    """Read an image file as a uint8 grayscale array, optionally resized to ``size`` x ``size``."""
+def read_gray(path: str | Path, size: int | None = None, interpolation: str = "area") -> np.ndarray:
+    """Read an image file as a uint8 grayscale array, optionally resized to ``size`` x ``size`` exactly as
+    inference resizes crops (:func:`ferkit.datasets.crop.resize_square`)."""
+    from ferkit.datasets.crop import resize_square
+
     try:
         with Image.open(path) as im:
-            im = im.convert("L")
-            if size is not None and im.size != (size, size):
-                im = im.resize((size, size), Image.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
+            gray = np.asarray(im.convert("L"), dtype=np.uint8)
     except _DECODE_ERRORS as exc:
         raise _unreadable(path, exc) from None
+    return gray if size is None else resize_square(gray, size, interpolation)
 
 
 MAX_PIXELS = 120_000_000  # larger images are refused with a clear error instead of exhausting memory
 
 
-def to_bgr8(array: np.ndarray, color: str = "bgr") -> np.ndarray:
-    """Any image array (gray, 1/3/4 channels, uint8/uint16/float) as contiguous 3-channel BGR uint8.
-
-    ``color`` says how a 3/4-channel array is ordered: 'bgr' (OpenCV) or 'rgb' (PIL, matplotlib).
-    """
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """The one dtype normalisation of every image array ferkit is handed: uint8 as is; uint16 scaled by
+    1/257; bool to 0/255; floats read as [0, 1] when their maximum is <= 1, else as 0..255; other
+    integers clipped to 0..255. Shape is checked (HxW or HxWx1/3/4), not changed."""
     a = np.asarray(array)
-    if color not in ("bgr", "rgb"):
-        raise DataError(f"color must be 'bgr' or 'rgb', got {color!r}")
     if a.ndim not in (2, 3) or a.size == 0 or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
         raise DataError(f"not an image array: shape {a.shape} (expected HxW, HxWx1, HxWx3 or HxWx4)")
     if a.dtype == np.uint16:
@@ -77,6 +75,29 @@ def to_bgr8(array: np.ndarray, color: str = "bgr") -> np.ndarray:
         a = np.clip(np.nan_to_num(a) * scale, 0, 255).round().astype(np.uint8)
     elif a.dtype != np.uint8:
         a = np.clip(a, 0, 255).astype(np.uint8)
+    return a
+
+
+def to_gray8(array: np.ndarray, color: str = "bgr") -> np.ndarray:
+    """Any image array as 2-D uint8 gray (dtype handled by :func:`to_uint8`; alpha composited over white)."""
+    import cv2
+
+    a = to_uint8(array)
+    if a.ndim == 2:
+        return a
+    if a.shape[2] == 1:
+        return np.ascontiguousarray(a[:, :, 0])
+    return cv2.cvtColor(to_bgr8(a, color), cv2.COLOR_BGR2GRAY)
+
+
+def to_bgr8(array: np.ndarray, color: str = "bgr") -> np.ndarray:
+    """Any image array (gray, 1/3/4 channels, uint8/uint16/float) as contiguous 3-channel BGR uint8.
+
+    ``color`` says how a 3/4-channel array is ordered: 'bgr' (OpenCV) or 'rgb' (PIL, matplotlib).
+    """
+    if color not in ("bgr", "rgb"):
+        raise DataError(f"color must be 'bgr' or 'rgb', got {color!r}")
+    a = to_uint8(array)
     if a.ndim == 2:
         a = np.repeat(a[:, :, None], 3, axis=2)
     elif a.shape[2] == 1:

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.datasets.crop import crop_face
 from ferkit.datasets.images import read_image, to_bgr8
-from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_MARGIN, DEFAULT_NMS_IOU
+from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.device import select_device
 from ferkit.errors import ConfigError, DataError
@@ -38,10 +39,10 @@ class StageTimer:
             self.seconds[stage] += time.perf_counter() - t0
 
 
-def _check_options(margin: float, max_faces: int | None) -> None:
+def _check_options(margin: float | None, max_faces: int | None) -> None:
     if max_faces is not None and max_faces < 1:
         raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
-    if not -0.4 <= margin <= 2.0:
+    if margin is not None and not -0.4 <= margin <= 2.0:
         raise ConfigError(f"margin must be between -0.4 and 2.0 (a fraction of the face box), got {margin}")
 
 
@@ -50,36 +51,44 @@ class Pipeline:
 
     def __init__(
         self,
-        classifier: EmotionClassifier,
+        classifier: EmotionClassifier | EnsembleClassifier,
         detector: FaceDetector | None,
-        margin: float = DEFAULT_MARGIN,
+        margin: float | None = None,
         max_faces: int | None = None,
         tta: bool = False,
     ):
+        """``margin`` None frames faces as the classifier's checkpoint says (its crop recipe)."""
         _check_options(margin, max_faces)
         self.classifier, self.detector = classifier, detector
-        self.margin, self.max_faces, self.tta = margin, max_faces, tta
+        recipe = classifier.crop
+        self.margin = recipe.margin if margin is None else margin
+        self.square = recipe.square
+        self.max_faces, self.tta = max_faces, tta
         self.timer = StageTimer()
 
     @classmethod
     def from_pretrained(
         cls,
         detector_weights: str | Path | None = "default",
-        classifier_weights: str | Path | None = "default",
+        classifier_weights: str | Path | Sequence[str | Path] | None = "default",
         device: str | torch.device = "auto",
         conf: float = DEFAULT_CONF,
         iou: float = DEFAULT_NMS_IOU,
         imgsz: int = DEFAULT_IMGSZ,
-        margin: float = DEFAULT_MARGIN,
+        margin: float | None = None,
         max_faces: int | None = None,
         detect: bool = True,
         tta: bool = False,
         batch_size: int = 8,
     ) -> Pipeline:
-        """Load the shipped (or given) weights. ``detect=False`` treats every image as one face crop."""
+        """Load the shipped (or given) weights. ``detect=False`` treats every image as one face crop.
+
+        ``classifier_weights`` may list several checkpoints: their probabilities are averaged (an ensemble).
+        ``margin`` None uses the classifier's stored crop recipe.
+        """
         _check_options(margin, max_faces)  # before the (slow) loading
         dev = device if isinstance(device, torch.device) else select_device(device)
-        classifier = EmotionClassifier.from_pretrained(classifier_weights, dev)
+        classifier = load_classifier(classifier_weights, dev)
         detector = (
             FaceDetector(detector_weights, conf=conf, iou=iou, imgsz=imgsz, device=dev, batch_size=batch_size)
             if detect
@@ -133,7 +142,9 @@ class Pipeline:
         margin = self.margin if self.detector is not None else 0.0
         with self.timer("crop"):
             crops = [
-                crop_face(arrays[i], d.box, margin) for i, dets in zip(ok, found, strict=True) for d in dets
+                crop_face(arrays[i], d.box, margin, self.square)
+                for i, dets in zip(ok, found, strict=True)
+                for d in dets
             ]
         with self.timer("classify"):
             preds = iter(self.classifier.predict(crops, tta=self.tta) if crops else [])

@@ -1,0 +1,131 @@
+"""The options of classifier training, defined once: ``fer train-classifier`` reads its defaults from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ferkit.classifier.models import get_spec
+from ferkit.datasets.crop import CropRecipe
+from ferkit.errors import ConfigError
+
+BALANCE_CHOICES = ("none", "oversample", "weighted-loss")
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "step", "none")
+SELECT_CHOICES = ("mean", "pooled", "min")  # or the name of one data set
+EXTRA_VOTE_CHOICES = ("drop", "ignore")  # or "map:<class>"
+
+
+@dataclass
+class ClassifierTrainConfig:
+    """Options of ``fer train-classifier``; saved as ``config.yaml`` in the run folder."""
+
+    data: list[str] = field(default_factory=list)  # one or more datasets (CSV or ROOT/<split>/<class>/)
+    data_weights: list[float] = field(default_factory=list)  # sampling weight per dataset; empty: all 1
+    select: str = "mean"  # model selection on val: mean / pooled / min accuracy, or one dataset's name
+    arch: str = "alexnet_s"
+    input_size: int = 0  # 0: the architecture's default (48)
+    crop_margin: float = CropRecipe().margin  # stored in the checkpoint: how the pipeline frames faces
+    input_blur: str = "auto"  # auto: measure train-vs-val blur mismatch; none; or a Gaussian sigma
+    grouping: str = "fer7"
+    train_split: str = "train"
+    val_split: str = "val"
+    val_fraction: float = 0.1  # held out of train when a dataset has no val split
+    soft_labels: str = ""  # FER+-style vote file: file + one count column per label
+    soft_mix: float = 1.0  # weight of the vote distribution against the image's own label
+    soft_contempt: str = "ignore"  # votes of labels the grouping lacks: drop / ignore / map:<class>
+    soft_unknown: str = "ignore"
+    soft_not_face: str = "drop"
+    teachers: list[str] = field(default_factory=list)  # checkpoints whose ensemble the student imitates
+    distill_alpha: float = 0.5  # weight of the teachers' term in the loss
+    distill_temperature: float = 2.0
+    epochs: int = 60
+    hours: float = 0.0  # > 0: a time budget; after the first epoch, epochs is cut to what fits in it
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.1
+    balance: str = "none"
+    clean: bool = True
+    clean_threshold: float = 0.3
+    augment: float = 1.0
+    drop_unmapped: bool = False
+    skip_bad: bool = False
+    patience: int = 20
+    device: str = "auto"
+    workers: int = -1  # -1: 0 on CPU, 4 on CUDA
+    threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    amp: bool = True  # mixed precision, on CUDA only
+    seed: int = 0
+    project: str = "runs/classifier"
+    name: str = "train"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):  # configs of earlier versions held one dataset
+            self.data = [self.data]
+        self.data = [str(d) for d in self.data]
+        self.data_weights = [float(w) for w in self.data_weights]
+        self.teachers = [str(t) for t in self.teachers]
+
+    def validate(self) -> None:
+        get_spec(self.arch)
+        CropRecipe(margin=self.crop_margin)
+        if not self.data:
+            raise ConfigError("no training data: give --data once per dataset")
+        if self.data_weights and len(self.data_weights) != len(self.data):
+            raise ConfigError(
+                f"--data-weight was given {len(self.data_weights)} time(s) for {len(self.data)} dataset(s): "
+                "give it once per --data, in the same order"
+            )
+        if any(w < 0 for w in self.data_weights) or (self.data_weights and not any(self.data_weights)):
+            raise ConfigError("--data-weight values must be >= 0 and not all 0")
+        _choice("--balance", self.balance, BALANCE_CHOICES)
+        _choice("--optimizer", self.optimizer, OPTIMIZERS)
+        _choice("--schedule", self.schedule, SCHEDULES)
+        for opt, v in (
+            ("--soft-contempt", self.soft_contempt),
+            ("--soft-unknown", self.soft_unknown),
+            ("--soft-not-face", self.soft_not_face),
+        ):
+            if v not in EXTRA_VOTE_CHOICES and not (v.startswith("map:") and len(v) > 4):
+                raise ConfigError(f"{opt} must be drop, ignore or map:<class>, got {v!r}")
+        if not 0 <= self.soft_mix <= 1 or not 0 <= self.distill_alpha <= 1 or self.distill_temperature <= 0:
+            raise ConfigError("--soft-mix and --distill-alpha must be in [0, 1], --distill-temperature > 0")
+        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.hours < 0:
+            raise ConfigError("epochs must be >= 1, batch size >= 2, lr > 0 and hours >= 0")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.input_size and not 8 <= self.input_size <= 512:
+            raise ConfigError(f"--input-size must be between 8 and 512, got {self.input_size}")
+        if self.input_blur not in ("auto", "none"):
+            try:
+                if float(self.input_blur) < 0:
+                    raise ValueError
+            except ValueError:
+                raise ConfigError(
+                    f"--input-blur must be auto, none or a sigma >= 0, got {self.input_blur!r}"
+                ) from None
+
+    def weights(self) -> list[float]:
+        """The sampling weight of each dataset (1 where none was given)."""
+        return self.data_weights or [1.0] * len(self.data)
+
+    def plain(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClassifierTrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+
+
+DEFAULTS = ClassifierTrainConfig()

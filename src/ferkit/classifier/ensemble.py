@@ -1,0 +1,66 @@
+"""Ensembles: several classifiers (any architectures and input sizes) averaging their probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ferkit.classifier.predictor import EmotionClassifier
+from ferkit.device import select_device
+from ferkit.errors import WeightsError
+
+
+class EnsembleClassifier:
+    """Members that share class names; each preprocesses crops as its own checkpoint says, and the
+    ensemble's probabilities are the mean of theirs. Crop framing follows the first member."""
+
+    def __init__(self, members: Sequence[EmotionClassifier], names: Sequence[str] | None = None):
+        if not members:
+            raise WeightsError("an ensemble needs at least one member")
+        names = list(names or [f"member {i + 1}" for i in range(len(members))])
+        first = members[0].class_names
+        for m, n in zip(members[1:], names[1:], strict=True):
+            if tuple(m.class_names) != tuple(first):
+                raise WeightsError(
+                    f"{n} predicts {', '.join(m.class_names)}, but {names[0]} predicts {', '.join(first)}: "
+                    "ensemble members must share their classes, in the same order"
+                )
+        self.members, self.names = list(members), names
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.members[0].class_names
+
+    @property
+    def meta(self):
+        return self.members[0].meta
+
+    @property
+    def crop(self):
+        return self.members[0].crop
+
+    def predict_proba(self, crops: Sequence[np.ndarray], tta: bool = False) -> np.ndarray:
+        """Mean of the members' probabilities (N, K)."""
+        return np.mean([m.predict_proba(crops, tta=tta) for m in self.members], axis=0)
+
+    def predict(self, crops: Sequence[np.ndarray], tta: bool = False) -> list[tuple[str, dict[str, float]]]:
+        probs = self.predict_proba(crops, tta=tta)
+        names = self.class_names
+        return [(names[int(p.argmax())], {n: float(v) for n, v in zip(names, p, strict=True)}) for p in probs]
+
+
+def load_classifier(
+    weights: str | Path | Sequence[str | Path] | None = "default", device: str | torch.device = "auto"
+) -> EmotionClassifier | EnsembleClassifier:
+    """One checkpoint as an :class:`EmotionClassifier`; a list of two or more as an ensemble."""
+    dev = device if isinstance(device, torch.device) else select_device(device)
+    if weights is None or isinstance(weights, (str, Path)):
+        return EmotionClassifier.from_pretrained(weights, dev)
+    weights = list(weights)
+    if len(weights) == 1:
+        return EmotionClassifier.from_pretrained(weights[0], dev)
+    members = [EmotionClassifier.from_pretrained(w, dev) for w in weights]
+    return EnsembleClassifier(members, [str(w) for w in weights])
