@@ -176,3 +176,21 @@ def tiny_detector_config(data: Path, project: Path, name: str):
         project=str(project),
         name=name,
     )
+
+
+def write_face_folder(root: Path, classes: tuple[str, ...], per_split: dict[str, int], seed: int = 0) -> Path:
+    """ROOT/<split>/<class>/<i>.png of synthetic faces (see :func:`make_face`)."""
+    rng = np.random.default_rng(seed)
+    for split, n in per_split.items():
+        for k, cls in enumerate(classes):
+            d = root / split / cls
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                cv2.imwrite(str(d / f"{i}.png"), make_face(rng, cls=k % 7))
+    return root
+
+
+@pytest.fixture(scope="session")
+def wild_folder(tmp_path_factory) -> Path:
+    """A second 7-class folder dataset (an ExpW stand-in) with its own val split."""
+    return write_face_folder(tmp_path_factory.mktemp("wild") / "wild", FER_CLASSES, {"train": 4, "val": 2}, 5)

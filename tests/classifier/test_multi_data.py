@@ -1,0 +1,226 @@
+"""Training on several datasets at once, soft labels and distillation, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from ferkit.classifier.checkpoint import load_checkpoint, read_checkpoint
+from ferkit.classifier.config import ClassifierTrainConfig
+from ferkit.classifier.train import fit, make_train_loader, prepare_data, selection_score
+from ferkit.classifier.train_data import dataset_names
+from ferkit.datasets.crop import CropRecipe
+from ferkit.errors import ConfigError, DataError
+from tests.conftest import write_face_folder
+
+QUIET = {"log": lambda *_: None}
+
+
+def cfg(data, tmp_path, **kw) -> ClassifierTrainConfig:
+    data = [str(d) for d in (data if isinstance(data, list) else [data])]
+    base = dict(data=data, epochs=1, batch_size=8, device="cpu", project=str(tmp_path), name="run")
+    return ClassifierTrainConfig(**{**base, **kw})
+
+
+def test_two_datasets_report_each_val_and_the_mean(tmp_path, fer_folder, wild_folder):
+    run = fit(cfg([fer_folder, wild_folder], tmp_path), **QUIET)
+    row = next(csv.DictReader((run / "metrics.csv").open()))
+    a, b = float(row["val_acc_fer_folder0"]), float(row["val_acc_wild"])
+    assert float(row["val_acc"]) == pytest.approx((a + b) / 2, abs=1e-5)
+    assert {"val_f1_fer_folder0", "val_f1_wild", "val_acc_pooled", "score"} <= set(row)
+    metrics = read_checkpoint(run / "best.pt")["metrics"]
+    assert metrics["select"] == "mean" and set(metrics["val"]) == {"fer_folder0", "wild", "pooled"}
+    assert set(metrics["val"]["wild"]["per_class_accuracy"]) == {
+        "angry",
+        "disgust",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+        "neutral",
+    }
+
+
+def test_data_weights_change_how_often_each_dataset_is_drawn(tmp_path, fer_folder, wild_folder):
+    config = cfg([fer_folder, wild_folder], tmp_path, data_weights=[0.0, 1.0], augment=0)
+    data = prepare_data(config, 48, **QUIET)
+    loader = make_train_loader(data, config, 48, __import__("torch").device("cpu"))
+    drawn = np.array(list(iter(loader.sampler)))
+    assert (data.train.dataset[drawn] == 1).all()  # weight 0: never drawn
+    equal = make_train_loader(
+        data, cfg([fer_folder, wild_folder], tmp_path), 48, __import__("torch").device("cpu")
+    )
+    assert equal.sampler is not None and not hasattr(equal.sampler, "weights")  # plain shuffling
+
+
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [("mean", 0.6), ("pooled", 0.55), ("min", 0.4), ("b", 0.8)],
+)
+def test_selection_criterion(select, expected):
+    m = {
+        "a": {"accuracy": 0.4},
+        "b": {"accuracy": 0.8},
+        "pooled": {"accuracy": 0.55},
+        "mean": {"accuracy": 0.6},
+    }
+    assert selection_score(m, select) == pytest.approx(expected)
+
+
+def test_selection_naming_no_dataset_is_an_error(tmp_path, fer_folder):
+    with pytest.raises(DataError, match="names no val set"):
+        fit(cfg(fer_folder, tmp_path, select="expw"), **QUIET)
+
+
+def test_dataset_names_are_unique():
+    assert dataset_names(["a/fer2013", "b/fer2013", "x.csv"]) == ["fer2013", "fer2013-2", "x"]
+
+
+def test_a_dataset_the_grouping_cannot_map_is_named(tmp_path, fer_folder):
+    odd = write_face_folder(tmp_path / "odd", ("happy", "grumpy", "meh"), {"train": 2, "val": 1})
+    with pytest.raises(DataError, match=r"dataset odd: labels not in grouping 'fer7': grumpy, meh"):
+        prepare_data(cfg([fer_folder, odd], tmp_path), 48, **QUIET)
+
+
+def test_a_missing_root_is_named(tmp_path, fer_folder):
+    with pytest.raises(DataError, match="dataset not found: /no/such/root"):
+        prepare_data(cfg([fer_folder, "/no/such/root"], tmp_path), 48, **QUIET)
+
+
+def test_val_fallback_per_dataset(tmp_path, fer_folder, wild_folder):
+    trainonly = tmp_path / "trainonly"
+    shutil.copytree(wild_folder / "train", trainonly / "train")
+    logs: list[str] = []
+    data = prepare_data(cfg([fer_folder, trainonly], tmp_path), 48, log=logs.append)
+    assert len(data.vals["fer_folder0"].targets) == 14 and len(data.vals["trainonly"].targets) == 7
+    assert any("trainonly: no 'val' split" in line for line in logs)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("data_weights", [1.0, 2.0], "once per --data"),
+        ("data_weights", [-1.0], ">= 0"),
+        ("soft_unknown", "keep", "--soft-unknown"),
+        ("soft_mix", 1.5, "--soft-mix"),
+        ("crop_margin", 5.0, "crop margin"),
+    ],
+)
+def test_new_options_are_validated(tmp_path, fer_folder, field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        fit(cfg(fer_folder, tmp_path, **{field: value}), **QUIET)
+
+
+def test_no_data_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="no training data"):
+        fit(cfg([], tmp_path), **QUIET)
+
+
+def test_crop_recipe_is_stored_in_the_checkpoint(tmp_path, fer_folder):
+    run = fit(cfg(fer_folder, tmp_path, crop_margin=0.1), **QUIET)
+    _, meta = load_checkpoint(run / "best.pt")
+    assert meta.crop == CropRecipe(margin=0.1)
+
+
+def test_resume_needs_no_data_and_honours_new_epochs(tmp_path, fer_folder):
+    run = fit(cfg(fer_folder, tmp_path), **QUIET)
+    logs: list[str] = []
+    fit(resume=run, log=logs.append, overrides={"epochs": 3, "hours": None})
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert yaml.safe_load((run / "config.yaml").read_text())["epochs"] == 3
+    assert any("resuming at epoch 2 of 3" in line for line in logs)
+
+
+def test_old_single_dataset_configs_still_load():
+    assert ClassifierTrainConfig.from_dict({"data": "x/fer2013"}).data == ["x/fer2013"]
+
+
+# soft labels ---------------------------------------------------------------------------------------------
+
+
+def write_votes(
+    path, rows, header="file,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,not_face"
+):
+    path.write_text(header + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+def test_soft_labels_train_on_vote_distributions(tmp_path, fer_folder):
+    votes = write_votes(
+        fer_folder / "votes_test.csv",
+        [
+            ("train/happy/0.png", 2, 8, 0, 0, 0, 0, 0, 0, 0, 0),
+            ("train/angry/0.png", 0, 0, 0, 0, 0, 0, 0, 0, 0, 10),  # not a face: dropped
+            ("train/sad/0.png", 0, 0, 0, 5, 0, 0, 0, 5, 0, 0),  # contempt ignored -> all sad
+        ],
+    )
+    try:
+        config = cfg(fer_folder, tmp_path, soft_labels=str(votes))
+        data = prepare_data(config, 48, **QUIET)
+        by_src = {
+            s.split("fer_folder0/")[1]: t for s, t in zip(data.train.sources, data.train.soft, strict=True)
+        }
+        classes = data.class_names
+        happy = by_src["train/happy/0.png"]
+        assert happy[classes.index("happy")] == pytest.approx(0.8) and happy[
+            classes.index("neutral")
+        ] == pytest.approx(0.2)
+        assert "train/angry/0.png" not in by_src
+        assert by_src["train/sad/0.png"][classes.index("sad")] == pytest.approx(1.0)
+        assert data.report["soft_labels"]["dropped"] == {"not_face": 1}
+        # map:<class> sends those votes to a class
+        mapped = prepare_data(
+            cfg(fer_folder, tmp_path, soft_labels=str(votes), soft_contempt="map:disgust"), 48, **QUIET
+        )
+        src = {
+            s.split("fer_folder0/")[1]: t
+            for s, t in zip(mapped.train.sources, mapped.train.soft, strict=True)
+        }
+        assert src["train/sad/0.png"][classes.index("disgust")] == pytest.approx(0.5)
+        fit(config, **QUIET)  # trains on them
+    finally:
+        votes.unlink()
+
+
+@pytest.mark.parametrize(
+    ("rows", "header", "message"),
+    [
+        ([("nowhere/x.png", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0)], None, "no file name matches a training image"),
+        ([("train/happy/0.png", 1, 0)], None, r":2: malformed row: expected 11 fields"),
+        ([("train/happy/0.png", "a", 0, 0, 0, 0, 0, 0, 0, 0, 0)], None, "malformed row"),
+        ([("train/happy/0.png", 1, 0)], "file,happy,boredom", "label 'boredom' is not in grouping"),
+        ([("train/happy/0.png", 1)], "name,happy", "expected a header 'file"),
+    ],
+)
+def test_bad_vote_files_are_named(tmp_path, fer_folder, rows, header, message):
+    votes = write_votes(tmp_path / "votes.csv", rows, **({"header": header} if header else {}))
+    # vote names are relative to the vote file's folder
+    shutil.copytree(fer_folder, tmp_path / "train_root", dirs_exist_ok=True)
+    shutil.move(votes, tmp_path / "train_root" / "votes.csv")
+    with pytest.raises(DataError, match=message):
+        prepare_data(
+            cfg(tmp_path / "train_root", tmp_path, soft_labels=str(tmp_path / "train_root" / "votes.csv")),
+            48,
+            **QUIET,
+        )
+
+
+# distillation --------------------------------------------------------------------------------------------
+
+
+def test_distillation_from_an_ensemble_of_teachers(tmp_path, fer_folder, tiny_classifier):
+    logs: list[str] = []
+    run = fit(cfg(fer_folder, tmp_path, teachers=[str(tiny_classifier)] * 2), log=logs.append)
+    assert (run / "best.pt").is_file()
+    assert any("distillation: scoring" in line and "2 teacher(s)" in line for line in logs)
+
+
+def test_a_teacher_with_other_classes_is_refused(tmp_path, fer_folder, tiny_classifier):
+    run = fit(cfg(fer_folder, tmp_path, grouping="valence3", name="v3"), **QUIET)
+    with pytest.raises(DataError, match="teacher classes positive, negative, neutral differ"):
+        fit(cfg(fer_folder, tmp_path, teachers=[str(run / "best.pt")]), **QUIET)

@@ -1,0 +1,110 @@
+"""fer train-classifier / eval-classifier: several datasets, ensembles, resume, defaults shared with the config."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ferkit.classifier.config import DEFAULTS, ClassifierTrainConfig
+from ferkit.cli import app, train_classifier
+
+runner = CliRunner()
+
+
+def fer(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_cli_and_config_share_every_default():
+    cli = inspect.signature(train_classifier).parameters
+    config = {f.name: getattr(DEFAULTS, f.name) for f in dataclasses.fields(ClassifierTrainConfig)}
+    renamed = {"data_weight": "data_weights", "teacher": "teachers"}
+    checked = 0
+    for name, p in cli.items():
+        key = renamed.get(name, name)
+        if key not in config or p.default is None or name == "device":
+            continue
+        assert p.default == config[key], name
+        checked += 1
+    assert checked >= 30
+    assert DEFAULTS.label_smoothing == 0.1 and DEFAULTS.clean is True
+
+
+def test_train_on_two_datasets_then_resume_without_data(fer_folder, wild_folder, tmp_path):
+    r = fer(
+        "train-classifier",
+        "--data",
+        fer_folder,
+        "--data",
+        wild_folder,
+        "--data-weight",
+        "1",
+        "--data-weight",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--project",
+        tmp_path,
+        "--name",
+        "two",
+    )
+    assert r.exit_code == 0, r.output
+    assert "val acc fer_folder0" in r.stdout and "wild" in r.stdout and "(mean " in r.stdout
+    run = tmp_path / "two"
+    assert yaml.safe_load((run / "config.yaml").read_text())["data_weights"] == [1.0, 2.0]
+    r = fer("train-classifier", "--resume", run, "--epochs", "2")
+    assert r.exit_code == 0, r.output
+    assert "resuming at epoch 2 of 2" in r.stdout and "epoch   2/2" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train-classifier"], "give --data"),
+        (["train-classifier", "--resume", "{run}", "--data", "{data}"], "leave out --data"),
+        (["train-classifier", "--data", "{data}", "--data", "/no/root"], "dataset not found: /no/root"),
+        (["train-classifier", "--data", "{data}", "--teacher", "/no/t.pt"], "weights not found"),
+        (["eval-classifier", "--weights", "{cls}"], "give --data"),
+    ],
+)
+def test_bad_training_input_is_one_red_line(args, message, fer_folder, tiny_classifier, tmp_path):
+    args = [a.format(run=tmp_path, data=fer_folder, cls=tiny_classifier) for a in args]
+    r = fer(*args, "--device", "cpu", *(["--project", tmp_path] if args[0] == "train-classifier" else []))
+    assert r.exit_code == 1, r.output
+    assert message in r.stderr and "Traceback" not in r.output
+
+
+def test_eval_an_ensemble_on_two_datasets(tiny_classifier, fer_folder, wild_folder, tmp_path):
+    r = fer(
+        "eval-classifier",
+        "--weights",
+        tiny_classifier,
+        "--weights",
+        tiny_classifier,
+        "--data",
+        fer_folder,
+        "--data",
+        wild_folder,
+        "--device",
+        "cpu",
+        "--out",
+        tmp_path,
+    )
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count("accuracy") >= 2 and "mean over 2 datasets" in r.stdout
+    assert (tmp_path / "wild" / "confusion_matrix.png").is_file()
+    j = fer(
+        "eval-classifier", "--weights", tiny_classifier, "--data", fer_folder, "--data", wild_folder, "--json"
+    )
+    reports = json.loads(j.stdout)
+    assert [r["data"] for r in reports] == [str(fer_folder), str(wild_folder)]
+    assert "confusion" in reports[0] and "per_class_accuracy" in reports[0]
