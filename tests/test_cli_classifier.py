@@ -1,4 +1,4 @@
-"""fer train-classifier / eval-classifier: several datasets, ensembles, resume, defaults shared with the config."""
+"""fer train-classifier and eval-classifier: several datasets, ensembles, resume, shared defaults."""
 
 from __future__ import annotations
 
