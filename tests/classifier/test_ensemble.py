@@ -140,3 +140,15 @@ def test_folder_data_is_resized_as_inference_resizes(tmp_path):
     img = np.random.default_rng(0).integers(0, 255, (96, 96)).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "f.png"), img)
     np.testing.assert_array_equal(read_gray(tmp_path / "f.png", 48), resize_square(img, 48))
+
+
+def test_validation_and_inference_preprocess_alike(tiny_classifier, fer_folder):
+    """The tensors training scores val with are the ones EmotionClassifier makes from the image files."""
+    import cv2
+
+    from ferkit.classifier.data import load_split, preprocess
+
+    clf = EmotionClassifier.from_pretrained(tiny_classifier, device="cpu")
+    split = load_split(str(fer_folder), "val", clf.meta.grouping, clf.meta.input_size)
+    photos = [cv2.imread(s, cv2.IMREAD_COLOR) for s in split.sources]  # as the pipeline reads photos
+    np.testing.assert_array_equal(preprocess(split.images, clf.meta), clf.preprocess(photos))

@@ -224,3 +224,19 @@ def test_a_teacher_with_other_classes_is_refused(tmp_path, fer_folder, tiny_clas
     run = fit(cfg(fer_folder, tmp_path, grouping="valence3", name="v3"), **QUIET)
     with pytest.raises(DataError, match="teacher classes positive, negative, neutral differ"):
         fit(cfg(fer_folder, tmp_path, teachers=[str(run / "best.pt")]), **QUIET)
+
+
+def test_soft_mix_blends_votes_with_the_image_label(tmp_path):
+    from ferkit.classifier.softlabels import apply_soft_labels, read_votes
+    from ferkit.datasets.grouping import get_grouping
+
+    (tmp_path / "a.png").write_bytes(b"")
+    votes = write_votes(tmp_path / "v.csv", [("a.png", 0, 10, 0, 0, 0, 0, 0, 0, 0, 0)])
+    g = get_grouping("fer7")
+    soft = read_votes(votes, g, {"contempt": "ignore", "unknown": "ignore", "not_face": "drop"})
+    onehot = np.eye(7, dtype=np.float32)[[g.classes.index("angry")]]
+    out, keep, matched = apply_soft_labels([str(tmp_path / "a.png")], onehot, soft, mix=0.5)
+    assert matched == 1 and keep.all()
+    assert out[0][g.classes.index("angry")] == pytest.approx(0.5) and out[0][
+        g.classes.index("happy")
+    ] == pytest.approx(0.5)
