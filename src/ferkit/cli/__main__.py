@@ -1,0 +1,3 @@
+from ferkit.cli import main
+
+main()

@@ -1,0 +1,230 @@
+"""fer train-classifier and fer eval-classifier."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ferkit.cli.app import (
+    Device,
+    DeviceOpt,
+    _error,
+    app,
+    fer_errors,
+)
+
+
+def _classifier_defaults():
+    from ferkit.classifier.config import DEFAULTS
+
+    return DEFAULTS
+
+
+_C = _classifier_defaults()
+
+
+@app.command("train-classifier")
+@fer_errors
+def train_classifier(
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A dataset: FER2013 .csv or a folder ROOT/<split>/<class>/*.jpg. Repeat for several."
+        ),
+    ] = None,
+    data_weight: Annotated[
+        list[float] | None,
+        typer.Option(help="Sampling weight of each --data, in order (default 1 each: natural proportions)."),
+    ] = None,
+    select: Annotated[
+        str, typer.Option(help="Model selection on val: mean, pooled or min accuracy, or one dataset's name.")
+    ] = _C.select,
+    arch: Annotated[str, typer.Option(help="Architecture (see 'fer models').")] = _C.arch,
+    input_size: Annotated[
+        int, typer.Option(help="Input size in pixels (0: the architecture's default).")
+    ] = _C.input_size,
+    input_blur: Annotated[
+        str, typer.Option(help="auto (match sharp inputs to blurrier training data), none, or a blur sigma.")
+    ] = _C.input_blur,
+    crop_margin: Annotated[
+        float,
+        typer.Option(help="Crop margin stored in the checkpoint: how the pipeline frames faces for it."),
+    ] = _C.crop_margin,
+    grouping: Annotated[
+        str, typer.Option(help="fer7, fer6, valence3, identity, or a YAML/JSON mapping file.")
+    ] = _C.grouping,
+    train_split: Annotated[
+        str, typer.Option(help="Training split (folder name or train/val/test for CSV).")
+    ] = _C.train_split,
+    val_split: Annotated[str, typer.Option(help="Validation split of each dataset.")] = _C.val_split,
+    soft_labels: Annotated[
+        str, typer.Option(help="Vote file (FER+ style: file + one count column per label) for soft labels.")
+    ] = _C.soft_labels,
+    soft_mix: Annotated[
+        float, typer.Option(help="Weight of the votes against each image's own label (1: votes only).")
+    ] = _C.soft_mix,
+    soft_contempt: Annotated[str, typer.Option(help="contempt votes: drop, ignore or map:<class>.")] = (
+        _C.soft_contempt
+    ),
+    soft_unknown: Annotated[str, typer.Option(help="unknown votes: drop, ignore or map:<class>.")] = (
+        _C.soft_unknown
+    ),
+    soft_not_face: Annotated[
+        str,
+        typer.Option(help="not_face votes: drop (images mostly voted not a face), ignore or map:<class>."),
+    ] = _C.soft_not_face,
+    teacher: Annotated[
+        list[str] | None,
+        typer.Option(help="Teacher checkpoint for distillation; repeat for an ensemble of teachers."),
+    ] = None,
+    distill_alpha: Annotated[float, typer.Option(help="Weight of the teachers' term.")] = _C.distill_alpha,
+    distill_temperature: Annotated[float, typer.Option(help="Distillation temperature.")] = (
+        _C.distill_temperature
+    ),
+    epochs: Annotated[
+        int | None, typer.Option(help=f"Epochs [default: {_C.epochs}]; with --resume, a new total.")
+    ] = None,
+    hours: Annotated[
+        float | None,
+        typer.Option(help="Time budget in hours: after the first epoch, --epochs is cut to what fits."),
+    ] = None,
+    batch_size: int = _C.batch_size,
+    optimizer: Annotated[str, typer.Option(help="sgd or adamw.")] = _C.optimizer,
+    lr: float = _C.lr,
+    weight_decay: float = _C.weight_decay,
+    schedule: Annotated[str, typer.Option(help="cosine, step or none (after a 1-epoch warm-up).")] = (
+        _C.schedule
+    ),
+    label_smoothing: float = _C.label_smoothing,
+    balance: Annotated[str, typer.Option(help="none, oversample or weighted-loss.")] = _C.balance,
+    clean: Annotated[bool, typer.Option(help="Drop blank/near-constant training images.")] = _C.clean,
+    augment: Annotated[float, typer.Option(help="Augmentation strength (0 turns it off).")] = _C.augment,
+    drop_unmapped: Annotated[bool, typer.Option(help="Leave out labels the grouping does not map.")] = (
+        _C.drop_unmapped
+    ),
+    skip_bad: Annotated[
+        bool, typer.Option(help="Skip (and count) unreadable files and bad rows.")
+    ] = _C.skip_bad,
+    patience: Annotated[
+        int, typer.Option(help="Stop after this many epochs without val gain.")
+    ] = _C.patience,
+    device: DeviceOpt = Device.auto,
+    workers: Annotated[int, typer.Option(help="Data-loading processes (-1: 0 on CPU, 4 on CUDA).")] = (
+        _C.workers
+    ),
+    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = _C.threads,
+    seed: int = _C.seed,
+    project: Annotated[str, typer.Option(help="Parent folder of run folders.")] = _C.project,
+    name: Annotated[str, typer.Option(help="Run folder name (a number is added if it exists).")] = _C.name,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Continue this run folder from its last.pt with its saved options (no --data needed)."
+        ),
+    ] = None,
+) -> None:
+    """Train an emotion classifier on one or more datasets; writes a run folder with checkpoints,
+    metrics.csv and plots."""
+    from ferkit.classifier.config import ClassifierTrainConfig
+    from ferkit.classifier.train import fit
+
+    if resume is not None:
+        if data:
+            _error("--resume continues a run with its saved options: leave out --data")
+            raise typer.Exit(1)
+        run = fit(resume=resume, log=typer.echo, overrides={"epochs": epochs, "hours": hours})
+        typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
+        return
+    if not data:
+        _error("give --data (one or more datasets), or --resume RUN")
+        raise typer.Exit(1)
+    config = ClassifierTrainConfig(
+        data=list(data),
+        data_weights=list(data_weight or []),
+        select=select,
+        arch=arch,
+        input_size=input_size,
+        input_blur=input_blur,
+        crop_margin=crop_margin,
+        grouping=grouping,
+        train_split=train_split,
+        val_split=val_split,
+        soft_labels=soft_labels,
+        soft_mix=soft_mix,
+        soft_contempt=soft_contempt,
+        soft_unknown=soft_unknown,
+        soft_not_face=soft_not_face,
+        teachers=list(teacher or []),
+        distill_alpha=distill_alpha,
+        distill_temperature=distill_temperature,
+        epochs=_C.epochs if epochs is None else epochs,
+        hours=_C.hours if hours is None else hours,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=lr,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        label_smoothing=label_smoothing,
+        balance=balance,
+        clean=clean,
+        augment=augment,
+        drop_unmapped=drop_unmapped,
+        skip_bad=skip_bad,
+        patience=patience,
+        device=device.value,
+        workers=workers,
+        threads=threads,
+        seed=seed,
+        project=project,
+        name=name,
+    )
+    run = fit(config, log=typer.echo)
+    typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
+
+
+@app.command("eval-classifier")
+@fer_errors
+def eval_classifier(
+    weights: Annotated[
+        list[str] | None,
+        typer.Option(help="Classifier .pt, a run folder, or 'default'; repeat for an ensemble (averaged)."),
+    ] = None,
+    data: Annotated[
+        list[str] | None, typer.Option(help="FER2013 .csv or image-folder dataset; repeat for several.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split to evaluate (never tune on test).")] = "val",
+    tta: Annotated[bool, typer.Option(help="Average flip + multi-crop predictions.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write metrics.json and confusion_matrix.png here (a subfolder per dataset)."),
+    ] = None,
+    drop_unmapped: bool = False,
+    skip_bad: bool = False,
+    device: DeviceOpt = Device.auto,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Accuracy, per-class recall, macro F1, confusion matrix and ROC AUC of a classifier (or an ensemble)
+    on each dataset given."""
+    from ferkit.classifier.evaluate import evaluate_many
+
+    if not data:
+        _error("give --data (one or more datasets)")
+        raise typer.Exit(1)
+    reports = evaluate_many(
+        weights or ["default"], data, split, tta, device.value, out, drop_unmapped, skip_bad
+    )
+    if as_json:
+        typer.echo(
+            json.dumps([r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict(), indent=2)
+        )
+        return
+    typer.echo("\n\n".join(r.table() for r in reports))
+    if len(reports) > 1:
+        mean_acc = sum(r.accuracy for r in reports) / len(reports)
+        mean_f1 = sum(r.macro_f1 for r in reports) / len(reports)
+        typer.echo(f"\nmean over {len(reports)} datasets: accuracy {mean_acc:.4f}   macro F1 {mean_f1:.4f}")
+    if out is not None:
+        typer.echo(f"wrote metrics.json and confusion_matrix.png under {out}")
