@@ -81,10 +81,12 @@ def test_json_schema(folder, weights):
     )
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert [set(x) for x in data] == [{"source", "width", "height", "error", "faces"}] * 2
+    keys = {"schema_version", "source", "source_abs", "width", "height", "error", "faces"}
+    assert [set(x) for x in data] == [keys] * 2 and data[0]["schema_version"] == 1
     face = data[0]["faces"][0]
-    assert set(face) == {"box", "score", "label", "confidence", "probs"}
-    assert len(face["box"]) == 4 and len(face["probs"]) == 7 and face["label"] in face["probs"]
+    assert set(face) == {"box_xyxy", "det_score", "emotion", "emotion_score", "emotion_probs"}
+    assert len(face["box_xyxy"]) == 4 and len(face["emotion_probs"]) == 7
+    assert face["emotion_score"] == face["emotion_probs"][face["emotion"]]
 
 
 def test_csv_schema(folder, weights):
@@ -93,7 +95,8 @@ def test_csv_schema(folder, weights):
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert len(rows) == 1
     assert list(rows[0])[: len(CSV_FIELDS)] == list(CSV_FIELDS) and list(rows[0])[-1] == "error"
-    assert sum(float(v) for k, v in rows[0].items() if k.startswith("p_")) == pytest.approx(1, abs=1e-3)
+    probs = [float(v) for k, v in rows[0].items() if k.startswith("emotion_prob_")]
+    assert len(probs) == 7 and sum(probs) == pytest.approx(1, abs=1e-3)
 
 
 def test_jsonl_one_line_per_image(folder, weights):
@@ -224,3 +227,79 @@ def test_train_classifier_cli(fer_folder, tmp_path):
 def test_models_lists_architectures():
     r = fer("models")
     assert r.exit_code == 0 and "alexnet_s" in r.stdout and "yolo11p-face" in r.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_every_input_gets_one_record_in_every_format(fmt, folder, tmp_path, weights):
+    missing = tmp_path / "missing.jpg"
+    r = fer(
+        "detect-and-classify",
+        folder / "img0.jpg",
+        folder / "notes.jpg",
+        missing,
+        *weights,
+        "--no-detect",
+        "-f",
+        fmt,
+        "-q",
+    )
+    assert r.exit_code == EXIT_FAILED_INPUTS, r.output
+    out = r.stdout
+    if fmt == "json":
+        records = json.loads(out)
+    elif fmt == "jsonl":
+        records = [json.loads(line) for line in out.splitlines()]
+    elif fmt == "csv":
+        records = list(csv.DictReader(io.StringIO(out)))
+    else:
+        records = [block for block in out.strip().split("\n\n")]
+    assert len(records) == 3
+    if fmt == "table":
+        assert out.count(str(missing)) == 1 and out.count("notes.jpg") == 1  # each path once
+        return
+    by_source = {rec["source"]: rec for rec in records}
+    assert by_source[str(missing)]["error"] == "no such file or folder"
+    assert "not an image" in by_source[str(folder / "notes.jpg")]["error"]
+    assert not by_source[str(folder / "img0.jpg")]["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["detect-and-classify", "{photo}", "--format", "xml"], 2),
+        (["detect-and-classify", "{photo}", "--conf", "abc"], 2),
+        (["detect-and-classify", "{photo}", "--device", "gpu"], 2),
+        (["detect-and-classify", "{photo}", "--no-such-option"], 2),
+        (["detect-and-classify", "{photo}", "--conf", "7"], 1),
+        (["detect-and-classify", "{photo}", "--device", "cuda:0"], 1),  # no GPU here: a clear error
+        (["detect-and-classify", "{photo}", "/no/such.jpg"], EXIT_FAILED_INPUTS),
+        (["detect-and-classify", "{photo}"], 0),
+    ],
+)
+def test_exit_codes(args, code, real_photo, weights):
+    import torch
+
+    if "cuda:0" in args and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    w = [a for a in weights if a != "--device" and a != "cpu"] if "--device" in args else weights
+    r = fer(*[a.format(photo=real_photo) for a in args], *w, "-q")
+    assert r.exit_code == code, r.output
+    assert EXIT_FAILED_INPUTS not in (0, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--out", "{file}"], "is a file"),
+        (["--save-crops"], "--save-crops writes files into the --out folder"),
+        (["--annotate"], "--annotate writes files"),
+    ],
+)
+def test_output_options_are_checked_before_loading(extra, message, real_photo, tmp_path):
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    # weights that do not exist: the option error must come first, before any loading
+    args = [a.format(file=existing) for a in extra]
+    r = fer("detect-and-classify", real_photo, *args, "--classifier-weights", "/no/w.pt")
+    assert r.exit_code == 1 and message in r.stderr and "Traceback" not in r.output
+    assert existing.read_text() == "keep me"

@@ -36,5 +36,8 @@ def test_shipped_pipeline_finds_the_face_in_a_real_photo(real_photo):
     assert result.ok and len(result.faces) == 1
     face = result.faces[0]
     # Grace Hopper's face is in the upper middle of the 512x600 portrait
-    assert 150 < (face.box.x1 + face.box.x2) / 2 < 350 and 80 < (face.box.y1 + face.box.y2) / 2 < 330
-    assert face.box.width > 100 and face.score > 0.5
+    assert (
+        150 < (face.box_xyxy.x1 + face.box_xyxy.x2) / 2 < 350
+        and 80 < (face.box_xyxy.y1 + face.box_xyxy.y2) / 2 < 330
+    )
+    assert face.box_xyxy.width > 100 and face.det_score > 0.5

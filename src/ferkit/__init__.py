@@ -14,7 +14,10 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Detection",
+    "EmotionClassifier",
+    "EnsembleClassifier",
     "Face",
+    "FaceDetector",
     "FerError",
     "ImageResult",
     "Pipeline",
@@ -23,13 +26,23 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ferkit.classifier.ensemble import EnsembleClassifier
+    from ferkit.classifier.predictor import EmotionClassifier
+    from ferkit.detector.face_detector import FaceDetector
     from ferkit.pipeline import Pipeline
+
+_LAZY = {
+    "Pipeline": "ferkit.pipeline",
+    "FaceDetector": "ferkit.detector.face_detector",
+    "EmotionClassifier": "ferkit.classifier.predictor",
+    "EnsembleClassifier": "ferkit.classifier.ensemble",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Pipeline pulls in torch and ultralytics; import it only when asked for.
-    if name == "Pipeline":
-        from ferkit.pipeline import Pipeline
+    # the models pull in torch and ultralytics; import them only when asked for
+    if name in _LAZY:
+        import importlib
 
-        return Pipeline
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")

@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
+import re
+
 import torch
 
 from ferkit.errors import ConfigError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def check_device_name(name: str | None) -> str:
+    """The normalised device name, or a ConfigError for one that is not auto/cpu/cuda/cuda:N/mps."""
+    norm = (name or "auto").strip().lower()
+    if not _PATTERN.match(norm):
+        raise ConfigError(f"unknown device {name!r}: use one of {', '.join(DEVICE_CHOICES)}")
+    return norm
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
 
 
 def select_device(name: str = "auto") -> torch.device:
-    """Resolve ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` to a torch device (``auto``: CUDA if present)."""
-    name = (name or "auto").strip().lower()
+    """Resolve ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` / ``mps`` to a torch device (``auto``: CUDA if
+    present, else CPU). Asking for hardware that is not here is a ConfigError saying so."""
+    name = check_device_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                f"--device {name} was asked for, but no CUDA GPU is available here (use cpu or auto)"
-            )
-        return torch.device(name)
-    raise ConfigError(f"unknown device {name!r}: use one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    if name == "mps":
+        if not _mps_available():
+            raise ConfigError("--device mps was asked for, but this torch has no usable MPS (Apple GPU) here")
+        return torch.device("mps")
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"--device {name} was asked for, but no CUDA GPU is available here (use cpu or auto)"
+        )
+    if ":" in name and int(name.split(":")[1]) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA GPU(s) here")
+    return torch.device(name)

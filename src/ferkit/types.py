@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+from ferkit.errors import DataError
 
 
 @dataclass(frozen=True)
 class Box:
-    """An axis-aligned box in original image pixels (float corners, x2 > x1, y2 > y1)."""
+    """An axis-aligned box in original image pixels (finite float corners, x2 >= x1, y2 >= y1)."""
 
     x1: float
     y1: float
     x2: float
     y2: float
+
+    def __post_init__(self) -> None:
+        corners = (self.x1, self.y1, self.x2, self.y2)
+        if not all(math.isfinite(v) for v in corners):
+            raise DataError(f"box corners must be finite numbers, got {corners}")
+        if self.x2 < self.x1 or self.y2 < self.y1:
+            raise DataError(f"box corners must satisfy x1 <= x2 and y1 <= y2, got {corners}")
 
     @property
     def width(self) -> float:
@@ -45,41 +55,58 @@ class Detection:
 
 @dataclass(frozen=True)
 class Face:
-    """A detected and classified face; ``label`` is a class name of the classifier that produced it."""
+    """A detected and classified face. The field names are the output schema's (docs/output.md):
+    ``box_xyxy`` in original pixels, ``det_score`` the detector's confidence that this is a face,
+    ``emotion`` the predicted class and ``emotion_probs`` every class's probability."""
 
-    box: Box
-    score: float
-    label: str
-    probs: dict[str, float] = field(hash=False)
+    box_xyxy: Box
+    det_score: float
+    emotion: str
+    emotion_probs: dict[str, float] = field(hash=False)
+
+    def __post_init__(self) -> None:
+        if self.emotion not in self.emotion_probs:
+            raise DataError(
+                f"face emotion {self.emotion!r} is not one of the classes of its probabilities "
+                f"{list(self.emotion_probs)}"
+            )
 
     @property
-    def confidence(self) -> float:
-        """Probability of the predicted label."""
-        return self.probs[self.label]
+    def emotion_score(self) -> float:
+        """Probability of the predicted emotion."""
+        return self.emotion_probs[self.emotion]
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
-        """The ``k`` most probable classes, best first."""
-        return sorted(self.probs.items(), key=lambda kv: kv[1], reverse=True)[:k]
+        """The ``k`` most probable emotions, best first."""
+        return sorted(self.emotion_probs.items(), key=lambda kv: kv[1], reverse=True)[:k]
 
     def to_dict(self) -> dict:
         return {
-            "box": self.box.as_list(),
-            "score": round(self.score, 4),
-            "label": self.label,
-            "confidence": round(self.confidence, 4),
-            "probs": {k: round(v, 4) for k, v in self.probs.items()},
+            "box_xyxy": self.box_xyxy.as_list(),
+            "det_score": round(self.det_score, 4),
+            "emotion": self.emotion,
+            "emotion_score": round(self.emotion_score, 4),
+            "emotion_probs": {k: round(v, 4) for k, v in self.emotion_probs.items()},
         }
+
+
+SCHEMA_VERSION = 1  # of ImageResult.to_dict(), the JSON/JSONL/CSV records (docs/output.md)
 
 
 @dataclass(frozen=True)
 class ImageResult:
-    """Everything ferkit found in one image. An unreadable input has ``error`` set and no faces."""
+    """Everything ferkit found in one image. An input that failed has ``error`` set and no faces.
+
+    ``source`` is the input as given (a path as typed, or ``<array N>``); ``source_abs`` is the absolute
+    path of a file input (None for arrays), which resumable runs use to recognise finished inputs.
+    """
 
     source: str
     width: int
     height: int
     faces: list[Face] = field(default_factory=list, hash=False)
     error: str | None = None
+    source_abs: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -87,7 +114,9 @@ class ImageResult:
 
     def to_dict(self) -> dict:
         return {
+            "schema_version": SCHEMA_VERSION,
             "source": self.source,
+            "source_abs": self.source_abs,
             "width": self.width,
             "height": self.height,
             "error": self.error,

@@ -76,7 +76,7 @@ def test_pipeline_ensemble(tiny_classifier, small_input_classifier):
     assert r.ok and len(r.faces) == 1
     ens = load_classifier([tiny_classifier, small_input_classifier], device="cpu")
     want = ens.predict_proba([CROPS[0]])[0]
-    assert [r.faces[0].probs[c] for c in ens.class_names] == pytest.approx(want.tolist(), abs=1e-5)
+    assert [r.faces[0].emotion_probs[c] for c in ens.class_names] == pytest.approx(want.tolist(), abs=1e-5)
 
 
 def test_pipeline_frames_faces_with_the_checkpoint_recipe(tiny_classifier, tmp_path):

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from ferkit.pipeline.batch import RESULTS_FILE, load_done, run_items
+from ferkit.pipeline.batch import RESULTS_FILE, RUN_FILE, load_done, run_items
 from ferkit.pipeline.inputs import collect_inputs
 
 
@@ -35,14 +35,14 @@ def test_rerun_skips_done_and_retries_failed(two_face_pipeline, photo_folder, tm
     items = collect_inputs([str(photo_folder)]).items
     out = tmp_path / "out"
     first = run_items(two_face_pipeline, items, out=out, progress=False)
-    assert first.processed == 5 and len(first.failed) == 1
+    assert first.processed == 4 and len(first.failed) == 1
     assert first.failed[0].count("broken.jpg") == 1, first.failed[0]  # the path once, then the reason
     second = run_items(two_face_pipeline, items, out=out, progress=False)
-    assert second.skipped == 4 and second.processed == 1 and len(second.failed) == 1
+    assert second.skipped == 4 and second.processed == 0 and len(second.failed) == 1
     records = read_results(out)
     assert len(records) == 5 and sum(1 for r in records if r["error"]) == 1  # no duplicate error lines
     third = run_items(two_face_pipeline, items, out=out, overwrite=True, progress=False)
-    assert third.skipped == 0 and third.processed == 5
+    assert third.skipped == 0 and third.processed == 4 and len(third.failed) == 1
 
 
 def test_killed_run_resumes_without_losing_results(two_face_pipeline, photo_folder, tmp_path):
@@ -79,7 +79,7 @@ def test_collect_inputs(photo_folder, tmp_path, args, recursive, n_items, error)
     (tmp_path / "empty").mkdir()
     found = collect_inputs([a.format(folder=photo_folder, empty=tmp_path / "empty") for a in args], recursive)
     assert len(found.items) == n_items
-    assert (error is None and not found.errors) or (error in found.errors[0])
+    assert (error is None and not found.errors) or (error in str(found.errors[0]))
 
 
 def test_same_names_from_two_folders_stay_apart(photo_folder, tmp_path):
@@ -100,9 +100,83 @@ def test_unreadable_folder(tmp_path, monkeypatch):
         os, "access", lambda p, mode: False if str(p) == str(locked) else real_access(p, mode)
     )
     found = collect_inputs([str(locked), str(tmp_path / "locked")])
-    assert found.items == [] and "permission denied" in found.errors[0]
+    assert found.items == [] and "permission denied" in found.errors[0].reason
 
 
 def test_array_free_run_without_out(two_face_pipeline, photo_folder):
     summary = run_items(two_face_pipeline, collect_inputs([str(photo_folder)]).items, progress=False)
     assert summary.processed == 4 and summary.images_per_s > 0 and np.isfinite(summary.seconds)
+
+
+def test_a_resume_from_another_folder_recognises_finished_images(
+    two_face_pipeline, photo_folder, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    monkeypatch.chdir(photo_folder)
+    first = run_items(two_face_pipeline, collect_inputs(["p0.jpg", "p1.jpg"]).items, out=out, progress=False)
+    assert first.processed == 2
+    rec = next(r for r in read_results(out) if r["source"] == "p0.jpg")
+    assert rec["source_abs"] == str((photo_folder / "p0.jpg").resolve())
+    monkeypatch.chdir(tmp_path)
+    again = run_items(
+        two_face_pipeline, collect_inputs([str(photo_folder / "p0.jpg")]).items, out=out, progress=False
+    )
+    assert again.skipped == 1 and again.processed == 0 and len(read_results(out)) == 2
+
+
+@pytest.mark.parametrize(("change", "named"), [({"tta": True}, "tta"), ({"margin": 0.3}, "margin")])
+def test_a_resume_with_other_settings_is_refused(classifier, photo_folder, tmp_path, change, named):
+    from ferkit.errors import ConfigError
+    from ferkit.pipeline import Pipeline
+    from tests.pipeline.conftest import TWO_FACES, FixedDetector
+
+    items = collect_inputs([str(photo_folder)]).items
+    out = tmp_path / "out"
+    run_items(Pipeline(classifier, FixedDetector(TWO_FACES)), items[:2], out=out, progress=False)
+    settings = json.loads((out / RUN_FILE).read_text())
+    assert settings["ferkit_version"] and len(settings["classifier_weights"][0]["sha256"]) == 64
+    other = Pipeline(classifier, FixedDetector(TWO_FACES), **change)
+    with pytest.raises(ConfigError, match=f"other settings \\({named} "):
+        run_items(other, items, out=out, progress=False)
+    assert len(read_results(out)) == 2  # nothing mixed in
+    fresh = run_items(other, items, out=out, overwrite=True, progress=False)
+    assert fresh.processed == 4 and json.loads((out / RUN_FILE).read_text())[named] == change[named]
+
+
+def test_inputs_that_gave_no_image_get_error_records(two_face_pipeline, photo_folder, tmp_path):
+    inputs = collect_inputs([str(photo_folder), str(tmp_path / "missing.jpg")])
+    seen = []
+    out = tmp_path / "out"
+    summary = run_items(
+        two_face_pipeline,
+        inputs.items,
+        out=out,
+        progress=False,
+        on_result=seen.append,
+        failed_inputs=inputs.errors,
+    )
+    assert summary.processed == 4 and summary.failed == [
+        f"{tmp_path / 'missing.jpg'}: no such file or folder"
+    ]
+    assert len(seen) == 5 and seen[0].error == "no such file or folder"
+    assert sum(1 for r in read_results(out) if r["error"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("out", "annotate", "crops", "message"),
+    [
+        ("file", None, False, "is a file"),
+        (None, None, True, "--save-crops writes files into the --out folder"),
+        (None, True, False, "--annotate writes files"),
+    ],
+)
+def test_output_options_that_cannot_work(tmp_path, out, annotate, crops, message):
+    from ferkit.errors import ConfigError
+    from ferkit.pipeline.batch import check_output_options
+
+    if out == "file":
+        out = tmp_path / "results.txt"
+        out.write_text("x")
+    with pytest.raises(ConfigError, match=message):
+        check_output_options(out, annotate, crops)
+    check_output_options(tmp_path, True, True)  # a folder is fine

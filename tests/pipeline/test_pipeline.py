@@ -25,21 +25,21 @@ def test_run_on_arrays(two_face_pipeline, image, color):
     assert len(r.faces) == 2 and all(isinstance(f, Face) for f in r.faces)
     names = two_face_pipeline.class_names
     for f in r.faces:
-        assert set(f.probs) == set(names) and f.label in names
-        assert sum(f.probs.values()) == pytest.approx(1.0, abs=1e-4)
-        assert f.confidence == max(f.probs.values())
+        assert set(f.emotion_probs) == set(names) and f.emotion in names
+        assert sum(f.emotion_probs.values()) == pytest.approx(1.0, abs=1e-4)
+        assert f.emotion_score == max(f.emotion_probs.values())
 
 
 def test_faces_are_best_first_and_capped(classifier):
     r = Pipeline(classifier, FixedDetector(TWO_FACES)).run(np.zeros((40, 40, 3), np.uint8))
-    assert [f.score for f in r.faces] == [0.9, 0.6]
+    assert [f.det_score for f in r.faces] == [0.9, 0.6]
     capped = Pipeline(classifier, FixedDetector(TWO_FACES), max_faces=1).run(np.zeros((40, 40, 3), np.uint8))
-    assert [f.score for f in capped.faces] == [0.9]
+    assert [f.det_score for f in capped.faces] == [0.9]
 
 
 def test_boxes_are_in_original_pixels(two_face_pipeline):
     r = two_face_pipeline.run(np.zeros((100, 200, 3), np.uint8))
-    assert r.faces[0].box.as_list() == [100.0, 20.0, 180.0, 80.0]
+    assert r.faces[0].box_xyxy.as_list() == [100.0, 20.0, 180.0, 80.0]
 
 
 def test_no_faces_is_an_empty_list(classifier):
@@ -49,7 +49,9 @@ def test_no_faces_is_an_empty_list(classifier):
 
 def test_no_detect_classifies_the_whole_image(classifier):
     r = Pipeline(classifier, None).run(np.zeros((30, 20), np.uint8))
-    assert len(r.faces) == 1 and r.faces[0].box.as_list() == [0, 0, 20, 30] and r.faces[0].score == 1.0
+    assert (
+        len(r.faces) == 1 and r.faces[0].box_xyxy.as_list() == [0, 0, 20, 30] and r.faces[0].det_score == 1.0
+    )
 
 
 def test_batch_mixes_good_and_bad_inputs(two_face_pipeline, tmp_path, bad_images):
@@ -67,7 +69,7 @@ def test_same_crop_gives_same_prediction_in_and_out_of_batch(two_face_pipeline):
     img = RNG.integers(0, 255, (60, 80, 3)).astype(np.uint8)
     alone = two_face_pipeline.run(img)
     batched = two_face_pipeline.run_batch([np.zeros((50, 50, 3), np.uint8), img])[1]
-    assert alone.faces[0].probs == pytest.approx(batched.faces[0].probs, abs=1e-5)
+    assert alone.faces[0].emotion_probs == pytest.approx(batched.faces[0].emotion_probs, abs=1e-5)
 
 
 def test_timer_records_stages(two_face_pipeline):
@@ -79,3 +81,36 @@ def test_timer_records_stages(two_face_pipeline):
 def test_bad_options(classifier, kw, message):
     with pytest.raises(ConfigError, match=message):
         Pipeline(classifier, None, **kw)
+
+
+def test_stream_yields_in_order_without_reading_all_inputs_first(two_face_pipeline, tmp_path):
+    import cv2
+
+    paths = []
+    for i in range(7):
+        p = tmp_path / f"s{i}.png"
+        cv2.imwrite(str(p), np.full((30 + i, 40, 3), 10 * i, np.uint8))
+        paths.append(p)
+    taken: list[int] = []
+
+    def lazy():
+        for i, p in enumerate(paths):
+            taken.append(i)
+            yield p
+
+    stream = two_face_pipeline.stream(lazy(), batch_size=2)
+    first = next(stream)
+    assert first.source == str(paths[0]) and first.source_abs == str(paths[0].resolve())
+    assert len(taken) <= 4  # this batch and the one decoded ahead, not all seven
+    rest = list(stream)
+    assert [r.height for r in [first, *rest]] == [30 + i for i in range(7)]
+
+
+def test_stream_of_arrays_names_them_by_position(two_face_pipeline):
+    results = list(
+        two_face_pipeline.stream((np.zeros((20, 20, 3), np.uint8) for _ in range(3)), batch_size=2)
+    )
+    assert [r.source for r in results] == ["<array 0>", "<array 1>", "<array 2>"]
+    assert all(r.source_abs is None for r in results)
+    with pytest.raises(ConfigError, match="batch_size"):
+        next(two_face_pipeline.stream([], batch_size=0))

@@ -35,6 +35,10 @@ class EnsembleClassifier:
         return self.members[0].class_names
 
     @property
+    def weights(self) -> list:
+        return [m.weights for m in self.members]
+
+    @property
     def meta(self):
         return self.members[0].meta
 

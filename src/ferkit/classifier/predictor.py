@@ -36,15 +36,19 @@ def tta_views(x: torch.Tensor, shift: int = 3) -> list[torch.Tensor]:
 class EmotionClassifier:
     """A trained emotion classifier: crops in, probabilities per class name out."""
 
-    def __init__(self, model: torch.nn.Module, meta: ClassifierMeta, device: torch.device):
+    def __init__(
+        self, model: torch.nn.Module, meta: ClassifierMeta, device: torch.device, weights: Path | None = None
+    ):
         self.model, self.meta, self.device = model, meta, device
+        self.weights = weights  # the checkpoint file it was loaded from, when known
 
     @classmethod
     def from_pretrained(cls, weights: str | Path | None = "default", device: str | torch.device = "auto"):
         """Load shipped ('default') or user weights onto ``device`` (auto/cpu/cuda or a torch.device)."""
         dev = device if isinstance(device, torch.device) else select_device(device)
-        model, meta = load_checkpoint(resolve_weights("classifier", weights), dev)
-        return cls(model, meta, dev)
+        path = resolve_weights("classifier", weights)
+        model, meta = load_checkpoint(path, dev)
+        return cls(model, meta, dev, path)
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -20,7 +20,10 @@ app = typer.Typer(
 datasets_app = typer.Typer(help="Dataset conversion tools.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 
-EXIT_FAILED_INPUTS = 2
+EXIT_ERROR = 1  # nothing could run: a library error (bad data, missing weights, invalid option value)
+EXIT_USAGE = 2  # the command line itself is wrong (Click/Typer's usage errors)
+EXIT_FAILED_INPUTS = 3  # the run finished, but some inputs failed (each has its error record)
+EXIT_INTERRUPTED = 130
 
 
 class Format(str, Enum):
@@ -28,12 +31,6 @@ class Format(str, Enum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 def _error(message: str) -> None:
@@ -49,12 +46,44 @@ def fer_errors(fn):
             return fn(*args, **kwargs)
         except FerError as exc:
             _error(str(exc))
-            raise typer.Exit(1) from None
+            raise typer.Exit(EXIT_ERROR) from None
         except KeyboardInterrupt:
             _error("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
 
 
-DeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks CUDA when present.")]
+def _device_name(value: str) -> str:
+    from ferkit.device import check_device_name
+
+    try:
+        return check_device_name(value)
+    except FerError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+DeviceOpt = Annotated[
+    str,
+    typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:N or mps.", callback=_device_name),
+]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from ferkit import __version__
+
+        typer.echo(f"ferkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print ferkit's version and exit.", callback=_show_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """ferkit: find faces and recognise their expressions; train and evaluate both models."""

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ferkit.cli.app import (
-    Device,
+    EXIT_ERROR,
     DeviceOpt,
     _error,
     app,
@@ -111,7 +111,7 @@ def train_classifier(
     patience: Annotated[
         int, typer.Option(help="Stop after this many epochs without val gain.")
     ] = _C.patience,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     workers: Annotated[int, typer.Option(help="Data-loading processes (-1: 0 on CPU, 4 on CUDA).")] = (
         _C.workers
     ),
@@ -134,13 +134,13 @@ def train_classifier(
     if resume is not None:
         if data:
             _error("--resume continues a run with its saved options: leave out --data")
-            raise typer.Exit(1)
+            raise typer.Exit(EXIT_ERROR)
         run = fit(resume=resume, log=typer.echo, overrides={"epochs": epochs, "hours": hours})
         typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
         return
     if not data:
         _error("give --data (one or more datasets), or --resume RUN")
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ERROR)
     config = ClassifierTrainConfig(
         data=list(data),
         data_weights=list(data_weight or []),
@@ -174,7 +174,7 @@ def train_classifier(
         drop_unmapped=drop_unmapped,
         skip_bad=skip_bad,
         patience=patience,
-        device=device.value,
+        device=device,
         workers=workers,
         threads=threads,
         seed=seed,
@@ -203,7 +203,7 @@ def eval_classifier(
     ] = None,
     drop_unmapped: bool = False,
     skip_bad: bool = False,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Accuracy, per-class recall, macro F1, confusion matrix and ROC AUC of a classifier (or an ensemble)
@@ -212,10 +212,8 @@ def eval_classifier(
 
     if not data:
         _error("give --data (one or more datasets)")
-        raise typer.Exit(1)
-    reports = evaluate_many(
-        weights or ["default"], data, split, tta, device.value, out, drop_unmapped, skip_bad
-    )
+        raise typer.Exit(EXIT_ERROR)
+    reports = evaluate_many(weights or ["default"], data, split, tta, device, out, drop_unmapped, skip_bad)
     if as_json:
         typer.echo(
             json.dumps([r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict(), indent=2)

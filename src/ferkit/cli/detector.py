@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from ferkit.cli.app import (
-    Device,
     DeviceOpt,
     app,
     datasets_app,
@@ -33,7 +32,7 @@ def train_detector(
         float, typer.Option(help="Time budget in hours; overrides --epochs and fits the LR schedule to it.")
     ] = 0.0,
     batch: int = 16,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     workers: int = 2,
     patience: int = 25,
     cache: Annotated[bool, typer.Option(help="Cache decoded images in RAM.")] = True,
@@ -61,7 +60,7 @@ def train_detector(
                 epochs=epochs,
                 hours=hours,
                 batch=batch,
-                device=device.value,
+                device=device,
                 workers=workers,
                 patience=patience,
                 cache=cache,
@@ -88,7 +87,7 @@ def eval_detector(
     ] = 0.1,
     out: Annotated[Path | None, typer.Option(help="Write metrics.json and pr_curve.png here.")] = None,
     skip_bad: bool = False,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Precision, recall and F1 of a detector (greedy one-to-one matching), and the PR curve."""
@@ -102,7 +101,7 @@ def eval_detector(
         min_size=min_size,
         imgsz=imgsz,
         nms_iou=nms_iou,
-        device=device.value,
+        device=device,
         val_fraction=val_fraction,
         out_dir=out,
         skip_bad=skip_bad,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,8 +9,8 @@ from typing import Annotated
 import typer
 
 from ferkit.cli.app import (
+    EXIT_ERROR,
     EXIT_FAILED_INPUTS,
-    Device,
     DeviceOpt,
     Format,
     _error,
@@ -33,11 +32,13 @@ def detect_and_classify(
         Path | None, typer.Option(help="Write results.jsonl, annotated images (and crops) here.")
     ] = None,
     save_crops: Annotated[bool, typer.Option(help="With --out, also save each face crop.")] = False,
-    annotate: Annotated[bool, typer.Option(help="With --out, save annotated images.")] = True,
+    annotate: Annotated[
+        bool | None, typer.Option(help="With --out, save annotated images [default: on with --out].")
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="Redo images already in --out instead of skipping them.")
     ] = False,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = DEFAULT_CONF,
     iou: Annotated[float, typer.Option(help="Detector NMS IoU threshold.")] = DEFAULT_NMS_IOU,
     imgsz: Annotated[int, typer.Option(help="Detector input size (pixels).")] = DEFAULT_IMGSZ,
@@ -62,19 +63,20 @@ def detect_and_classify(
 ) -> None:
     """Find faces in images and classify the emotion of each one."""
     from ferkit.pipeline import Pipeline
-    from ferkit.pipeline.batch import run_items
+    from ferkit.pipeline.batch import check_output_options, run_items
     from ferkit.pipeline.inputs import collect_inputs
-    from ferkit.pipeline.writers import csv_header, csv_rows, format_jsonl, format_table
+    from ferkit.pipeline.writers import ResultPrinter
 
+    check_output_options(out, annotate, save_crops)
     inputs = collect_inputs(paths, recursive)
     for e in inputs.errors:
-        _error(e)
+        _error(str(e))
     if not inputs.items:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ERROR)
     pipe = Pipeline.from_pretrained(
         detector_weights,
         classifier_weights or "default",
-        device.value,
+        device,
         conf=conf,
         iou=iou,
         imgsz=imgsz,
@@ -84,40 +86,23 @@ def detect_and_classify(
         tta=tta,
         batch_size=batch_size,
     )
-    collected = []
-    if fmt is Format.csv:
-        import csv as _csv
-
-        writer = _csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(csv_header(pipe.class_names))
-
-    def show(result) -> None:
-        if fmt is Format.table:
-            typer.echo(format_table(result) + "\n")
-        elif fmt is Format.jsonl:
-            typer.echo(format_jsonl(result))
-        elif fmt is Format.csv:
-            writer.writerows(csv_rows(result, pipe.class_names))
-            sys.stdout.flush()
-        else:
-            collected.append(result.to_dict())
-
+    printer = ResultPrinter(fmt.value, pipe.class_names, sys.stdout)
     summary = run_items(
         pipe,
         inputs.items,
         out=out,
         overwrite=overwrite,
-        save_annotated=annotate,
+        save_annotated=annotate is not False,
         save_crops=save_crops,
         batch_size=batch_size,
         progress=not quiet,
-        on_result=show,
+        on_result=printer,
+        failed_inputs=inputs.errors,
     )
-    if fmt is Format.json:
-        typer.echo(json.dumps(collected, indent=2, ensure_ascii=False))
-    failed = len(summary.failed) + len(inputs.errors)
+    printer.close()
+    failed = len(summary.failed)
     if not quiet:
-        parts = [f"{summary.processed} image(s), {summary.faces} face(s) in {summary.seconds:.1f}s"]
+        parts = [f"{summary.processed} image(s) processed, {summary.faces} face(s) in {summary.seconds:.1f}s"]
         if summary.processed > 1:
             parts.append(f"{summary.images_per_s:.1f} img/s")
         if summary.skipped:
@@ -126,7 +111,7 @@ def detect_and_classify(
             parts.append(f"results in {out}")
         typer.secho("; ".join(parts), err=True, fg=typer.colors.GREEN if not failed else None)
     if failed:
-        for f in summary.failed:
+        for f in summary.failed[len(inputs.errors) :]:  # input errors were reported above
             _error(f)
-        _error(f"{failed} input(s) failed, {summary.processed - len(summary.failed)} processed")
+        _error(f"{failed} input(s) failed, {summary.processed} processed")
         raise typer.Exit(EXIT_FAILED_INPUTS)

@@ -2,12 +2,14 @@
 
 Output folder layout (``--out DIR``)::
 
+    DIR/run.json           the settings of the run: options, weights files (SHA-256), ferkit version
     DIR/results.jsonl      one line per image, appended as each image completes
     DIR/annotated/NAME     the image with boxes and labels drawn
     DIR/crops/STEM_faceI_LABEL.png   face crops (with --save-crops)
 
 A rerun with the same DIR skips images that already have a result line (unless ``overwrite``); images that
-failed are retried. A killed run loses at most the line being written.
+failed are retried. A killed run loses at most the line being written. A rerun whose settings differ from
+``run.json`` is refused, naming the difference, so that one folder never mixes two configurations.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,14 +26,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ferkit.datasets.images import read_image
-from ferkit.errors import DataError
-from ferkit.pipeline.inputs import InputItem
+from ferkit.errors import ConfigError
+from ferkit.pipeline.inputs import InputError, InputItem
 from ferkit.pipeline.pipeline import Pipeline
-from ferkit.pipeline.writers import annotate, format_jsonl, save_crops, write_image
+from ferkit.pipeline.writers import annotate, error_reason, format_jsonl, save_crops, write_image
 from ferkit.types import ImageResult
 
 RESULTS_FILE = "results.jsonl"
+RUN_FILE = "run.json"
 
 
 @dataclass
@@ -61,7 +63,8 @@ def load_done(results_file: Path) -> set[str]:
             continue  # the last line of a killed run
         if isinstance(rec, dict) and rec.get("source") and not rec.get("error"):
             kept.append(line)
-            done.add(_key(rec["source"]))
+            # absolute paths: a rerun from another folder recognises the same files
+            done.add(rec.get("source_abs") or _key(rec["source"]))
     tmp = results_file.with_name(results_file.name + ".part")
     tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
     tmp.replace(results_file)
@@ -80,8 +83,8 @@ class _Sink:
         self.lock = threading.Lock()
         self.fh = (out / RESULTS_FILE).open("a", encoding="utf-8") if out else None
 
-    def write(self, item: InputItem, image: np.ndarray | None, result: ImageResult) -> None:
-        if self.out is not None and image is not None and result.ok:
+    def write(self, item: InputItem | None, image: np.ndarray | None, result: ImageResult) -> None:
+        if self.out is not None and item is not None and image is not None and result.ok:
             names = self.pipeline.class_names
             if self.annotated:
                 write_image(self.out / "annotated" / item.name, annotate(image, result, names))
@@ -92,6 +95,7 @@ class _Sink:
                     image,
                     result,
                     self.pipeline.margin,
+                    self.pipeline.square,
                 )
         if self.fh is not None:
             with self.lock:
@@ -103,20 +107,53 @@ class _Sink:
             self.fh.close()
 
 
-def _decode(items: Sequence[InputItem]) -> tuple[list[np.ndarray | None], dict[int, str]]:
-    arrays, errors = [], {}
-    for i, it in enumerate(items):
+def check_output_options(out: str | Path | None, save_annotated: bool | None, save_crops: bool) -> None:
+    """Refuse output options that cannot work, before any model is loaded: ``out`` naming a file, or crops /
+    annotated images asked for without an output folder (``save_annotated`` None means "by default")."""
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder (it is created if missing)")
+    if out is None and (save_crops or save_annotated):
+        asked = "--save-crops" if save_crops else "--annotate"
+        raise ConfigError(f"{asked} writes files into the --out folder: give --out DIR as well")
+
+
+def _comparable(settings: dict) -> dict:
+    """Settings as compared on resume: weights by content, not by where the file lies."""
+
+    def strip(v):
+        if isinstance(v, dict) and "sha256" in v:
+            return v["sha256"]
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        return v
+
+    return {k: strip(v) for k, v in settings.items()}
+
+
+def check_run_settings(out_dir: Path, settings: dict) -> None:
+    """Record ``settings`` in ``out_dir/run.json``, or refuse a folder whose run used other settings."""
+    from ferkit import __version__
+
+    settings = {"ferkit_version": __version__, **settings}
+    path = out_dir / RUN_FILE
+    if path.is_file():
         try:
-            arrays.append(read_image(it.path))
-        except DataError as exc:
-            arrays.append(None)
-            errors[i] = str(exc)
-    return arrays, errors
-
-
-def _batches(items: Sequence[InputItem], size: int) -> Iterator[Sequence[InputItem]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise ConfigError(
+                f"{path} is not valid JSON: use --overwrite to start this folder afresh"
+            ) from None
+        a, b = _comparable(old), _comparable(settings)
+        diff = [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        if diff:
+            raise ConfigError(
+                f"{out_dir} holds results made with other settings ({'; '.join(diff)}): use another --out, "
+                "or --overwrite to start afresh"
+            )
+        return
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def run_items(
@@ -129,9 +166,12 @@ def run_items(
     batch_size: int = 8,
     progress: bool = True,
     on_result: Callable[[ImageResult], None] | None = None,
+    failed_inputs: Sequence[InputError] = (),
 ) -> RunSummary:
-    """Process ``items`` in batches; the next batch is decoded while this one runs, files are written in the
-    background. Every result goes to ``on_result`` (for printing) and, with ``out``, to results.jsonl."""
+    """Process ``items`` through :meth:`Pipeline.stream_with_images` (bounded memory, decoding overlapped);
+    files are written in the background. Every result goes to ``on_result`` (for printing) and, with ``out``,
+    to results.jsonl; so do ``failed_inputs`` (paths that gave no image at all), as error records."""
+    check_output_options(out, None, save_crops)
     summary = RunSummary()
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
@@ -139,13 +179,29 @@ def run_items(
             for sub in ("annotated", "crops"):
                 shutil.rmtree(out_dir / sub, ignore_errors=True)
             (out_dir / RESULTS_FILE).unlink(missing_ok=True)
+            (out_dir / RUN_FILE).unlink(missing_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
+        check_run_settings(out_dir, pipeline.settings())
         done = load_done(out_dir / RESULTS_FILE)
         todo = [it for it in items if _key(str(it.path)) not in done]
         summary.skipped = len(items) - len(todo)
     else:
         todo = list(items)
     sink = _Sink(out_dir, pipeline, save_annotated, save_crops)
+
+    def record(res: ImageResult) -> None:
+        if res.error:
+            summary.failed.append(f"{res.source}: {error_reason(res)}")
+        else:
+            summary.processed += 1
+            summary.faces += len(res.faces)
+        if on_result is not None:
+            on_result(res)
+
+    for bad in failed_inputs:
+        res = ImageResult(bad.source, 0, 0, [], bad.reason)
+        sink.write(None, None, res)
+        record(res)
     bar = tqdm(
         total=len(todo),
         unit="img",
@@ -154,40 +210,27 @@ def run_items(
         dynamic_ncols=True,
     )
     t0 = time.perf_counter()
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="ferkit-decode") as decoder,
-        ThreadPoolExecutor(2, thread_name_prefix="ferkit-write") as writer,
-    ):
-        pending_writes: list[Future] = []
-        batches = list(_batches(todo, batch_size))
-        nxt = decoder.submit(_decode, batches[0]) if batches else None
-        for b, batch in enumerate(batches):
-            with pipeline.timer("decode"):
-                arrays, errors = nxt.result()
-            nxt = decoder.submit(_decode, batches[b + 1]) if b + 1 < len(batches) else None
-            results = pipeline.run_arrays([str(it.path) for it in batch], arrays, errors)
-            for it, img, res in zip(batch, arrays, results, strict=True):
-                pending_writes.append(writer.submit(sink.write, it, img, res))
-                summary.processed += 1
-                summary.faces += len(res.faces)
-                if res.error:  # reader errors already start with the path
-                    named = res.error.startswith(res.source)
-                    summary.failed.append(res.error if named else f"{res.source}: {res.error}")
-                if on_result is not None:
-                    on_result(res)
+    with ThreadPoolExecutor(2, thread_name_prefix="ferkit-write") as writer:
+        pending: list[Future] = []
+        stream = pipeline.stream_with_images([it.path for it in todo], batch_size)
+        for it, (res, img) in zip(todo, stream, strict=True):
+            pending.append(writer.submit(sink.write, it, img, res))
+            record(res)
+            bar.update(1)
             with pipeline.timer("write"):
-                still = []
-                for f in pending_writes:
-                    if f.done():
-                        f.result()
-                    else:
-                        still.append(f)
-                pending_writes = still
-            bar.update(len(batch))
+                pending = [f for f in pending if not _finished(f)]
         with pipeline.timer("write"):
-            for f in pending_writes:
+            for f in pending:
                 f.result()
     sink.close()
     bar.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _finished(f: Future) -> bool:
+    """True (after re-raising any error) when a background write is done."""
+    if f.done():
+        f.result()
+        return True
+    return False

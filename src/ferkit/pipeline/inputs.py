@@ -18,10 +18,21 @@ class InputItem:
     name: str
 
 
+@dataclass(frozen=True)
+class InputError:
+    """An input (as given) that yielded no image to process, and why."""
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
 @dataclass
 class Inputs:
     items: list[InputItem] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # "input: reason" for inputs that yielded nothing
+    errors: list[InputError] = field(default_factory=list)  # inputs that yielded nothing
 
 
 def _folder_images(folder: Path, recursive: bool) -> list[Path]:
@@ -49,21 +60,21 @@ def collect_inputs(paths: list[str], recursive: bool = False) -> Inputs:
             matches = sorted(Path(m) for m in glob.glob(raw, recursive=True))
             files = [m for m in matches if m.is_file()]
             if not files:
-                out.errors.append(f"{raw}: no files match this pattern")
+                out.errors.append(InputError(raw, "no files match this pattern"))
             pairs = [(f, f.name) for f in files]
         elif p.is_dir():
             if not os.access(p, os.R_OK | os.X_OK):
-                out.errors.append(f"{raw}: permission denied (cannot list this folder)")
+                out.errors.append(InputError(raw, "permission denied (cannot list this folder)"))
                 continue
             files = _folder_images(p, recursive)
             if not files:
                 hint = "" if recursive else " (use --recursive for subfolders)"
-                out.errors.append(f"{raw}: no images in this folder{hint}")
+                out.errors.append(InputError(raw, f"no images in this folder{hint}"))
             pairs = [(f, f.relative_to(p).as_posix()) for f in files]
         elif p.exists():
             pairs = [(p, p.name)]
         else:
-            out.errors.append(f"{raw}: no such file or folder")
+            out.errors.append(InputError(raw, "no such file or folder"))
             continue
         for f, name in pairs:
             key = str(f.resolve())

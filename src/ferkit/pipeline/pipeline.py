@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +103,24 @@ class Pipeline:
     def class_names(self) -> tuple[str, ...]:
         return self.classifier.class_names
 
+    def settings(self) -> dict:
+        """Everything that decides this pipeline's results: options and the weights files' SHA-256
+        (recorded beside resumable runs, so that a resume never mixes two configurations)."""
+        det = self.detector
+        weights = getattr(self.classifier, "weights", None)
+        members = weights if isinstance(weights, list) else [weights]
+        return {
+            "detect": det is not None,
+            "detector": type(det).__name__ if det is not None else None,
+            "detector_weights": _file_id(getattr(det, "weights", None)),
+            **{k: getattr(det, k, None) for k in ("conf", "iou", "imgsz")},
+            "classifier_weights": [_file_id(w) for w in members],
+            "margin": self.margin,
+            "square": self.square,
+            "max_faces": self.max_faces,
+            "tta": self.tta,
+        }
+
     def run(self, image: ImageInput, color: str = "bgr") -> ImageResult:
         """Faces of one image: a file path, or an array in ``color`` order ('bgr' or 'rgb').
 
@@ -109,25 +130,59 @@ class Pipeline:
 
     def run_batch(self, images: Sequence[ImageInput], color: str = "bgr") -> list[ImageResult]:
         """Results for several images: detection batched, all crops classified in one call."""
-        sources, arrays, errors = [], [], {}
         with self.timer("decode"):
-            for i, im in enumerate(images):
-                sources.append(str(im) if isinstance(im, (str, Path)) else f"<array {i}>")
-                try:
-                    arrays.append(read_image(im) if isinstance(im, (str, Path)) else to_bgr8(im, color))
-                except DataError as exc:
-                    errors[i] = str(exc)
-                    arrays.append(None)
-        return self.run_arrays(sources, arrays, errors)
+            decoded = self._decode(list(enumerate(images)), color)
+        return self.run_arrays(*decoded)
+
+    def stream(
+        self, images: Iterable[ImageInput], batch_size: int = 8, color: str = "bgr"
+    ) -> Iterator[ImageResult]:
+        """Results in input order as each batch finishes, for inputs of any length: at most two batches are
+        decoded at a time (the next one in a background thread while this one runs)."""
+        for result, _ in self.stream_with_images(images, batch_size, color):
+            yield result
+
+    def stream_with_images(
+        self, images: Iterable[ImageInput], batch_size: int = 8, color: str = "bgr"
+    ) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
+        """Like :meth:`stream`, with each decoded BGR image (None where decoding failed), for writers."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        batches = _chunks(enumerate(images), batch_size)
+        with ThreadPoolExecutor(1, thread_name_prefix="ferkit-decode") as pool:
+            nxt = pool.submit(self._decode, next(batches, []), color)
+            while True:
+                with self.timer("decode"):
+                    decoded = nxt.result()
+                if not decoded[0]:
+                    return
+                nxt = pool.submit(self._decode, next(batches, []), color)
+                yield from zip(self.run_arrays(*decoded), decoded[1], strict=True)
+
+    def _decode(self, batch: list[tuple[int, ImageInput]], color: str):
+        """(sources, arrays, errors, absolute paths) of a batch of (position, input) pairs."""
+        sources, arrays, errors, absolute = [], [], {}, []
+        for i, (pos, im) in enumerate(batch):
+            is_path = isinstance(im, (str, Path))
+            sources.append(str(im) if is_path else f"<array {pos}>")
+            absolute.append(str(Path(im).expanduser().resolve()) if is_path else None)
+            try:
+                arrays.append(read_image(im) if is_path else to_bgr8(im, color))
+            except DataError as exc:
+                errors[i] = str(exc)
+                arrays.append(None)
+        return sources, arrays, errors, absolute
 
     def run_arrays(
         self,
         sources: Sequence[str],
         arrays: Sequence[np.ndarray | None],
         errors: dict[int, str] | None = None,
+        sources_abs: Sequence[str | None] | None = None,
     ) -> list[ImageResult]:
         """Results for decoded BGR uint8 images; ``None`` entries are failures described in ``errors``."""
         errors = dict(errors or {})
+        absolute = list(sources_abs) if sources_abs is not None else [None] * len(sources)
         ok = [i for i, a in enumerate(arrays) if a is not None]
         with self.timer("detect"):
             if self.detector is None:
@@ -155,7 +210,25 @@ class Pipeline:
         for i, src in enumerate(sources):
             a = arrays[i]
             if a is None:
-                results.append(ImageResult(src, 0, 0, [], errors.get(i, "unreadable image")))
+                err = errors.get(i, "unreadable image")
+                results.append(ImageResult(src, 0, 0, [], err, source_abs=absolute[i]))
             else:
-                results.append(ImageResult(src, int(a.shape[1]), int(a.shape[0]), faces[i]))
+                results.append(
+                    ImageResult(src, int(a.shape[1]), int(a.shape[0]), faces[i], source_abs=absolute[i])
+                )
         return results
+
+
+def _file_id(path: str | Path | None) -> dict | None:
+    """A weights file by name and content hash."""
+    if path is None:
+        return None
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"path": str(Path(path).resolve()), "sha256": digest}
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of ``size`` items (the last may be shorter), read lazily."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk

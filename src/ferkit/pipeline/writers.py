@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 import cv2
 import numpy as np
 
 from ferkit.datasets.crop import crop_face
-from ferkit.types import ImageResult
+from ferkit.types import SCHEMA_VERSION, ImageResult
 
-FORMATS = ("table", "json", "jsonl", "csv")
-CSV_FIELDS = ("source", "width", "height", "face", "x1", "y1", "x2", "y2", "score", "label", "confidence")
+CSV_FIELDS = (
+    "schema_version",
+    "source",
+    "source_abs",
+    "width",
+    "height",
+    "face_index",
+    "box_x1",
+    "box_y1",
+    "box_x2",
+    "box_y2",
+    "det_score",
+    "emotion",
+    "emotion_score",
+)
 
 # one BGR colour per emotion, stable across runs
 _PALETTE = [
@@ -32,20 +45,28 @@ _PALETTE = [
 ]
 
 
+def error_reason(result: ImageResult) -> str:
+    """The error of a failed result without the input's name in front (file readers' errors start with it)."""
+    err = result.error or ""
+    prefix = f"{result.source}: "
+    return err[len(prefix) :] if err.startswith(prefix) else err
+
+
 def format_table(result: ImageResult) -> str:
-    """A readable block per image: one row per face with box, emotion, confidence and the top-3."""
+    """A readable block per image: one row per face with its box, scores and the top-3 emotions."""
     if result.error:
-        return f"{result.source}: ERROR {result.error}"
+        return f"{result.source}: ERROR {error_reason(result)}"
     n = len(result.faces)
     lines = [f"{result.source} ({result.width}x{result.height}): {n} face{'s' if n != 1 else ''}"]
     if n:
-        lines.append(
-            f"  {'#':>2}  {'box (x1, y1, x2, y2)':<26}{'score':>6}  {'emotion':<10}{'conf':>6}  top-3"
-        )
+        cols = f"{'box_xyxy':<22}{'det_score':>10}  {'emotion':<10}{'emotion_score':>14}"
+        lines.append(f"  {'face_index':>10}  {cols}  top-3")
         for i, f in enumerate(result.faces):
-            box = ", ".join(f"{v:.0f}" for v in f.box.as_list())
+            box = ", ".join(f"{v:.0f}" for v in f.box_xyxy.as_list())
             top = ", ".join(f"{k} {v:.2f}" for k, v in f.top(3))
-            lines.append(f"  {i:>2}  {box:<26}{f.score:>6.2f}  {f.label:<10}{f.confidence:>6.2f}  {top}")
+            lines.append(
+                f"  {i:>10}  {box:<22}{f.det_score:>10.2f}  {f.emotion:<10}{f.emotion_score:>14.2f}  {top}"
+            )
     return "\n".join(lines)
 
 
@@ -54,51 +75,59 @@ def format_jsonl(result: ImageResult) -> str:
 
 
 def csv_header(class_names: Sequence[str]) -> list[str]:
-    return [*CSV_FIELDS, *(f"p_{c}" for c in class_names), "error"]
+    return [*CSV_FIELDS, *(f"emotion_prob_{c}" for c in class_names), "error"]
 
 
 def csv_rows(result: ImageResult, class_names: Sequence[str]) -> list[list]:
     """One row per face; an image with no faces (or an error) still gets one row."""
-    base = [result.source, result.width, result.height]
+    base = [SCHEMA_VERSION, result.source, result.source_abs or "", result.width, result.height]
     if not result.faces:
-        return [base + [""] * (len(CSV_FIELDS) - 3 + len(class_names)) + [result.error or ""]]
+        return [base + [""] * (len(CSV_FIELDS) - len(base) + len(class_names)) + [result.error or ""]]
     rows = []
     for i, f in enumerate(result.faces):
         rows.append(
             [
                 *base,
                 i,
-                *f.box.as_list(),
-                round(f.score, 4),
-                f.label,
-                round(f.confidence, 4),
-                *(round(f.probs.get(c, 0.0), 4) for c in class_names),
+                *f.box_xyxy.as_list(),
+                round(f.det_score, 4),
+                f.emotion,
+                round(f.emotion_score, 4),
+                *(round(f.emotion_probs.get(c, 0.0), 4) for c in class_names),
                 "",
             ]
         )
     return rows
 
 
-def format_csv(results: Sequence[ImageResult], class_names: Sequence[str], header: bool = True) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    if header:
-        w.writerow(csv_header(class_names))
-    for r in results:
-        w.writerows(csv_rows(r, class_names))
-    return buf.getvalue()
+class ResultPrinter:
+    """Prints results as they arrive in one of the formats table, json, jsonl or csv (json is one array,
+    printed by :meth:`close`). Every input gets exactly one record, failed ones with their error."""
 
+    def __init__(self, fmt: str, class_names: Sequence[str], stream: TextIO):
+        if fmt not in ("table", "json", "jsonl", "csv"):
+            raise ValueError(f"unknown format {fmt!r}")
+        self.fmt, self.class_names, self.stream = fmt, list(class_names), stream
+        self.collected: list[dict] = []
+        self.csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        if self.csv is not None:
+            self.csv.writerow(csv_header(self.class_names))
 
-def format_results(results: Sequence[ImageResult], fmt: str, class_names: Sequence[str]) -> str:
-    if fmt == "table":
-        return "\n\n".join(format_table(r) for r in results)
-    if fmt == "json":
-        return json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False)
-    if fmt == "jsonl":
-        return "\n".join(format_jsonl(r) for r in results)
-    if fmt == "csv":
-        return format_csv(results, class_names).rstrip("\n")
-    raise ValueError(f"unknown format {fmt!r}")
+    def __call__(self, result: ImageResult) -> None:
+        if self.fmt == "table":
+            self.stream.write(format_table(result) + "\n\n")
+        elif self.fmt == "jsonl":
+            self.stream.write(format_jsonl(result) + "\n")
+        elif self.csv is not None:
+            self.csv.writerows(csv_rows(result, self.class_names))
+        else:
+            self.collected.append(result.to_dict())
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.stream.write(json.dumps(self.collected, indent=2, ensure_ascii=False) + "\n")
+            self.stream.flush()
 
 
 def colour_for(label: str, class_names: Sequence[str]) -> tuple[int, int, int]:
@@ -113,10 +142,11 @@ def annotate(image: np.ndarray, result: ImageResult, class_names: Sequence[str])
     thick = max(1, round(2 * scale))
     font_scale = max(0.4, 0.5 * scale)
     for f in result.faces:
-        c = colour_for(f.label, class_names)
-        x1, y1, x2, y2 = (round(v) for v in (f.box.x1, f.box.y1, f.box.x2, f.box.y2))
+        c = colour_for(f.emotion, class_names)
+        b = f.box_xyxy
+        x1, y1, x2, y2 = (round(v) for v in (b.x1, b.y1, b.x2, b.y2))
         cv2.rectangle(out, (x1, y1), (x2, y2), c, thick)
-        text = f"{f.label} {f.confidence:.2f}"
+        text = f"{f.emotion} {f.emotion_score:.2f}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(1, thick - 1))
         ty = y1 - 4 if y1 - th - base - 4 >= 0 else y2 + th + 4
         cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base // 2), c, -1)
@@ -144,6 +174,9 @@ def write_image(path: Path, image: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def save_crops(folder: Path, stem: str, image: np.ndarray, result: ImageResult, margin: float) -> None:
+def save_crops(
+    folder: Path, stem: str, image: np.ndarray, result: ImageResult, margin: float, square: bool = True
+) -> None:
+    """Each face as the classifier saw it (before resizing): ``STEM_face<face_index>_<emotion>.png``."""
     for i, f in enumerate(result.faces):
-        write_image(folder / f"{stem}_face{i}_{f.label}.png", crop_face(image, f.box, margin))
+        write_image(folder / f"{stem}_face{i}_{f.emotion}.png", crop_face(image, f.box_xyxy, margin, square))

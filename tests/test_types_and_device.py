@@ -1,0 +1,83 @@
+"""Result types validate themselves; one function picks the device; the package's entry points."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ferkit.device import check_device_name, select_device
+from ferkit.errors import ConfigError, DataError
+from ferkit.types import Box, Face
+
+
+@pytest.mark.parametrize(
+    "corners",
+    [(10, 10, 5, 5), (10, 10, 20, 5), (0, 0, float("nan"), 4), (0, 0, float("inf"), 4)],
+)
+def test_impossible_boxes_are_refused(corners):
+    with pytest.raises(DataError, match="box corners"):
+        Box(*corners)
+
+
+def test_a_degenerate_box_is_allowed():
+    assert Box(5, 5, 5, 5).width == 0
+
+
+def test_a_face_label_must_be_one_of_its_classes():
+    with pytest.raises(DataError, match="'joy' is not one of"):
+        Face(Box(0, 0, 1, 1), 0.9, "joy", {"happy": 1.0})
+    assert Face(Box(0, 0, 1, 1), 0.9, "happy", {"happy": 0.7, "sad": 0.3}).confidence == 0.7
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("auto", "auto"),
+        (" CPU ", "cpu"),
+        ("cuda", "cuda"),
+        ("cuda:1", "cuda:1"),
+        ("mps", "mps"),
+        (None, "auto"),
+    ],
+)
+def test_device_names(name, expected):
+    assert check_device_name(name) == expected
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:", "cuda:x", "tpu"])
+def test_unknown_device_names(name):
+    with pytest.raises(ConfigError, match="unknown device"):
+        check_device_name(name)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+@pytest.mark.parametrize("name", ["cuda", "cuda:1"])
+def test_absent_cuda_is_a_clear_error(name):
+    with pytest.raises(ConfigError, match="no CUDA GPU is available"):
+        select_device(name)
+
+
+def test_auto_and_cpu():
+    assert select_device("cpu") == torch.device("cpu")
+    assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_top_level_names():
+    import ferkit
+
+    assert ferkit.FaceDetector.__name__ == "FaceDetector"
+    assert ferkit.EmotionClassifier.__name__ == "EmotionClassifier"
+    assert ferkit.Pipeline.__name__ == "Pipeline"
+    with pytest.raises(AttributeError):
+        ferkit.Nope  # noqa: B018
+
+
+@pytest.mark.parametrize("argv", [["-m", "ferkit", "--version"], ["-m", "ferkit.cli", "--version"]])
+def test_python_dash_m_and_version(argv):
+    import ferkit
+
+    out = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == f"ferkit {ferkit.__version__}"
