@@ -4,7 +4,7 @@ Scores P/R/F1 at IoU >= 0.5 on faces >= 24 px (smaller and invalid faces ignored
 F1-best confidence, ultralytics' mAP50 on the converted YOLO val split, and images/s of the bare detector
 at the default image size.
 
-    python benchmarks/detector_accuracy.py [--weights default] [--yolo-data data/wider_yolo/data.yaml]
+    python -m benchmarks.detector_accuracy [--weights default] [--yolo-data data/wider_yolo/data.yaml]
 """
 
 from __future__ import annotations

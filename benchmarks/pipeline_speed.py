@@ -4,7 +4,7 @@ Runs the pipeline over WIDER FACE photos (640 px, many faces each) the way the C
 one classifier call per batch, threaded decoding and writing of annotated images), after a warm-up, and
 reports images/s, faces/s, seconds per stage and peak memory.
 
-    python benchmarks/pipeline_speed.py [--n 300] [--device cpu] [--batch-size 8]
+    python -m benchmarks.pipeline_speed [--n 300] [--device cpu] [--batch-size 8]
 """
 
 from __future__ import annotations

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import tempfile
-import zlib
 from pathlib import Path
 
 import cv2
@@ -17,15 +15,15 @@ import pytest
 # folder, so the tests show that nothing needs to be downloaded.
 os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="ferkit-tests-yolo-")
 
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-
-
-def make_face(rng: np.random.Generator, size: int = 48, cls: int = 0) -> np.ndarray:
-    """A random gray image with a class-dependent bright blob, so tiny models can learn something."""
-    img = rng.integers(0, 120, (size, size)).astype(np.uint8)
-    cx = int((cls + 0.5) * size / 7)
-    cv2.circle(img, (cx, size // 2), size // 8, 250, -1)
-    return img
+from tests.helpers import (
+    FER_CLASSES,
+    draw_faces,
+    make_face,
+    png_with_size,
+    tiny_detector_config,
+    write_face_folder,
+    write_fer_csv,
+)
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +38,6 @@ def fer_folder(tmp_path_factory) -> Path:
             for i in range(n):
                 cv2.imwrite(str(d / f"{i}.png"), make_face(rng, cls=k))
     return root
-
-
-def write_fer_csv(path: Path, rows: list[tuple[int, str, str]]) -> Path:
-    path.write_text("emotion,pixels,Usage\n" + "".join(f"{e},{p},{u}\n" for e, p, u in rows))
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -69,18 +62,6 @@ def tiny_classifier(tmp_path_factory, fer_folder) -> Path:
         data=str(fer_folder), epochs=1, batch_size=8, device="cpu", project=str(project), name="tiny"
     )
     return fit(cfg, log=lambda *_: None) / "best.pt"
-
-
-def png_with_size(path: Path, width: int, height: int) -> Path:
-    """A tiny PNG whose header claims ``width`` x ``height`` (to test huge-image handling cheaply)."""
-    _, buf = cv2.imencode(".png", np.zeros((1, 1), np.uint8))
-    data = bytearray(buf.tobytes())
-    ihdr = data.index(b"IHDR")
-    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
-    crc = zlib.crc32(bytes(data[ihdr : ihdr + 17]))
-    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", crc)
-    path.write_bytes(bytes(data))
-    return path
 
 
 @pytest.fixture
@@ -124,18 +105,6 @@ def real_photo() -> Path:
     return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
 
-def draw_faces(rng, size=96):
-    """A noisy image with 1-2 bright ellipses ('faces'), and their YOLO labels."""
-    img = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
-    labels = []
-    for _ in range(rng.integers(1, 3)):
-        w, h = rng.integers(16, 32, 2)
-        cx, cy = rng.integers(w // 2 + 2, size - w // 2 - 2), rng.integers(h // 2 + 2, size - h // 2 - 2)
-        cv2.ellipse(img, (int(cx), int(cy)), (int(w // 2), int(h // 2)), 0, 0, 360, (210, 200, 190), -1)
-        labels.append(f"0 {cx / size:.5f} {cy / size:.5f} {w / size:.5f} {h / size:.5f}")
-    return img, labels
-
-
 @pytest.fixture(scope="session")
 def tiny_yolo(tmp_path_factory) -> Path:
     """A generated YOLO face dataset (8 train, 4 val images) and its data.yaml."""
@@ -159,35 +128,6 @@ def tiny_detector_run(tmp_path_factory, tiny_yolo) -> Path:
     from ferkit.detector.train import train_detector
 
     return train_detector(tiny_detector_config(tiny_yolo, tmp_path_factory.mktemp("det_runs"), "tiny"))
-
-
-def tiny_detector_config(data: Path, project: Path, name: str):
-    """One epoch at imgsz 64 on the tiny dataset: seconds on a CPU."""
-    from ferkit.detector.train import DetectorTrainConfig
-
-    return DetectorTrainConfig(
-        data=str(data),
-        imgsz=64,
-        epochs=1,
-        batch=4,
-        device="cpu",
-        workers=0,
-        cache=False,
-        project=str(project),
-        name=name,
-    )
-
-
-def write_face_folder(root: Path, classes: tuple[str, ...], per_split: dict[str, int], seed: int = 0) -> Path:
-    """ROOT/<split>/<class>/<i>.png of synthetic faces (see :func:`make_face`)."""
-    rng = np.random.default_rng(seed)
-    for split, n in per_split.items():
-        for k, cls in enumerate(classes):
-            d = root / split / cls
-            d.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                cv2.imwrite(str(d / f"{i}.png"), make_face(rng, cls=k % 7))
-    return root
 
 
 @pytest.fixture(scope="session")

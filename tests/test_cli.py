@@ -161,7 +161,7 @@ def test_eval_classifier_cli(tiny_classifier, fer_folder, tmp_path):
 
 
 def test_eval_detector_cli_on_wider_root(tiny_detector_run, tmp_path):
-    from tests.datasets.test_wider import make_wider
+    from tests.helpers import make_wider
 
     root = make_wider(tmp_path / "wider")
     r = fer(
@@ -185,7 +185,7 @@ def test_eval_detector_cli_on_wider_root(tiny_detector_run, tmp_path):
 
 
 def test_wider_to_yolo_cli(tmp_path):
-    from tests.datasets.test_wider import make_wider
+    from tests.helpers import make_wider
 
     r = fer(
         "datasets",

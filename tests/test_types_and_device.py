@@ -27,9 +27,9 @@ def test_a_degenerate_box_is_allowed():
 
 
 def test_a_face_label_must_be_one_of_its_classes():
-    with pytest.raises(DataError, match="'joy' is not one of"):
+    with pytest.raises(DataError, match="'joy' is not one of the classes"):
         Face(Box(0, 0, 1, 1), 0.9, "joy", {"happy": 1.0})
-    assert Face(Box(0, 0, 1, 1), 0.9, "happy", {"happy": 0.7, "sad": 0.3}).confidence == 0.7
+    assert Face(Box(0, 0, 1, 1), 0.9, "happy", {"happy": 0.7, "sad": 0.3}).emotion_score == 0.7
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from ferkit.classifier.train import ClassifierTrainConfig, fit
 from ferkit.datasets.crop import CropRecipe
 from ferkit.errors import WeightsError
 from ferkit.pipeline import Pipeline
-from tests.pipeline.conftest import FixedDetector
+from tests.helpers import FixedDetector
 
 RNG = np.random.default_rng(3)
 CROPS = [RNG.integers(0, 255, (60, 50, 3)).astype(np.uint8), RNG.integers(0, 255, (30, 30)).astype(np.uint8)]

@@ -15,7 +15,7 @@ from ferkit.classifier.train import fit, make_train_loader, prepare_data, select
 from ferkit.classifier.train_data import dataset_names
 from ferkit.datasets.crop import CropRecipe
 from ferkit.errors import ConfigError, DataError
-from tests.conftest import write_face_folder
+from tests.helpers import write_face_folder
 
 QUIET = {"log": lambda *_: None}
 

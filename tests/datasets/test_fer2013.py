@@ -4,7 +4,7 @@ import pytest
 
 from ferkit.datasets.fer2013 import load_faces, near_constant_mask, read_fer_csv, read_image_folder
 from ferkit.errors import DataError
-from tests.conftest import write_fer_csv
+from tests.helpers import write_fer_csv
 
 PIX = " ".join(["7"] * 2304)
 

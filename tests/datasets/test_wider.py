@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -7,30 +5,7 @@ import pytest
 from ferkit.datasets.wider import is_val, parse_wider_gt, wider_to_yolo
 from ferkit.datasets.yolo import check_yolo_dataset, read_labels, read_split
 from ferkit.errors import DataError
-
-GT = """0--Parade/a.jpg
-2
-10 10 40 40 0 0 0 0 0 0
-60 20 4 4 2 0 0 0 0 0
-0--Parade/b.jpg
-0
-0 0 0 0 0 0 0 0 0 0
-1--Handshaking/c.jpg
-3
-5 5 30 30 0 0 0 1 0 0
-70 70 0 10 0 0 0 0 0 0
-50 50 80 80 0 0 0 0 0 0
-"""
-
-
-def make_wider(root: Path, gt: str = GT, size=(100, 120)) -> Path:
-    for rel in ("0--Parade/a.jpg", "0--Parade/b.jpg", "1--Handshaking/c.jpg"):
-        p = root / "WIDER_train" / "images" / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(p), np.full((*size, 3), 90, np.uint8))
-    (root / "wider_face_split").mkdir(parents=True, exist_ok=True)
-    (root / "wider_face_split" / "wider_face_train_bbx_gt.txt").write_text(gt)
-    return root
+from tests.helpers import make_wider
 
 
 def test_parse_gt(tmp_path):

@@ -12,7 +12,7 @@ from ferkit.detector.train import DetectorTrainConfig, resume_detector, train_de
 from ferkit.detector.yolo import ARCHITECTURES, architecture_yaml, resolve_model_spec
 from ferkit.errors import ConfigError, DataError, WeightsError
 from ferkit.types import Detection
-from tests.conftest import tiny_detector_config
+from tests.helpers import tiny_detector_config
 
 
 def test_training_offline_writes_run_folder(tmp_path, tiny_yolo, no_network):

@@ -6,26 +6,7 @@ import pytest
 
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.pipeline import Pipeline
-from ferkit.types import Box, Detection
-
-
-class FixedDetector:
-    """Stands in for FaceDetector: the same boxes (scaled to each image) for every image."""
-
-    def __init__(self, boxes: list[tuple[float, float, float, float, float]]):
-        self.boxes = boxes  # fractions of width/height, and a score
-
-    def detect(self, images):
-        out = []
-        for im in images:
-            h, w = im.shape[:2]
-            out.append(
-                [Detection(Box(x1 * w, y1 * h, x2 * w, y2 * h), s) for x1, y1, x2, y2, s in self.boxes]
-            )
-        return out
-
-
-TWO_FACES = [(0.1, 0.1, 0.4, 0.5, 0.6), (0.5, 0.2, 0.9, 0.8, 0.9)]
+from tests.helpers import TWO_FACES, FixedDetector
 
 
 @pytest.fixture(scope="session")

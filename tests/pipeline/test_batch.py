@@ -128,7 +128,7 @@ def test_a_resume_from_another_folder_recognises_finished_images(
 def test_a_resume_with_other_settings_is_refused(classifier, photo_folder, tmp_path, change, named):
     from ferkit.errors import ConfigError
     from ferkit.pipeline import Pipeline
-    from tests.pipeline.conftest import TWO_FACES, FixedDetector
+    from tests.helpers import TWO_FACES, FixedDetector
 
     items = collect_inputs([str(photo_folder)]).items
     out = tmp_path / "out"

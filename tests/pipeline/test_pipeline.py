@@ -4,7 +4,7 @@ import pytest
 from ferkit.errors import ConfigError
 from ferkit.pipeline import Pipeline
 from ferkit.types import Face, ImageResult
-from tests.pipeline.conftest import TWO_FACES, FixedDetector
+from tests.helpers import TWO_FACES, FixedDetector
 
 RNG = np.random.default_rng(0)
 

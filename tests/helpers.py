@@ -1,0 +1,124 @@
+"""Helpers shared by the tests: tiny synthetic data and stand-ins, built in tmp folders (one home)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ferkit.types import Box, Detection
+
+FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def make_face(rng: np.random.Generator, size: int = 48, cls: int = 0) -> np.ndarray:
+    """A random gray image with a class-dependent bright blob, so tiny models can learn something."""
+    img = rng.integers(0, 120, (size, size)).astype(np.uint8)
+    cx = int((cls + 0.5) * size / 7)
+    cv2.circle(img, (cx, size // 2), size // 8, 250, -1)
+    return img
+
+
+def write_fer_csv(path: Path, rows: list[tuple[int, str, str]]) -> Path:
+    path.write_text("emotion,pixels,Usage\n" + "".join(f"{e},{p},{u}\n" for e, p, u in rows))
+    return path
+
+
+def png_with_size(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims ``width`` x ``height`` (to test huge-image handling cheaply)."""
+    _, buf = cv2.imencode(".png", np.zeros((1, 1), np.uint8))
+    data = bytearray(buf.tobytes())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr : ihdr + 17]))
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", crc)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def draw_faces(rng, size=96):
+    """A noisy image with 1-2 bright ellipses ('faces'), and their YOLO labels."""
+    img = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+    labels = []
+    for _ in range(rng.integers(1, 3)):
+        w, h = rng.integers(16, 32, 2)
+        cx, cy = rng.integers(w // 2 + 2, size - w // 2 - 2), rng.integers(h // 2 + 2, size - h // 2 - 2)
+        cv2.ellipse(img, (int(cx), int(cy)), (int(w // 2), int(h // 2)), 0, 0, 360, (210, 200, 190), -1)
+        labels.append(f"0 {cx / size:.5f} {cy / size:.5f} {w / size:.5f} {h / size:.5f}")
+    return img, labels
+
+
+def tiny_detector_config(data: Path, project: Path, name: str):
+    """One epoch at imgsz 64 on the tiny dataset: seconds on a CPU."""
+    from ferkit.detector.train import DetectorTrainConfig
+
+    return DetectorTrainConfig(
+        data=str(data),
+        imgsz=64,
+        epochs=1,
+        batch=4,
+        device="cpu",
+        workers=0,
+        cache=False,
+        project=str(project),
+        name=name,
+    )
+
+
+def write_face_folder(root: Path, classes: tuple[str, ...], per_split: dict[str, int], seed: int = 0) -> Path:
+    """ROOT/<split>/<class>/<i>.png of synthetic faces (see :func:`make_face`)."""
+    rng = np.random.default_rng(seed)
+    for split, n in per_split.items():
+        for k, cls in enumerate(classes):
+            d = root / split / cls
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                cv2.imwrite(str(d / f"{i}.png"), make_face(rng, cls=k % 7))
+    return root
+
+
+GT = """0--Parade/a.jpg
+2
+10 10 40 40 0 0 0 0 0 0
+60 20 4 4 2 0 0 0 0 0
+0--Parade/b.jpg
+0
+0 0 0 0 0 0 0 0 0 0
+1--Handshaking/c.jpg
+3
+5 5 30 30 0 0 0 1 0 0
+70 70 0 10 0 0 0 0 0 0
+50 50 80 80 0 0 0 0 0 0
+"""
+
+
+def make_wider(root: Path, gt: str = GT, size=(100, 120)) -> Path:
+    for rel in ("0--Parade/a.jpg", "0--Parade/b.jpg", "1--Handshaking/c.jpg"):
+        p = root / "WIDER_train" / "images" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(p), np.full((*size, 3), 90, np.uint8))
+    (root / "wider_face_split").mkdir(parents=True, exist_ok=True)
+    (root / "wider_face_split" / "wider_face_train_bbx_gt.txt").write_text(gt)
+    return root
+
+
+class FixedDetector:
+    """Stands in for FaceDetector: the same boxes (scaled to each image) for every image."""
+
+    def __init__(self, boxes: list[tuple[float, float, float, float, float]]):
+        self.boxes = boxes  # fractions of width/height, and a score
+
+    def detect(self, images):
+        out = []
+        for im in images:
+            h, w = im.shape[:2]
+            out.append(
+                [Detection(Box(x1 * w, y1 * h, x2 * w, y2 * h), s) for x1, y1, x2, y2, s in self.boxes]
+            )
+        return out
+
+
+TWO_FACES = [(0.1, 0.1, 0.4, 0.5, 0.6), (0.5, 0.2, 0.9, 0.8, 0.9)]
