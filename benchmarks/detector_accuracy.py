@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from benchmarks.common import SHARED, environment, write_result
-from ferkit.datasets.images import read_image
 from ferkit.datasets.wider import is_val
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ
 from ferkit.detector.evaluate import evaluate_detector
 from ferkit.detector.face_detector import FaceDetector
+from ferkit.imaging.images import read_image
 
 
 def images_per_second(det: FaceDetector, paths: list[Path], batch: int) -> float:

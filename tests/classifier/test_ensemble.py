@@ -11,8 +11,8 @@ from ferkit.classifier.checkpoint import export_checkpoint, load_checkpoint
 from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.classifier.train import ClassifierTrainConfig, fit
-from ferkit.datasets.crop import CropRecipe
 from ferkit.errors import WeightsError
+from ferkit.imaging.crop import CropRecipe
 from ferkit.pipeline import Pipeline
 from tests.helpers import FixedDetector
 
@@ -123,7 +123,7 @@ def test_crop_recipe_rejects_nonsense():
     ],
 )
 def test_one_array_normalisation_for_crops(tiny_classifier, crop, same_as):
-    from ferkit.datasets.images import to_bgr8, to_gray8
+    from ferkit.imaging.images import to_bgr8, to_gray8
 
     clf = EmotionClassifier.from_pretrained(tiny_classifier, device="cpu")
     np.testing.assert_array_equal(clf.preprocess([crop]), clf.preprocess([same_as]))
@@ -134,8 +134,8 @@ def test_one_array_normalisation_for_crops(tiny_classifier, crop, same_as):
 def test_folder_data_is_resized_as_inference_resizes(tmp_path):
     import cv2
 
-    from ferkit.datasets.crop import resize_square
-    from ferkit.datasets.images import read_gray
+    from ferkit.imaging.crop import resize_square
+    from ferkit.imaging.images import read_gray
 
     img = np.random.default_rng(0).integers(0, 255, (96, 96)).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "f.png"), img)

@@ -13,8 +13,8 @@ from ferkit.classifier.checkpoint import load_checkpoint, read_checkpoint
 from ferkit.classifier.config import ClassifierTrainConfig
 from ferkit.classifier.train import fit, make_train_loader, prepare_data, selection_score
 from ferkit.classifier.train_data import dataset_names
-from ferkit.datasets.crop import CropRecipe
 from ferkit.errors import ConfigError, DataError
+from ferkit.imaging.crop import CropRecipe
 from tests.helpers import write_face_folder
 
 QUIET = {"log": lambda *_: None}

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from ferkit.classifier.models import create_model
-from ferkit.datasets.crop import CropRecipe
 from ferkit.datasets.grouping import LabelGrouping
 from ferkit.errors import WeightsError
+from ferkit.imaging.crop import CropRecipe
 
 FORMAT = "ferkit-classifier/1"
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ferkit.classifier.models import get_spec
-from ferkit.datasets.crop import CropRecipe
 from ferkit.errors import ConfigError
+from ferkit.imaging.crop import CropRecipe
 
 BALANCE_CHOICES = ("none", "oversample", "weighted-loss")
 OPTIMIZERS = ("sgd", "adamw")

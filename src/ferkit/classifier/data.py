@@ -10,8 +10,8 @@ from torch.utils.data import Dataset
 
 from ferkit.datasets.fer2013 import FaceSet, load_faces
 from ferkit.datasets.grouping import LabelGrouping
-from ferkit.datasets.sharpness import match_blur
 from ferkit.errors import DataError
+from ferkit.imaging.sharpness import match_blur
 
 
 @dataclass

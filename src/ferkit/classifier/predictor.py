@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint
 from ferkit.classifier.data import preprocess
-from ferkit.datasets.crop import CropRecipe, resize_square
-from ferkit.datasets.images import to_gray8
 from ferkit.device import select_device
+from ferkit.imaging.crop import CropRecipe, resize_square
+from ferkit.imaging.images import to_gray8
 from ferkit.weights import resolve_weights
 
 

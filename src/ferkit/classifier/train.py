@@ -26,9 +26,9 @@ from ferkit.classifier.loop import (
 )
 from ferkit.classifier.models import create_model, get_spec
 from ferkit.classifier.train_data import PreparedData, prepare_data
-from ferkit.datasets.crop import CropRecipe
 from ferkit.device import select_device
 from ferkit.errors import DataError
+from ferkit.imaging.crop import CropRecipe
 from ferkit.plots import plot_training_curves
 from ferkit.runs import load_config_dict, next_run_dir, save_config
 

@@ -13,8 +13,8 @@ from ferkit.classifier.data import EncodedSplit, encode, load_split, stratified_
 from ferkit.classifier.softlabels import apply_soft_labels, read_votes
 from ferkit.datasets.fer2013 import FaceSet, load_faces, near_constant_mask
 from ferkit.datasets.grouping import LabelGrouping, get_grouping
-from ferkit.datasets.sharpness import MISMATCH_RATIO, fit_blur_sigma
 from ferkit.errors import DataError, SplitNotFoundError
+from ferkit.imaging.sharpness import MISMATCH_RATIO, fit_blur_sigma
 
 
 @dataclass

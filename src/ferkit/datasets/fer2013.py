@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.datasets.crop import resize_square
 from ferkit.datasets.grouping import FER2013_LABELS
-from ferkit.datasets.images import is_image_file, read_gray
 from ferkit.errors import DataError, SplitNotFoundError
+from ferkit.imaging.crop import resize_square
+from ferkit.imaging.images import is_image_file, read_gray
 
 CSV_SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 

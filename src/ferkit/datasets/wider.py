@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.datasets.images import image_size, read_image
 from ferkit.errors import DataError
+from ferkit.imaging.images import image_size, read_image
 
 GT_RELATIVE = Path("wider_face_split") / "wider_face_train_bbx_gt.txt"
 IMAGES_RELATIVE = Path("WIDER_train") / "images"

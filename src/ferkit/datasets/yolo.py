@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ferkit.datasets.images import is_image_file
 from ferkit.errors import DataError
+from ferkit.imaging.images import is_image_file
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ferkit.datasets.images import read_image
 from ferkit.datasets.wider import find_wider_layout, is_val, is_wider_root, parse_wider_gt
 from ferkit.datasets.yolo import read_labels, read_split
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.detector.metrics import match_image, pr_curve
 from ferkit.errors import DataError
+from ferkit.imaging.images import read_image
 from ferkit.plots import plot_pr_curve
 
 CURVE_FLOOR = 0.01  # detections below this confidence are not scored

@@ -9,7 +9,6 @@ from typing import overload
 import numpy as np
 import torch
 
-from ferkit.datasets.images import read_image, to_bgr8
 from ferkit.detector.defaults import (
     DEFAULT_CONF,
     DEFAULT_IMGSZ,
@@ -19,6 +18,7 @@ from ferkit.detector.defaults import (
 from ferkit.detector.yolo import YoloModel
 from ferkit.device import select_device
 from ferkit.errors import ConfigError
+from ferkit.imaging.images import read_image, to_bgr8
 from ferkit.types import Detection
 from ferkit.weights import resolve_weights
 

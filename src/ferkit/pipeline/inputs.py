@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferkit.datasets.images import is_image_file
+from ferkit.imaging.images import is_image_file
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ import torch
 
 from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
 from ferkit.classifier.predictor import EmotionClassifier
-from ferkit.datasets.crop import crop_face
-from ferkit.datasets.images import read_image, to_bgr8
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.device import select_device
 from ferkit.errors import ConfigError, DataError
+from ferkit.imaging.crop import crop_face
+from ferkit.imaging.images import read_image, to_bgr8
 from ferkit.types import Box, Detection, Face, ImageResult
 
 ImageInput = str | Path | np.ndarray

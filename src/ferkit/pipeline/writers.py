@@ -11,7 +11,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from ferkit.datasets.crop import crop_face
+from ferkit.imaging.crop import crop_face
 from ferkit.types import SCHEMA_VERSION, ImageResult
 
 CSV_FIELDS = (

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferkit.datasets.images import read_image, to_bgr8
 from ferkit.errors import DataError
+from ferkit.imaging.images import read_image, to_bgr8
 
 
 @pytest.mark.parametrize(

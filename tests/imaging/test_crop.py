@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ferkit.datasets.crop import crop_face, expand_box
+from ferkit.imaging.crop import crop_face, expand_box
 from ferkit.types import Box
 
 IMG = np.arange(100 * 200).reshape(100, 200).astype(np.int64)

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ferkit.datasets.sharpness import fit_blur_sigma, laplacian_var, match_blur
+from ferkit.imaging.sharpness import fit_blur_sigma, laplacian_var, match_blur
 
 
 def textured(n: int, seed: int = 0) -> np.ndarray:

@@ -45,8 +45,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 def read_gray(path: str | Path, size: int | None = None, interpolation: str = "area") -> np.ndarray:
     """Read an image file as a uint8 grayscale array, optionally resized to ``size`` x ``size`` exactly as
-    inference resizes crops (:func:`ferkit.datasets.crop.resize_square`)."""
-    from ferkit.datasets.crop import resize_square
+    inference resizes crops (:func:`ferkit.imaging.crop.resize_square`)."""
+    from ferkit.imaging.crop import resize_square
 
     try:
         with Image.open(path) as im:
