@@ -202,28 +202,6 @@ def test_wider_to_yolo_cli(tmp_path):
     assert (tmp_path / "y" / "data.yaml").is_file()
 
 
-def test_train_classifier_cli(fer_folder, tmp_path):
-    r = fer(
-        "train-classifier",
-        "--data",
-        fer_folder,
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--device",
-        "cpu",
-        "--project",
-        tmp_path,
-        "--name",
-        "cli",
-        "--grouping",
-        "fer6",
-    )
-    assert r.exit_code == 0, r.output
-    assert (tmp_path / "cli" / "best.pt").is_file() and "epoch   1/1" in r.stdout
-
-
 def test_models_lists_architectures():
     r = fer("models")
     assert r.exit_code == 0 and "alexnet_s" in r.stdout and "yolo11p-face" in r.stdout

@@ -20,6 +20,17 @@ def fer(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+def quick(tmp_path, name: str) -> list:
+    """Options of a one-epoch CPU run into ``tmp_path/name``."""
+    return ["--epochs", "1", "--batch-size", "8", "--device", "cpu", "--project", tmp_path, "--name", name]
+
+
+def test_train_classifier_cli(fer_folder, tmp_path):
+    r = fer("train-classifier", "--data", fer_folder, *quick(tmp_path, "cli"), "--grouping", "fer6")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "cli" / "best.pt").is_file() and "epoch   1/1" in r.stdout
+
+
 def test_cli_and_config_share_every_default():
     cli = inspect.signature(train_classifier).parameters
     config = {f.name: getattr(DEFAULTS, f.name) for f in dataclasses.fields(ClassifierTrainConfig)}
@@ -46,16 +57,7 @@ def test_train_on_two_datasets_then_resume_without_data(fer_folder, wild_folder,
         "1",
         "--data-weight",
         "2",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--device",
-        "cpu",
-        "--project",
-        tmp_path,
-        "--name",
-        "two",
+        *quick(tmp_path, "two"),
     )
     assert r.exit_code == 0, r.output
     assert "val acc fer_folder0" in r.stdout and "wild" in r.stdout and "(mean " in r.stdout
