@@ -1,0 +1,27 @@
+"""The README's example runs exactly as written and prints what the README shows."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ferkit.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_example_output_matches_a_real_run(monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"```bash\n(fer detect-and-classify docs/example.jpg)\n```", readme).group(1)
+    shown = readme.split("<!-- example-output -->\n```\n", 1)[1].split("\n```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    r = CliRunner().invoke(app, [*command.split()[1:], "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    got = r.stdout.strip().splitlines()
+    want = shown.strip().splitlines()
+    assert got[:2] == want[:2]  # the header line and the column names
+    # each face: same box and emotion; scores may differ in the last digit across CPUs
+    for g, w in zip(got[2:], want[2:], strict=True):
+        assert g.split()[:7] == w.split()[:7] and g.split()[8] == w.split()[8]
