@@ -81,3 +81,13 @@ def test_python_dash_m_and_version(argv):
 
     out = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == f"ferkit {ferkit.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [("cpu", "cpu"), ("mps", "mps"), ("cuda", "0"), ("cuda:1", "1")],
+)
+def test_devices_reach_ultralytics_in_its_spelling(device, expected):
+    from ferkit.detector.yolo import ultralytics_device
+
+    assert ultralytics_device(torch.device(device)) == expected

@@ -56,10 +56,10 @@ def _ensure_fonts(config_dir: Path) -> None:
 
 
 def ultralytics_device(device: Any) -> str:
-    """ultralytics' spelling of a torch device: 'cpu' or a CUDA index."""
+    """ultralytics' spelling of a torch device: 'cpu', 'mps' or a CUDA index."""
     text = str(device)
-    if text == "cpu":
-        return "cpu"
+    if text in ("cpu", "mps"):
+        return text
     return text.split(":", 1)[1] if ":" in text else "0"
 
 
