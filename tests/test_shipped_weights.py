@@ -41,3 +41,13 @@ def test_shipped_pipeline_finds_the_face_in_a_real_photo(real_photo):
         and 80 < (face.box_xyxy.y1 + face.box_xyxy.y2) / 2 < 330
     )
     assert face.box_xyxy.width > 100 and face.det_score > 0.5
+
+
+def test_shipped_classifier_is_the_sharp_two_dataset_model():
+    clf = EmotionClassifier.from_pretrained(device="cpu")
+    names = {p.rstrip("/").rsplit("/", 1)[-1] for p in clf.meta.train_config["data"]}
+    assert names == {"fer2013", "expw"}
+    assert clf.meta.blur_sigma == 0.0  # no train/val blur mismatch on the sharp data: no input blur
+    assert clf.crop.margin == 0.05 and clf.crop.square
+    val = clf.meta.metrics["val"]
+    assert val["fer2013"]["accuracy"] > 0.6 and val["expw"]["accuracy"] > 0.6
