@@ -24,6 +24,12 @@ class EncodedSplit:
     dropped_unmapped: int = 0
     skipped: int = 0
 
+    def subset(self, keep: np.ndarray) -> EncodedSplit:
+        """The images where the boolean mask ``keep`` is true."""
+        return EncodedSplit(
+            self.images[keep], self.targets[keep], [s for s, k in zip(self.sources, keep, strict=True) if k]
+        )
+
 
 def encode(faces: FaceSet, grouping: LabelGrouping, drop_unmapped: bool) -> EncodedSplit:
     targets, keep = grouping.encode(faces.labels, drop_unmapped=drop_unmapped)

@@ -17,11 +17,6 @@ from ferkit.imaging.images import to_gray8
 from ferkit.weights import resolve_weights
 
 
-def to_gray(crop: np.ndarray, color: str = "bgr") -> np.ndarray:
-    """A crop as 2-D uint8 gray, through the one array normalisation of ferkit (:func:`to_gray8`)."""
-    return to_gray8(crop, color)
-
-
 def tta_views(x: torch.Tensor, shift: int = 3) -> list[torch.Tensor]:
     """Test-time views of a (N, 1, S, S) batch: the image, its mirror, and four corner crops (by ``shift``
     pixels, resized back to S) with their mirrors."""
@@ -63,7 +58,7 @@ class EmotionClassifier:
         """Gray, resized to the checkpoint's input size and normalised with its mean/std: (N, 1, S, S)."""
         size, interp = self.meta.input_size, self.meta.crop.interpolation
         arr = (
-            np.stack([resize_square(to_gray(c), size, interp) for c in crops])
+            np.stack([resize_square(to_gray8(c), size, interp) for c in crops])
             if len(crops)
             else np.zeros((0, size, size), np.uint8)
         )

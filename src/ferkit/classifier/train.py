@@ -43,6 +43,7 @@ __all__ = [
     "train_one_epoch",
 ]
 
+
 def _read_history(path: Path) -> list[dict[str, float]]:
     if not path.is_file():
         return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ class TrainSplit:
     soft: np.ndarray  # (N, K) float32 target distribution (one-hot unless soft labels were given)
     dataset: np.ndarray  # (N,) index into PreparedData.names
     sources: list[str]
+
+    def subset(self, keep: np.ndarray) -> TrainSplit:
+        """The images where the boolean mask ``keep`` is true."""
+        sources = [s for s, k in zip(self.sources, keep, strict=True) if k]
+        return TrainSplit(self.images[keep], self.targets[keep], self.soft[keep], self.dataset[keep], sources)
 
 
 @dataclass
@@ -79,12 +85,7 @@ def _encode_train(
         blank = near_constant_mask(split.images, config.clean_threshold)
         report["dropped_blank"] = int(blank.sum())
         log(f"{name}: cleaning dropped {int(blank.sum())} blank/near-constant images of {len(blank)}")
-        keep = ~blank
-        split = EncodedSplit(
-            split.images[keep],
-            split.targets[keep],
-            [s for s, k in zip(split.sources, keep, strict=True) if k],
-        )
+        split = split.subset(~blank)
     return split
 
 
@@ -106,14 +107,7 @@ def _val_split(
     log(f"{name}: no '{config.val_split}' split: holding out {config.val_fraction:.0%} of train as val")
     hold = stratified_holdout(train.targets, config.val_fraction, config.seed)
 
-    def part(mask: np.ndarray) -> EncodedSplit:
-        return EncodedSplit(
-            train.images[mask],
-            train.targets[mask],
-            [s for s, m in zip(train.sources, mask, strict=True) if m],
-        )
-
-    return part(~hold), part(hold)
+    return train.subset(~hold), train.subset(hold)
 
 
 def prepare_data(config: ClassifierTrainConfig, input_size: int, log=print) -> PreparedData:
@@ -193,10 +187,4 @@ def _with_soft_labels(
         f"soft labels: {matched} of {len(keep)} training images have votes; dropped "
         + (", ".join(f"{n} {lab}" for lab, n in votes.dropped.items()) or "none")
     )
-    return TrainSplit(
-        train.images[keep],
-        train.targets[keep],
-        soft[keep],
-        train.dataset[keep],
-        [s for s, k in zip(train.sources, keep, strict=True) if k],
-    )
+    return dataclasses.replace(train, soft=soft).subset(keep)

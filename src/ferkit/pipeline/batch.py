@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ferkit.errors import ConfigError
 from ferkit.pipeline.inputs import InputError, InputItem
-from ferkit.pipeline.pipeline import Pipeline
+from ferkit.pipeline.pipeline import Pipeline, absolute_source
 from ferkit.pipeline.writers import annotate, error_reason, format_jsonl, save_crops, write_image
 from ferkit.types import ImageResult
 
@@ -72,7 +72,7 @@ def load_done(results_file: Path) -> set[str]:
 
 
 def _key(source: str) -> str:
-    return str(Path(source).resolve())
+    return absolute_source(source)
 
 
 class _Sink:

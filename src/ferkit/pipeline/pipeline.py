@@ -165,7 +165,7 @@ class Pipeline:
         for i, (pos, im) in enumerate(batch):
             is_path = isinstance(im, (str, Path))
             sources.append(str(im) if is_path else f"<array {pos}>")
-            absolute.append(str(Path(im).expanduser().resolve()) if is_path else None)
+            absolute.append(absolute_source(im) if is_path else None)
             try:
                 arrays.append(read_image(im) if is_path else to_bgr8(im, color))
             except DataError as exc:
@@ -217,6 +217,11 @@ class Pipeline:
                     ImageResult(src, int(a.shape[1]), int(a.shape[0]), faces[i], source_abs=absolute[i])
                 )
         return results
+
+
+def absolute_source(path: str | Path) -> str:
+    """The absolute path recorded as ``source_abs``, and by which resumable runs recognise a finished file."""
+    return str(Path(path).expanduser().resolve())
 
 
 def _file_id(path: str | Path | None) -> dict | None:
