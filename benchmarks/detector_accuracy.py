@@ -1,10 +1,10 @@
-"""Quality and speed of a face detector on the WIDER FACE val split used for model selection.
+"""Quality and speed of a face detector on both WIDER FACE val splits: held-out events and held-out photos.
 
 Scores P/R/F1 at IoU >= 0.5 on faces >= 24 px (smaller and invalid faces ignored) at the default and the
-F1-best confidence, ultralytics' mAP50 on the converted YOLO val split, and images/s of the bare detector
-at the default image size.
+F1-best confidence, AP at IoU 0.5 overall and by face size, and images/s of the bare detector at the
+default image size.
 
-    python -m benchmarks.detector_accuracy [--weights default] [--yolo-data data/wider_yolo/data.yaml]
+    python -m benchmarks.detector_accuracy [--weights default] [--val-events auto] [--name detector]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import SHARED, environment, write_result
-from ferkit.datasets.wider import is_val
+from ferkit.datasets.wider_split import DEFAULT_VAL_EVENTS, is_val
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ
 from ferkit.detector.evaluate import evaluate_detector
 from ferkit.detector.face_detector import FaceDetector
@@ -35,15 +35,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--weights", default="default")
     ap.add_argument("--wider", default=str(SHARED / "wider_face"))
-    ap.add_argument(
-        "--yolo-data",
-        default="data/wider_yolo/data.yaml",
-        help="converted WIDER (fer datasets wider-to-yolo) for ultralytics' mAP50; skipped if missing",
-    )
+    ap.add_argument("--val-events", default=DEFAULT_VAL_EVENTS, help="as in fer eval-detector")
+    ap.add_argument("--name", default="detector", help="result file docs/benchmarks/NAME.json")
     ap.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ)
     ap.add_argument("--conf", type=float, default=DEFAULT_CONF)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--out", default="docs/benchmarks/detector")
+    ap.add_argument("--out", default="", help="plots folder (default docs/benchmarks/NAME)")
+    ap.add_argument("--no-speed", action="store_true", help="skip the images/s measurement")
     args = ap.parse_args()
     report = evaluate_detector(
         args.weights,
@@ -51,22 +49,19 @@ def main() -> None:
         conf=args.conf,
         imgsz=args.imgsz,
         device=args.device,
-        out_dir=args.out,
-        with_map=False,
+        val_events=args.val_events,
+        out_dir=args.out or f"docs/benchmarks/{args.name}",
     )
     print(report.table())
     result = report.to_dict()
-    if Path(args.yolo_data).is_file():
-        det = FaceDetector(args.weights, imgsz=args.imgsz, device=args.device)
-        result["ultralytics"] = det.ultralytics_map(args.yolo_data)
-        print("ultralytics:", result["ultralytics"])
     det = FaceDetector(args.weights, imgsz=args.imgsz, device=args.device)
     images = sorted((Path(args.wider) / "WIDER_train" / "images").glob("*/*.jpg"))
     val = [p for p in images if is_val(f"{p.parent.name}/{p.name}", 0.1)][:120]
-    result["images_per_s"] = {str(b): round(images_per_second(det, val, b), 2) for b in (1, 8)}
+    if not args.no_speed:
+        result["images_per_s"] = {str(b): round(images_per_second(det, val, b), 2) for b in (1, 8)}
+        print("bare detector images/s by batch size:", result["images_per_s"])
     result["environment"] = environment(det.device)
-    print("bare detector images/s by batch size:", result["images_per_s"])
-    write_result("detector", result)
+    write_result(args.name, result)
 
 
 if __name__ == "__main__":

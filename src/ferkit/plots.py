@@ -74,8 +74,11 @@ def plot_pr_curve(
     f1: np.ndarray,
     best: float,
     path: str | Path,
+    pr_by_size: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None,
+    title: str = "",
 ) -> None:
-    """Precision, recall and F1 against detector confidence, with the F1-maximising confidence marked."""
+    """Left: precision, recall and F1 against detector confidence, the F1-best confidence marked. Right:
+    precision against recall, one line per entry of ``pr_by_size`` ({label: (recall, precision, AP)})."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     axes[0].plot(thresholds, precision, label="precision")
@@ -85,13 +88,17 @@ def plot_pr_curve(
     axes[0].set_xlabel("confidence threshold")
     axes[0].legend()
     axes[0].grid(alpha=0.3)
-    axes[1].plot(recall, precision)
+    for label, (r, p, ap) in (pr_by_size or {"all": (recall, precision, float("nan"))}).items():
+        axes[1].plot(r, p, label=label if ap != ap else f"{label}: AP {ap:.3f}")
     axes[1].set_xlabel("recall")
     axes[1].set_ylabel("precision")
     axes[1].set_xlim(0, 1)
     axes[1].set_ylim(0, 1.02)
     axes[1].grid(alpha=0.3)
-    axes[1].set_title("precision / recall over confidence")
+    axes[1].legend(loc="lower left")
+    axes[1].set_title("precision / recall (AP at IoU 0.5)")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

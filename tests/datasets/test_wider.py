@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ferkit.datasets.wider import is_val, parse_wider_gt, wider_to_yolo
+from ferkit.datasets.wider import parse_wider_gt, wider_to_yolo
 from ferkit.datasets.yolo import check_yolo_dataset, read_labels, read_split
 from ferkit.errors import DataError
 from tests.helpers import make_wider
@@ -33,17 +33,10 @@ def test_parse_gt_errors_name_file_and_line(tmp_path, gt, message):
         parse_wider_gt(path)
 
 
-def test_split_is_deterministic_and_order_free():
-    paths = [f"e/{i}.jpg" for i in range(2000)]
-    val = [p for p in paths if is_val(p, 0.1)]
-    assert 150 < len(val) < 250
-    assert val == [p for p in reversed(paths) if is_val(p, 0.1)][::-1]
-
-
 def test_convert(tmp_path):
     root = make_wider(tmp_path / "wider")
-    report = wider_to_yolo(root, tmp_path / "yolo", val_fraction=0.0, min_size=8)
-    assert report.images == {"train": 3, "val": 0}
+    report = wider_to_yolo(root, tmp_path / "yolo", val_fraction=0.0, min_size=8, val_events="none")
+    assert report.images == {"train": 3, "val": 0, "val_events": 0}
     assert report.faces["train"] == 2  # a's 40px face, c's 80px face (clipped)
     assert (report.dropped_invalid, report.dropped_degenerate, report.dropped_small) == (1, 1, 1)
     a = read_labels(tmp_path / "yolo" / "labels" / "train" / "a.txt", 120, 100)
@@ -61,7 +54,9 @@ def test_convert_can_paint_over_small_faces(tmp_path, mask_small):
     image[20:24, 60:64] = 0  # a's 4 px face (dropped as small)
     image[10:50, 10:50] = 40  # a's 40 px face (kept)
     cv2.imwrite(str(root / "WIDER_train" / "images" / "0--Parade" / "a.jpg"), image)
-    report = wider_to_yolo(root, tmp_path / "yolo", val_fraction=0.0, min_size=8, mask_small=mask_small)
+    report = wider_to_yolo(
+        root, tmp_path / "yolo", val_fraction=0.0, min_size=8, mask_small=mask_small, val_events="none"
+    )
     out = cv2.imread(str(tmp_path / "yolo" / "images" / "train" / "a.jpg"))
     assert report.masked_small == (1 if mask_small else 0)
     small = int(out[21:23, 61:63].mean())
@@ -70,7 +65,9 @@ def test_convert_can_paint_over_small_faces(tmp_path, mask_small):
 
 
 def test_converted_dataset_validates(tmp_path):
-    report = wider_to_yolo(make_wider(tmp_path / "wider"), tmp_path / "yolo", val_fraction=0.5)
+    report = wider_to_yolo(
+        make_wider(tmp_path / "wider"), tmp_path / "yolo", val_fraction=0.2, val_events="1"
+    )
     assert check_yolo_dataset(report.data_yaml) == report.images
 
 

@@ -65,3 +65,19 @@ def test_missing_split_folder(tmp_path):
 
 def test_label_path_convention(tmp_path):
     assert label_path(tmp_path / "images" / "val" / "x.jpg") == tmp_path / "labels" / "val" / "x.txt"
+
+
+def test_check_can_count_malformed_label_files_instead_of_stopping(tmp_path, tiny_yolo):
+    import shutil
+
+    data = tmp_path / "copy"
+    shutil.copytree(tiny_yolo.parent, data)
+    (data / "data.yaml").write_text(
+        (data / "data.yaml").read_text().replace(str(tiny_yolo.parent), str(data))
+    )
+    (data / "labels" / "train" / "3.txt").write_text("0 0.5 0.5 0.2\n")
+    with pytest.raises(DataError, match=r"3\.txt:1: expected 'class cx cy w h'"):
+        check_yolo_dataset(data / "data.yaml")
+    bad: list[str] = []
+    assert check_yolo_dataset(data / "data.yaml", bad) == {"train": 8, "val": 4}
+    assert len(bad) == 1 and "3.txt:1" in bad[0]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ferkit.detector.metrics import FP, IGNORED, TP, iou_matrix, match_image, pr_curve
+from ferkit.detector.metrics import FP, IGNORED, SIZE_BINS, TP, iou_matrix, match_image, pr_curve
 
 FACE = [10, 10, 50, 50]
 FACE2 = [100, 100, 140, 140]
@@ -78,3 +78,52 @@ def test_pr_curve_ties_are_kept_together():
 def test_pr_curve_empty():
     curve = pr_curve(np.zeros(0), np.zeros(0), n_faces=3)
     assert curve.best()["recall"] == 0.0 and curve.best()["fn"] == 3
+
+
+LARGE = [0, 0, 120, 140]  # shorter side 120 px
+MEDIUM = [300, 300, 340, 350]  # 40 px
+TINY = [400, 400, 428, 428]  # 28 px
+
+
+@pytest.mark.parametrize(
+    ("case", "dets", "gts", "size_bin", "expected", "n_faces"),
+    [
+        ("medium face counted in its bin", [MEDIUM], [MEDIUM, LARGE], "medium", [TP], 1),
+        ("hit on a face of another bin is ignored", [LARGE], [MEDIUM, LARGE], "medium", [IGNORED], 1),
+        ("stray box of another size: ignored", [[500, 0, 620, 130]], [MEDIUM], "medium", [IGNORED], 1),
+        ("stray box of the bin size: false alarm", [[500, 0, 540, 40]], [MEDIUM], "medium", [FP], 1),
+        ("small bin starts at min_size", [TINY], [TINY, SMALL], "small", [TP], 1),
+        ("large bin is open-ended", [LARGE], [LARGE], "large", [TP], 1),
+    ],
+)  # fmt: skip
+def test_match_image_by_size(case, dets, gts, size_bin, expected, n_faces):
+    scores = np.linspace(0.9, 0.5, len(dets))
+    status, n = match_image(np.array(dets), scores, np.array(gts), None, 0.5, 24, SIZE_BINS[size_bin])
+    assert (status.tolist(), n) == (expected, n_faces)
+
+
+@pytest.mark.parametrize(
+    ("status", "n_faces", "ap"),
+    [
+        ([TP, TP], 2, 1.0),  # every face found before any false alarm
+        ([TP, FP], 2, 0.5),  # half the faces, at precision 1
+        ([FP, TP], 1, 0.5),  # the one face at precision 1/2
+        ([TP, FP, TP], 2, 0.5 + 0.5 * 2 / 3),  # second face at precision 2/3
+        ([FP, FP], 2, 0.0),
+        ([], 2, 0.0),
+    ],
+)
+def test_average_precision(status, n_faces, ap):
+    scores = np.linspace(0.9, 0.1, len(status))
+    curve = pr_curve(scores, np.array(status, dtype=np.int8), n_faces)
+    assert curve.average_precision() == pytest.approx(ap)
+
+
+def test_average_precision_uses_the_precision_envelope():
+    # precision 1, 1/2, 2/3: the second face's step counts at the best precision from there on (2/3)
+    curve = pr_curve(np.array([0.9, 0.8, 0.7]), np.array([TP, FP, TP]), n_faces=3)
+    assert curve.average_precision() == pytest.approx(1 / 3 + 1 / 3 * 2 / 3)
+
+
+def test_average_precision_without_faces_is_undefined():
+    assert np.isnan(pr_curve(np.array([0.9]), np.array([FP]), n_faces=0).average_precision())

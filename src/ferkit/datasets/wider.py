@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -11,6 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ferkit.datasets.wider_split import (
+    DEFAULT_VAL_EVENTS,
+    DEFAULT_VAL_FRACTION,
+    SPLITS,
+    WiderSplit,
+    choose_val_events,
+)
 from ferkit.errors import DataError
 from ferkit.imaging.images import image_size, read_image
 
@@ -96,15 +102,6 @@ def _is_placeholder(line: str) -> bool:
     return bool(parts) and all(p.lstrip("-").replace(".", "", 1).isdigit() for p in parts)
 
 
-def is_val(image_path: str, val_fraction: float) -> bool:
-    """Deterministic split: an image is in val when the hash of its relative path falls below the fraction.
-
-    The same image always lands in the same split, whatever the order or number of images around it.
-    """
-    digest = hashlib.sha1(image_path.replace("\\", "/").encode()).hexdigest()
-    return int(digest[:8], 16) / 0xFFFFFFFF < val_fraction
-
-
 def find_wider_layout(root: str | Path) -> tuple[Path, Path]:
     """Return (images dir, gt file) of a WIDER FACE root in the official layout."""
     root = Path(root)
@@ -127,8 +124,9 @@ def is_wider_root(path: str | Path) -> bool:
 class ConversionReport:
     """Counts of a WIDER FACE -> YOLO conversion."""
 
-    images: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0})
-    faces: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0})
+    images: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
+    faces: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
+    val_events: list[str] = field(default_factory=list)
     dropped_invalid: int = 0
     dropped_degenerate: int = 0
     dropped_small: int = 0
@@ -143,30 +141,32 @@ class ConversionReport:
 def wider_to_yolo(
     wider_root: str | Path,
     out: str | Path,
-    val_fraction: float = 0.1,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
     min_size: float = 8.0,
     skip_bad: bool = False,
     progress: Callable | None = None,
     mask_small: bool = False,
+    val_events: str = DEFAULT_VAL_EVENTS,
 ) -> ConversionReport:
     """Convert WIDER FACE (official layout) to an ultralytics YOLO dataset under ``out``.
 
-    Invalid faces, boxes of zero/negative size and faces whose shorter side is below ``min_size`` pixels are
-    dropped (and counted); boxes are clipped to the image. Images go to train or val by :func:`is_val`.
-    A corrupt image is an error, or is skipped and counted when ``skip_bad``.
+    Invalid faces, boxes of zero/negative size and faces whose shorter side is below ``min_size`` pixels
+    are dropped (and counted); boxes are clipped to the image. Photos of the events that ``val_events``
+    names ('auto', 'none' or a comma list; see :func:`choose_val_events`) go to ``val_events``, the others
+    to train or val by the per-photo hash split. A corrupt image is an error, or is skipped and counted
+    when ``skip_bad``.
 
     With ``mask_small`` the dropped small faces are also painted over with the image's mean colour, so
     that the detector is not taught that they are background (YOLO labels have no "ignore" region).
     """
-    if not 0.0 <= val_fraction < 1.0:
-        raise DataError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     images_dir, gt_file = find_wider_layout(wider_root)
     entries = parse_wider_gt(gt_file)
+    rule = WiderSplit(val_fraction, choose_val_events(val_events, (e.path for e in entries)))
     out = Path(out)
-    for split in ("train", "val"):
+    for split in SPLITS if rule.val_events else SPLITS[:2]:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
-    report = ConversionReport()
+    report = ConversionReport(val_events=list(rule.val_events))
     iterator = progress(entries) if progress else entries
     for entry in iterator:
         src = images_dir / entry.path
@@ -177,7 +177,7 @@ def wider_to_yolo(
                 raise
             report.skipped_images.append(str(src))
             continue
-        split = "val" if is_val(entry.path, val_fraction) else "train"
+        split = rule.of(entry.path)
         lines, small = [], []
         for (x, y, w, h), invalid in zip(entry.boxes, entry.invalid, strict=True):
             if invalid:
@@ -208,9 +208,11 @@ def wider_to_yolo(
         report.faces[split] += len(lines)
     data_yaml = out / "data.yaml"
     data_yaml.write_text(
-        f"# WIDER FACE converted by ferkit (val_fraction={val_fraction}, min_size={min_size}, "
+        f"# WIDER FACE converted by ferkit ({rule.describe()}, min_size={min_size}, "
         f"mask_small={mask_small})\n"
-        f"path: {out.resolve()}\ntrain: images/train\nval: images/val\nnames:\n  0: face\n"
+        f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
+        + ("val_events: images/val_events\n" if rule.val_events else "")
+        + "names:\n  0: face\n"
     )
     report.data_yaml = str(data_yaml)
     return report

@@ -90,15 +90,22 @@ def read_labels(label_file: Path, width: int, height: int) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32).reshape(-1, 4)
 
 
-def check_yolo_dataset(data_yaml: str | Path) -> dict[str, int]:
-    """Validate a YOLO data.yaml: both splits exist and every label line is well-formed and in [0, 1].
+def check_yolo_dataset(data_yaml: str | Path, bad: list[str] | None = None) -> dict[str, int]:
+    """Validate a YOLO data.yaml: its splits exist and every label line is well-formed and in [0, 1].
 
-    Returns the number of images per split. Raises DataError naming the first bad file and line.
+    Returns the number of images per split (train, val and, if present, val_events). A malformed label file
+    raises a DataError naming file and line or, given a ``bad`` list, is recorded there instead.
     """
+    cfg = yaml.safe_load(Path(data_yaml).read_text()) if Path(data_yaml).is_file() else {}
     counts = {}
-    for split in ("train", "val"):
+    for split in ("train", "val", *(["val_events"] if "val_events" in (cfg or {}) else [])):
         s = read_split(data_yaml, split)
         for label in s.labels:
-            read_labels(label, 1, 1)
+            try:
+                read_labels(label, 1, 1)
+            except DataError as exc:
+                if bad is None:
+                    raise
+                bad.append(str(exc))
         counts[split] = len(s.images)
     return counts

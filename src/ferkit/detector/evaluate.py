@@ -1,4 +1,9 @@
-"""``fer eval-detector``: precision, recall and F1 at IoU >= 0.5 on faces >= min-size, and the PR curve."""
+"""``fer eval-detector``: P/R/F1 at a confidence, AP at IoU 0.5 overall and by face size, on every val split.
+
+A WIDER FACE root is split as ``fer datasets wider-to-yolo`` splits it: the held-out events (``val_events``)
+and the per-photo val of the other events (``val``); a YOLO data.yaml is scored on its ``val`` and, when it
+has one, its ``val_events`` entry.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from tqdm import tqdm
 
-from ferkit.datasets.wider import find_wider_layout, is_val, is_wider_root, parse_wider_gt
+from ferkit.datasets.wider import find_wider_layout, is_wider_root, parse_wider_gt
+from ferkit.datasets.wider_split import (
+    DEFAULT_VAL_EVENTS,
+    DEFAULT_VAL_FRACTION,
+    SPLIT_TITLES,
+    WiderSplit,
+    choose_val_events,
+)
 from ferkit.datasets.yolo import read_labels, read_split
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.detector.face_detector import FaceDetector
-from ferkit.detector.metrics import match_image, pr_curve
+from ferkit.detector.metrics import SIZE_BINS, match_image, pr_curve
 from ferkit.errors import DataError
-from ferkit.imaging.images import read_image
+from ferkit.imaging.images import image_size, read_image
 from ferkit.plots import plot_pr_curve
 
 CURVE_FLOOR = 0.01  # detections below this confidence are not scored
@@ -31,83 +44,162 @@ class EvalSample:
     invalid: np.ndarray = field(repr=False)
 
 
-def wider_val_samples(root: str | Path, val_fraction: float) -> list[EvalSample]:
-    """The val images of a WIDER FACE root under the converter's split, invalid faces kept (as ignored)."""
+def wider_val_samples(
+    root: str | Path, val_fraction: float = DEFAULT_VAL_FRACTION, val_events: str = DEFAULT_VAL_EVENTS
+) -> dict[str, list[EvalSample]]:
+    """The val splits of a WIDER FACE root under the converter's rule, invalid faces kept (as ignored)."""
     images_dir, gt_file = find_wider_layout(root)
-    samples = []
-    for entry in parse_wider_gt(gt_file):
-        if not is_val(entry.path, val_fraction):
+    entries = parse_wider_gt(gt_file)
+    rule = WiderSplit(val_fraction, choose_val_events(val_events, (e.path for e in entries)))
+    splits: dict[str, list[EvalSample]] = {"val": [], "val_events": []}
+    for entry in entries:
+        split = rule.of(entry.path)
+        if split == "train":
             continue
         xywh = entry.boxes.astype(np.float64)
         ok = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
         xyxy = np.c_[xywh[:, :2], xywh[:, :2] + xywh[:, 2:]][ok]
-        samples.append(EvalSample(images_dir / entry.path, xyxy, entry.invalid[ok]))
-    if not samples:
-        raise DataError(f"{root}: no images in the val split (val fraction {val_fraction})")
-    return samples
+        splits[split].append(EvalSample(images_dir / entry.path, xyxy, entry.invalid[ok]))
+    splits = {k: v for k, v in splits.items() if v}
+    if not splits:
+        raise DataError(f"{root}: no images in a val split ({rule.describe()})")
+    return splits
 
 
-def yolo_val_samples(data_yaml: str | Path) -> list[EvalSample]:
-    """The val split of a YOLO data.yaml; label coordinates are scaled by each image's size."""
-    from PIL import Image
+def yolo_val_samples(
+    data_yaml: str | Path, split: str = "val", skipped: list[str] | None = None
+) -> list[EvalSample]:
+    """One split of a YOLO data.yaml; label coordinates are scaled by each image's displayed size.
 
-    split = read_split(data_yaml, "val")
+    A malformed label file is a DataError naming file and line, or, with a ``skipped`` list, is recorded
+    there and its image left out.
+    """
     samples = []
-    for img, lab in zip(split.images, split.labels, strict=True):
+    s = read_split(data_yaml, split)
+    for img, lab in zip(s.images, s.labels, strict=True):
         try:
-            with Image.open(img) as im:
-                w, h = im.size
-        except OSError:
+            w, h = image_size(img, oriented=True)
+        except DataError:
             w = h = 0  # unreadable: reported when the image is read for detection
-        boxes = read_labels(lab, w, h)
+        try:
+            boxes = read_labels(lab, w, h)
+        except DataError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+            continue
         samples.append(EvalSample(img, boxes, np.zeros(len(boxes), dtype=bool)))
     return samples
 
 
-def load_eval_samples(data: str | Path, val_fraction: float = 0.1) -> list[EvalSample]:
+def load_eval_splits(
+    data: str | Path,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    val_events: str = DEFAULT_VAL_EVENTS,
+    skipped: list[str] | None = None,
+) -> dict[str, list[EvalSample]]:
+    """{split: samples} of a WIDER root, or of a YOLO data.yaml (``val``, and ``val_events`` if present)."""
     if is_wider_root(data):
-        return wider_val_samples(data, val_fraction)
+        return wider_val_samples(data, val_fraction, val_events)
     if Path(data).suffix in (".yaml", ".yml"):
-        return yolo_val_samples(data)
+        names = ["val"]
+        if Path(data).is_file() and "val_events" in (yaml.safe_load(Path(data).read_text()) or {}):
+            names.append("val_events")
+        return {n: yolo_val_samples(data, n, skipped) for n in names}
+    if Path(data).is_dir():
+        find_wider_layout(data)  # names what is missing
     raise DataError(f"--data must be a YOLO data.yaml or a WIDER FACE root, got {data}")
 
 
 @dataclass
+class SplitReport:
+    """Scores of one val split: P/R/F1 at the chosen and the F1-best confidence, AP overall and by size."""
+
+    images: int
+    faces: int
+    at_conf: dict[str, float]
+    best: dict[str, float]
+    ap: float
+    ap_by_size: dict[str, float]
+    faces_by_size: dict[str, int]
+
+
+@dataclass
 class DetectorReport:
-    """P/R/F1 of a detector at one confidence, the F1-best confidence and the curve summary."""
+    """What ``fer eval-detector`` measured, per val split."""
 
     weights: str
     data: str
-    images: int
-    faces: int
     iou: float
     min_size: float
     imgsz: int
-    at_conf: dict[str, float]
-    best: dict[str, float]
+    splits: dict[str, SplitReport]
     skipped: list[str] = field(default_factory=list)
-    ultralytics: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d["splits"] = {k: dict(v.__dict__) for k, v in self.splits.items()}
+        return json.loads(json.dumps(d).replace("NaN", "null"))
 
     def table(self) -> str:
-        a, b = self.at_conf, self.best
         rows = [
-            f"{self.weights} on {self.data}: {self.images} images, "
-            f"{self.faces} faces >= {self.min_size:g} px, IoU >= {self.iou}, imgsz {self.imgsz}",
-            f"{'':<18}{'conf':>6}{'precision':>11}{'recall':>8}{'F1':>8}{'TP':>7}{'FP':>7}{'FN':>7}",
+            f"{self.weights} on {self.data}: faces >= {self.min_size:g} px, IoU >= {self.iou}, "
+            f"imgsz {self.imgsz}"
         ]
-        for name, r in (("at chosen conf", a), ("best F1", b)):
-            rows.append(
-                f"{name:<18}{r['conf']:>6.3f}{r['precision']:>11.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
-                f"{r['tp']:>7}{r['fp']:>7}{r['fn']:>7}"
-            )
-        if self.ultralytics:
-            rows.append("ultralytics: " + "  ".join(f"{k} {v:.4f}" for k, v in self.ultralytics.items()))
+        for name, s in self.splits.items():
+            rows += [
+                "",
+                f"{SPLIT_TITLES.get(name, name)}: {s.images} images, {s.faces} faces",
+                f"{'':<18}{'conf':>6}{'precision':>11}{'recall':>8}{'F1':>8}{'TP':>7}{'FP':>7}{'FN':>7}",
+            ]
+            for label, r in (("at chosen conf", s.at_conf), ("best F1", s.best)):
+                rows.append(
+                    f"{label:<18}{r['conf']:>6.3f}{r['precision']:>11.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
+                    f"{r['tp']:>7}{r['fp']:>7}{r['fn']:>7}"
+                )
+            sizes = "  ".join(f"{k} {_fmt(s.ap_by_size[k])} ({s.faces_by_size[k]} faces)" for k in SIZE_BINS)
+            rows.append(f"AP@0.5 {_fmt(s.ap)}   by size: {sizes}")
         if self.skipped:
-            rows.append(f"skipped {len(self.skipped)} unreadable image(s)")
+            rows.append(f"skipped {len(self.skipped)} bad image(s) or label file(s)")
         return "\n".join(rows)
+
+
+def _fmt(x: float) -> str:
+    return "n/a" if x != x else f"{x:.4f}"
+
+
+def _detect_all(det, samples, batch_size, skip_bad, skipped, bar):
+    """Detections (boxes, scores) of every readable sample, with the samples they belong to."""
+    kept, found = [], []
+    for i in range(0, len(samples), batch_size):
+        chunk, arrays = [], []
+        for s in samples[i : i + batch_size]:
+            try:
+                arrays.append(read_image(s.image))
+                chunk.append(s)
+            except DataError as exc:
+                if not skip_bad:
+                    raise
+                skipped.append(str(exc))
+        for s, dets in zip(chunk, det.detect(arrays) if arrays else [], strict=True):
+            boxes = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in dets]).reshape(-1, 4)
+            kept.append(s)
+            found.append((boxes, np.array([d.score for d in dets])))
+        bar.update(len(samples[i : i + batch_size]))
+    return kept, found
+
+
+def _curve(samples, found, iou, min_size, size_range=(0.0, float("inf"))):
+    statuses, scores, n_faces = [], [], 0
+    for s, (boxes, sc) in zip(samples, found, strict=True):
+        status, n = match_image(boxes, sc, s.boxes, s.invalid, iou, min_size, size_range)
+        statuses.append(status)
+        scores.append(sc)
+        n_faces += n
+    cat = np.concatenate
+    return pr_curve(
+        cat(scores) if scores else np.zeros(0), cat(statuses) if statuses else np.zeros(0), n_faces
+    )
 
 
 def evaluate_detector(
@@ -119,19 +211,22 @@ def evaluate_detector(
     imgsz: int = DEFAULT_IMGSZ,
     nms_iou: float = DEFAULT_NMS_IOU,
     device: str = "auto",
-    val_fraction: float = 0.1,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    val_events: str = DEFAULT_VAL_EVENTS,
     out_dir: str | Path | None = None,
     batch_size: int = 8,
     skip_bad: bool = False,
-    with_map: bool = True,
     progress: bool = True,
+    detector: Any = None,
 ) -> DetectorReport:
-    """Score ``weights`` on the val split of ``data`` (a YOLO data.yaml or a WIDER FACE root).
+    """Score ``weights`` on the val splits of ``data`` (a YOLO data.yaml or a WIDER FACE root).
 
-    With ``out_dir``, writes ``metrics.json`` and ``pr_curve.png``.
+    With ``out_dir``, writes ``metrics.json`` and ``pr_curve_<split>.png`` per split. ``detector``: an
+    object with FaceDetector's ``detect`` to score instead of loading ``weights`` (which then only names it).
     """
-    samples = load_eval_samples(data, val_fraction)
-    det = FaceDetector(
+    skipped: list[str] = []
+    splits = load_eval_splits(data, val_fraction, val_events, skipped if skip_bad else None)
+    det = detector or FaceDetector(
         weights,
         conf=CURVE_FLOOR,
         iou=nms_iou,
@@ -140,56 +235,41 @@ def evaluate_detector(
         max_det=1000,
         batch_size=batch_size,
     )
-    scores, statuses, n_faces, skipped = [], [], 0, []
-    bar = tqdm(total=len(samples), desc="evaluating", unit="img", disable=not progress or None)
-    for i in range(0, len(samples), batch_size):
-        chunk, arrays = [], []
-        for s in samples[i : i + batch_size]:
-            try:
-                arrays.append(read_image(s.image))
-                chunk.append(s)
-            except DataError as exc:
-                if not skip_bad:
-                    raise
-                skipped.append(str(exc))
-        for s, found in zip(chunk, det.detect(arrays) if arrays else [], strict=True):
-            boxes = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in found]).reshape(-1, 4)
-            sc = np.array([d.score for d in found])
-            status, n = match_image(boxes, sc, s.boxes, s.invalid, iou, min_size)
-            scores.append(sc)
-            statuses.append(status)
-            n_faces += n
-        bar.update(len(samples[i : i + batch_size]))
+    total = sum(len(v) for v in splits.values())
+    bar = tqdm(total=total, desc="evaluating", unit="img", disable=not progress or None)
+    reports, curves = {}, {}
+    for name, samples in splits.items():
+        kept, found = _detect_all(det, samples, batch_size, skip_bad, skipped, bar)
+        curve = _curve(kept, found, iou, min_size)
+        by_size = {k: _curve(kept, found, iou, min_size, rng) for k, rng in SIZE_BINS.items()}
+        curves[name] = (curve, by_size)
+        reports[name] = SplitReport(
+            images=len(kept),
+            faces=curve.n_faces,
+            at_conf=curve.at(conf),
+            best=curve.best(),
+            ap=curve.average_precision(),
+            ap_by_size={k: c.average_precision() for k, c in by_size.items()},
+            faces_by_size={k: c.n_faces for k, c in by_size.items()},
+        )
     bar.close()
-    curve = pr_curve(
-        np.concatenate(scores) if scores else np.zeros(0),
-        np.concatenate(statuses) if statuses else np.zeros(0),
-        n_faces,
-    )
-    report = DetectorReport(
-        str(weights),
-        str(data),
-        len(samples) - len(skipped),
-        n_faces,
-        iou,
-        min_size,
-        imgsz,
-        curve.at(conf),
-        curve.best(),
-        skipped,
-    )
-    if with_map and Path(data).suffix in (".yaml", ".yml"):
-        report.ultralytics = det.ultralytics_map(data)
+    report = DetectorReport(str(weights), str(data), iou, min_size, imgsz, reports, skipped)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(report.to_dict(), indent=2))
-        plot_pr_curve(
-            curve.thresholds,
-            curve.precision,
-            curve.recall,
-            curve.f1,
-            report.best["conf"],
-            out / "pr_curve.png",
-        )
+        for name, (curve, by_size) in curves.items():
+            r = reports[name]
+            pr = {"all": (curve.recall, curve.precision, r.ap)}
+            pr |= {k: (c.recall, c.precision, r.ap_by_size[k]) for k, c in by_size.items() if c.n_faces}
+            plot_pr_curve(
+                curve.thresholds,
+                curve.precision,
+                curve.recall,
+                curve.f1,
+                r.best["conf"],
+                out / f"pr_curve_{name}.png",
+                pr_by_size=pr,
+                title=f"{SPLIT_TITLES.get(name, name)}: {r.images} images, {r.faces} faces",
+            )
     return report

@@ -5,6 +5,9 @@ detection matched to an ignored face, or an unmatched detection whose own shorte
 ``min_size``, is neither a hit nor a false alarm. Greedy matching in descending score order makes the
 result at a confidence threshold independent of lower-scored detections, so one matching pass gives the
 whole precision/recall curve.
+
+Scores by face size keep the same rule with a size range: faces outside it are ignored, and so are
+unmatched detections outside it. Size is the shorter side of a box, as for ``min_size``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 TP, FP, IGNORED = 1, 0, -1
+# face-size bins (shorter side, pixels) for AP by size: small < 32, medium 32-96, large > 96
+SIZE_BINS: dict[str, tuple[float, float]] = {
+    "small": (0.0, 32.0),
+    "medium": (32.0, 96.0),
+    "large": (96.0, float("inf")),
+}
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -43,18 +52,25 @@ def match_image(
     gt_invalid: np.ndarray | None = None,
     iou_threshold: float = 0.5,
     min_size: float = 0.0,
+    size_range: tuple[float, float] = (0.0, float("inf")),
 ) -> tuple[np.ndarray, int]:
-    """Status of each detection (TP / FP / IGNORED, in the input order) and the number of counted faces."""
+    """Status of each detection (TP / FP / IGNORED, in the input order) and the number of counted faces.
+
+    Faces count when valid and ``max(min_size, lo) <= shorter side < hi`` for ``size_range = (lo, hi)``.
+    """
     det_boxes = np.asarray(det_boxes, dtype=np.float64).reshape(-1, 4)
     det_scores = np.asarray(det_scores, dtype=np.float64).reshape(-1)
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
-    ignore = shorter_side(gt_boxes) < min_size
+    lo, hi = max(min_size, size_range[0]), size_range[1]
+    gt_side = shorter_side(gt_boxes)
+    ignore = (gt_side < lo) | (gt_side >= hi)
     if gt_invalid is not None:
         ignore |= np.asarray(gt_invalid, dtype=bool).reshape(-1)
     status = np.full(len(det_boxes), FP, dtype=np.int8)
     ious = iou_matrix(det_boxes, gt_boxes)
     matched = np.zeros(len(gt_boxes), dtype=bool)
-    small_det = shorter_side(det_boxes) < min_size
+    det_side = shorter_side(det_boxes)
+    out_of_range = (det_side < lo) | (det_side >= hi)
     for d in np.argsort(-det_scores, kind="stable"):
         row = ious[d]
         free = (~ignore) & (~matched) & (row >= iou_threshold)
@@ -62,7 +78,7 @@ def match_image(
             g = int(np.argmax(np.where(free, row, -1.0)))
             matched[g] = True
             status[d] = TP
-        elif (ignore & (row >= iou_threshold)).any() or small_det[d]:
+        elif (ignore & (row >= iou_threshold)).any() or out_of_range[d]:
             status[d] = IGNORED
     return status, int((~ignore).sum())
 
@@ -102,6 +118,20 @@ class PRCurve:
             "fp": fp,
             "fn": fn,
         }
+
+    def average_precision(self) -> float:
+        """Area under the precision-recall curve with precision made non-increasing (all-point, VOC style).
+
+        Detections below the lowest scored confidence never count, so the area ends at the recall reached
+        there; with no faces to find it is NaN.
+        """
+        if self.n_faces == 0:
+            return float("nan")
+        if not len(self.thresholds):
+            return 0.0
+        envelope = np.maximum.accumulate(self.precision[::-1])[::-1]
+        steps = np.diff(np.r_[0.0, self.recall])
+        return float(np.sum(steps * envelope))
 
     def best(self) -> dict[str, float]:
         """The operating point with the highest F1 (the highest confidence among ties)."""

@@ -33,12 +33,19 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of an image file after fully decoding it, so truncated files are caught."""
+def image_size(path: str | Path, oriented: bool = False) -> tuple[int, int]:
+    """(width, height) of an image file after fully decoding it, so truncated files are caught.
+
+    ``oriented``: the size as displayed, after the EXIF orientation (what :func:`read_image`, OpenCV and
+    ultralytics see), rather than the stored size.
+    """
     try:
         with Image.open(path) as im:
             im.load()
-            return im.size
+            w, h = im.size
+            # EXIF orientations 5-8 are transposed or rotated by 90 degrees
+            turned = oriented and im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            return (h, w) if turned else (w, h)
     except _DECODE_ERRORS as exc:
         raise _unreadable(path, exc) from None
 
