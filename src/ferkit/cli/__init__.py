@@ -16,4 +16,10 @@ __all__ = ["EXIT_FAILED_INPUTS", "app", "detect_and_classify", "eval_classifier"
 
 
 def main() -> None:
+    """The ``fer`` entry point: the only place ferkit changes its process (see ferkit.offline)."""
+    from ferkit.detector.yolo import send_logs_to_stderr
+    from ferkit.offline import set_process_env
+
+    set_process_env()
+    send_logs_to_stderr()
     app()

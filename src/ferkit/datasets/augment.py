@@ -4,13 +4,12 @@ JPEG artefacts, uneven lighting and tilted heads."""
 
 from __future__ import annotations
 
-import os
+import cv2
+
+from ferkit.offline import import_albumentations
 
 # albumentations asks PyPI for a newer version when imported; ferkit never touches the network
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
-import albumentations as A
-import cv2
+A = import_albumentations()
 
 
 def train_transform(size: int, strength: float = 1.0) -> A.Compose:

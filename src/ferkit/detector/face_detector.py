@@ -68,7 +68,3 @@ class FaceDetector:
                 half=self.device.type == "cuda",
             )
         return found[0] if single else found
-
-    def ultralytics_map(self, data_yaml: str | Path, batch: int = 16) -> dict[str, float]:
-        """ultralytics' own mAP50 / mAP50-95 on a YOLO dataset's val split, at this detector's imgsz."""
-        return self._model.val_map50(Path(data_yaml), self.imgsz, batch)

@@ -1,15 +1,24 @@
-"""The one module that touches ultralytics: offline set-up, architectures, training, prediction.
+"""The one module that touches ultralytics: import, architectures, training, prediction.
 
 Everything it returns is ferkit's own types (``Detection``) or plain Python values; the rest of ferkit never
-sees an ultralytics object.
+sees an ultralytics object. What it changes, and for how long:
+
+- ultralytics is imported with the offline variables of :mod:`ferkit.offline` set for the import only;
+- training swaps two ultralytics checks for local ones while it runs: the AMP check (which downloads a
+  model) becomes :func:`amp_works`, and the font look-up (which downloads Arial) uses a font that is
+  already on the machine; both are put back afterwards, and nothing is written to the user's folders;
+- the ``fer`` command, and only it, sends ultralytics' log lines to stderr (:func:`send_logs_to_stderr`),
+  so that its stdout holds just the results. Log levels stay ultralytics' own (``YOLO_VERBOSE``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import os
-from collections.abc import Sequence
+import importlib.util
+import logging
+import re
+import sys
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +28,7 @@ import torch
 import yaml
 
 from ferkit.errors import ConfigError, WeightsError
+from ferkit.offline import import_albumentations, scoped_env
 from ferkit.types import Box, Detection
 
 # Architectures built by name: (ultralytics base config, depth multiple, width multiple).
@@ -27,32 +37,33 @@ ARCHITECTURES: dict[str, tuple[str, float, float]] = {
     "yolo11n-face": ("11/yolo11.yaml", 0.50, 0.25),  # ~2.6M params: nano, for GPU training
     "yolo11s-face": ("11/yolo11.yaml", 0.50, 0.50),  # ~9.4M params
 }
+_LOGS_TO_STDERR = False
 
 
 @cache
 def _ultralytics():
-    """Import ultralytics with everything that could touch the network switched off."""
-    os.environ.setdefault("YOLO_OFFLINE", "1")  # no events, no update checks, no hub
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # never pip-install at run time
-    with contextlib.redirect_stdout(io.StringIO()):
-        import ultralytics
-        from ultralytics.utils import USER_CONFIG_DIR
-
-    _ensure_fonts(Path(USER_CONFIG_DIR))
+    """Import ultralytics with its network features off (for the import only, see ferkit.offline)."""
+    stream = contextlib.redirect_stdout(sys.stderr) if _LOGS_TO_STDERR else contextlib.nullcontext()
+    with scoped_env(), stream:
+        import ultralytics  # its log handler binds to the sys.stdout of this moment
     return ultralytics
 
 
-def _ensure_fonts(config_dir: Path) -> None:
-    """ultralytics downloads Arial for its plots when missing; give it matplotlib's bundled DejaVu instead."""
-    from matplotlib import font_manager
+def send_logs_to_stderr() -> None:
+    """For the CLI: ultralytics' log handler writes to stderr instead of stdout, now and after its import."""
+    global _LOGS_TO_STDERR
+    _LOGS_TO_STDERR = True
+    for handler in logging.getLogger("ultralytics").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
 
-    font = Path(font_manager.findfont("DejaVu Sans", fallback_to_default=True))
-    for name in ("Arial.ttf", "Arial.Unicode.ttf"):
-        target = config_dir / name
-        if not target.exists() and font.is_file():
-            with contextlib.suppress(OSError):
-                config_dir.mkdir(parents=True, exist_ok=True)
-                target.symlink_to(font)
+
+def _models_dir() -> Path:
+    """ultralytics' bundled model configs, found without importing ultralytics."""
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("ultralytics is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "cfg" / "models"
 
 
 def ultralytics_device(device: Any) -> str:
@@ -68,8 +79,7 @@ def architecture_yaml(name: str, out_dir: Path, nc: int = 1) -> Path:
     if name not in ARCHITECTURES:
         raise ConfigError(f"unknown detector architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
     base, depth, width = ARCHITECTURES[name]
-    cfg_root = Path(_ultralytics().__file__).parent / "cfg" / "models"
-    d = yaml.safe_load((cfg_root / base).read_text())
+    d = yaml.safe_load((_models_dir() / base).read_text())
     d.pop("scales", None)
     d.update(nc=nc, depth_multiple=depth, width_multiple=width)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -80,8 +90,22 @@ def architecture_yaml(name: str, out_dir: Path, nc: int = 1) -> Path:
     return path
 
 
+def bundled_yaml(name: str) -> Path | None:
+    """The ultralytics model config a name refers to: 'yolo11.yaml', or with a scale letter 'yolo11n.yaml'."""
+    root = _models_dir()
+    unscaled = re.sub(r"^(.*?\d+)[nslmx]((?:-[a-z0-9]+)*\.ya?ml)$", r"\1\2", name)
+    for candidate in dict.fromkeys((name, unscaled)):
+        hits = sorted(root.rglob(candidate))
+        if hits:
+            return hits[0]
+    return None
+
+
 def resolve_model_spec(model: str, out_dir: Path) -> str:
-    """Turn ``--model`` into what ultralytics takes: registered name, YAML (path or known name), .pt."""
+    """Turn ``--model`` into what ultralytics takes: registered name, YAML (path or bundled name), .pt.
+
+    Needs no import of ultralytics, so it cannot touch the network or the user's folders.
+    """
     if model in ARCHITECTURES:
         return str(architecture_yaml(model, out_dir))
     path = Path(model)
@@ -92,56 +116,75 @@ def resolve_model_spec(model: str, out_dir: Path) -> str:
     if path.suffix in (".yaml", ".yml"):
         if path.is_file():
             return str(path)
-        from ultralytics.utils.checks import check_yaml
-
-        _ultralytics()
-        with contextlib.suppress(Exception):
-            if check_yaml(model, hard=False):
-                return model
-        raise ConfigError(f"model config not found: {model} (neither a file nor an ultralytics model name)")
+        if path.name == model and bundled_yaml(model) is not None:
+            return model  # ultralytics finds its own configs and reads the scale letter from the name
+        raise ConfigError(
+            f"model config not found: {model} (not a file, nor a model config under {_models_dir()})"
+        )
     raise ConfigError(
         f"--model {model!r}: expected one of {', '.join(ARCHITECTURES)}, a model .yaml or a .pt checkpoint"
     )
 
 
+def amp_works(device: torch.device) -> bool:
+    """Whether mixed precision gives the float32 result on ``device``, checked on a small local network.
+
+    ultralytics' own check downloads a model for this; this one needs nothing. Only CUDA trains with AMP.
+    """
+    if device.type != "cuda":
+        return False
+    gen = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.SiLU(), torch.nn.Conv2d(16, 8, 3, stride=2)
+    )
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+        net = net.to(device)
+        x = torch.rand(2, 3, 64, 64, generator=gen).to(device)
+        ref = net(x)
+        try:
+            with torch.autocast(device.type, dtype=torch.float16):
+                half = net(x)
+        except RuntimeError:
+            return False
+    return bool(torch.isfinite(half).all() and torch.allclose(ref, half.float(), atol=0.05, rtol=0.05))
+
+
+def local_font(name: str = "Arial.ttf") -> Path:
+    """A font already on this machine for ultralytics' plots: the one asked for, or matplotlib's DejaVu."""
+    from matplotlib import font_manager
+
+    for f in font_manager.fontManager.ttflist:
+        if Path(f.fname).name == name and Path(f.fname).is_file():
+            return Path(f.fname)
+    return Path(font_manager.findfont("DejaVu Sans", fallback_to_default=True))
+
+
 @contextlib.contextmanager
-def _offline_amp_check():
-    """ultralytics checks AMP on CUDA against a reference model it downloads; offline, skip that check."""
+def local_checks(amp: bool) -> Iterator[None]:
+    """While training: ultralytics' AMP check answers ``amp``, its font look-up uses :func:`local_font`.
+
+    Both originals would download files; they are restored when the block ends.
+    """
+    _ultralytics()
+    import ultralytics.data.utils as data_utils
+    import ultralytics.utils.plotting as plotting
     from ultralytics.engine import trainer
 
-    original = trainer.check_amp
-    trainer.check_amp = lambda model: True
+    def font(name: str = "Arial.ttf") -> Path:
+        return local_font(Path(name).name)
+
+    swaps = [(trainer, "check_amp", lambda model: amp), (data_utils, "check_font", font)]
+    swaps.append((plotting, "check_font", font))
+    originals = [(m, attr, getattr(m, attr)) for m, attr, _ in swaps]
+    for m, attr, new in swaps:
+        setattr(m, attr, new)
     try:
         yield
     finally:
-        trainer.check_amp = original
-
-
-def train(model_spec: str, overrides: dict[str, Any]) -> Path:
-    """Run ultralytics training and return its run folder."""
-    yolo = _ultralytics().YOLO(model_spec)
-    with _offline_amp_check():
-        yolo.train(**overrides)
-    return Path(yolo.trainer.save_dir)
-
-
-def resume(last_pt: Path) -> Path:
-    """Resume an interrupted ultralytics run from its ``last.pt``."""
-    yolo = _ultralytics().YOLO(str(last_pt))
-    with _offline_amp_check():
-        yolo.train(resume=True)
-    return Path(yolo.trainer.save_dir)
-
-
-def export_weights(src: str | Path, dst: str | Path) -> Path:
-    """Write a deployable copy of a training checkpoint (EMA weights in float16, no optimizer state)."""
-    from ultralytics.utils.torch_utils import strip_optimizer
-
-    _ultralytics()
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    if not strip_optimizer(str(src), str(dst)):
-        raise WeightsError(f"cannot export detector weights: {src} is not an ultralytics checkpoint")
-    return Path(dst)
+        for m, attr, old in originals:
+            setattr(m, attr, old)
 
 
 @contextlib.contextmanager
@@ -152,6 +195,36 @@ def _keep_torch_threads():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def train(model_spec: str, overrides: dict[str, Any], device: torch.device) -> Path:
+    """Run ultralytics training on ``device`` and return its run folder; AMP where :func:`amp_works`."""
+    yolo = _ultralytics().YOLO(model_spec)
+    import_albumentations()  # ultralytics imports it while training: without its update check
+    amp = amp_works(device)
+    with local_checks(amp), _keep_torch_threads():
+        yolo.train(**overrides, device=ultralytics_device(device), amp=amp)
+    return Path(yolo.trainer.save_dir)
+
+
+def resume(last_pt: Path, device: torch.device) -> Path:
+    """Resume an interrupted ultralytics run from its ``last.pt``."""
+    yolo = _ultralytics().YOLO(str(last_pt))
+    import_albumentations()
+    with local_checks(amp_works(device)), _keep_torch_threads():
+        yolo.train(resume=True)
+    return Path(yolo.trainer.save_dir)
+
+
+def export_weights(src: str | Path, dst: str | Path) -> Path:
+    """Write a deployable copy of a training checkpoint (EMA weights in float16, no optimizer state)."""
+    _ultralytics()
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    if not strip_optimizer(str(src), str(dst)):
+        raise WeightsError(f"cannot export detector weights: {src} is not an ultralytics checkpoint")
+    return Path(dst)
 
 
 class YoloModel:
@@ -198,11 +271,3 @@ class YoloModel:
             scores = r.boxes.conf.cpu().numpy().astype(float)
             out.append([Detection(Box(*map(float, b)), float(s)) for b, s in zip(xyxy, scores, strict=True)])
         return out
-
-    def val_map50(self, data_yaml: Path, imgsz: int, batch: int = 16) -> dict[str, float]:
-        """ultralytics' own mAP on a YOLO dataset's val split (printed beside ferkit's P/R/F1)."""
-        with _keep_torch_threads():
-            metrics = self._model.val(
-                data=str(data_yaml), imgsz=imgsz, batch=batch, device=self._device, plots=False, verbose=False
-            )
-        return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}

@@ -1,0 +1,47 @@
+"""How ferkit keeps its dependencies off the network without changing its user's process.
+
+ultralytics and albumentations read a few environment variables once, when they are imported: whether to
+look up DNS names and check for updates, and whether to pip-install missing packages. The library sets
+them only around its own import of those packages (:func:`scoped_env`) and puts the environment back;
+the ``fer`` command, which owns its process, sets them for the whole run (:func:`set_process_env`), so
+that any worker process it starts inherits them as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+OFFLINE_ENV = {
+    "YOLO_OFFLINE": "1",  # ultralytics: no DNS look-ups, events, hub or update checks
+    "YOLO_AUTOINSTALL": "false",  # ultralytics: never pip-install at run time
+    "NO_ALBUMENTATIONS_UPDATE": "1",  # albumentations: no version check on import
+}
+
+
+@contextlib.contextmanager
+def scoped_env(values: dict[str, str] = OFFLINE_ENV) -> Iterator[None]:
+    """Set environment variables that are unset, for the duration of the block only."""
+    added = [k for k in values if k not in os.environ]
+    for k in added:
+        os.environ[k] = values[k]
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def set_process_env() -> None:
+    """For the CLI entry point only: the offline variables for the whole process (unless already set)."""
+    for k, v in OFFLINE_ENV.items():
+        os.environ.setdefault(k, v)
+
+
+def import_albumentations():
+    """albumentations, imported without its network version check."""
+    with scoped_env():
+        import albumentations
+
+    return albumentations
