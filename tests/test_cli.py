@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from ferkit.cli import EXIT_FAILED_INPUTS, app
 from ferkit.pipeline.writers import CSV_FIELDS
+from tests.helpers import make_wider
 
 runner = CliRunner()
 
@@ -124,6 +125,16 @@ def test_jsonl_one_line_per_image(folder, weights):
         (["eval-detector", "--data", "/no/data.txt", "--weights", "{det}"], "YOLO data.yaml or a WIDER"),
         (["train-detector"], "--data is required"),
         (
+            ["eval-detector", "--data", "{wider}", "--weights", "{det}", "--val-events", "Ballet"],
+            "no event 'Ballet'",
+        ),
+        (["eval-detector", "--data", "{nogt}", "--weights", "{det}"], "missing wider_face_split"),
+        (["datasets", "wider-to-yolo", "--wider", "{nogt}", "--out", "{tmp}"], "missing wider_face_split"),
+        (
+            ["datasets", "wider-to-yolo", "--wider", "{wider}", "--out", "{tmp}", "--val-events", "9"],
+            "no event '9'",
+        ),
+        (
             ["datasets", "wider-to-yolo", "--wider", "/no/wider", "--out", "{tmp}"],
             "WIDER FACE root not found",
         ),
@@ -135,7 +146,10 @@ def test_errors_are_one_red_line(args, message, real_photo, tiny_classifier, tin
         "cls": tiny_classifier,
         "tmp": tmp_path,
         "det": tiny_detector_run / "weights" / "best.pt",
+        "wider": make_wider(tmp_path / "wider"),
+        "nogt": make_wider(tmp_path / "nogt"),
     }
+    (tmp_path / "nogt" / "wider_face_split" / "wider_face_train_bbx_gt.txt").unlink()
     r = fer(*[a.format(**values) for a in args])
     assert r.exit_code == 1, r.output
     assert message in r.stderr and r.stderr.startswith("error: ")
@@ -172,6 +186,8 @@ def test_eval_detector_cli_on_wider_root(tiny_detector_run, tmp_path):
         root,
         "--val-fraction",
         "0.99",
+        "--val-events",
+        "1",
         "--imgsz",
         "64",
         "--json",
@@ -181,7 +197,8 @@ def test_eval_detector_cli_on_wider_root(tiny_detector_run, tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["min_size"] == 24 and data["iou"] == 0.5
-    assert data["faces"] == 2  # the 40px and 80px valid faces; the 4px and invalid ones are ignored
+    # a's 40 px face (per-photo val), c's 80 px face (event 1); the 4 px and invalid ones are ignored
+    assert {k: v["faces"] for k, v in data["splits"].items()} == {"val": 1, "val_events": 1}
 
 
 def test_wider_to_yolo_cli(tmp_path):
@@ -281,3 +298,20 @@ def test_output_options_are_checked_before_loading(extra, message, real_photo, t
     r = fer("detect-and-classify", real_photo, *args, "--classifier-weights", "/no/w.pt")
     assert r.exit_code == 1 and message in r.stderr and "Traceback" not in r.output
     assert existing.read_text() == "keep me"
+
+
+def test_closeups_cli_writes_a_data_set_to_train_on(tmp_path, fer_folder):
+    from ferkit.datasets.wider import wider_to_yolo
+    from ferkit.datasets.yolo import check_yolo_dataset
+
+    root = make_wider(tmp_path / "w")
+    cv2.imwrite(
+        str(root / "WIDER_train" / "images" / "0--Parade" / "a.jpg"), np.full((100, 120, 3), 90, np.uint8)
+    )
+    data = wider_to_yolo(root, tmp_path / "y", val_fraction=0.2, val_events="none").data_yaml
+    r = fer(
+        "datasets", "closeups", "--data", data, "--faces", fer_folder, "--out", tmp_path / "c", "--n", "4"
+    )
+    assert r.exit_code == 0, r.output
+    assert "zoom-ins 2, pasted faces 2" in r.stdout
+    assert check_yolo_dataset(tmp_path / "c" / "data.yaml")["train"] == 2 + 4

@@ -14,8 +14,22 @@ from ferkit.cli.app import (
     datasets_app,
     fer_errors,
 )
+from ferkit.datasets.wider_split import DEFAULT_VAL_EVENTS, DEFAULT_VAL_FRACTION
+from ferkit.detector.config import DetectorTrainConfig
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.errors import FerError
+
+TRAIN = DetectorTrainConfig(data="")  # the defaults of train-detector
+ValEventsOpt = Annotated[
+    str,
+    typer.Option(
+        help="WIDER events held out whole (val_events split): 'auto' (a fixed hash choice holding about 20 % "
+        "of the photos), 'none', or a comma list of event names or numbers, e.g. '13,Picnic'."
+    ),
+]
+ValFractionOpt = Annotated[
+    float, typer.Option(help="Share of the other photos held out one by one (val split; deterministic).")
+]
 
 
 @app.command("train-detector")
@@ -25,20 +39,36 @@ def train_detector(
     model: Annotated[
         str,
         typer.Option(help="yolo11p-face, yolo11n-face, yolo11s-face, a model .yaml, or a .pt to fine-tune."),
-    ] = "yolo11p-face",
-    imgsz: int = 416,
-    epochs: int = 60,
+    ] = TRAIN.model,
+    imgsz: int = TRAIN.imgsz,
+    epochs: int = TRAIN.epochs,
     hours: Annotated[
         float, typer.Option(help="Time budget in hours; overrides --epochs and fits the LR schedule to it.")
-    ] = 0.0,
-    batch: int = 16,
-    device: DeviceOpt = "auto",
-    workers: int = 2,
-    patience: int = 25,
-    cache: Annotated[bool, typer.Option(help="Cache decoded images in RAM.")] = True,
-    seed: int = 0,
-    project: str = "runs/detector",
-    name: str = "train",
+    ] = TRAIN.hours,
+    batch: int = TRAIN.batch,
+    lr0: Annotated[
+        float, typer.Option(help="Initial learning rate (lower it to fine-tune a .pt).")
+    ] = TRAIN.lr0,
+    warmup_epochs: float = TRAIN.warmup_epochs,
+    optimizer: Annotated[
+        str, typer.Option(help="SGD, AdamW, ... or 'auto' (ultralytics picks, and then ignores --lr0).")
+    ] = TRAIN.optimizer,
+    freeze: Annotated[
+        int, typer.Option(help="Keep the first N layers fixed (10: the YOLO11 backbone), to fine-tune.")
+    ] = TRAIN.freeze,
+    close_mosaic: Annotated[
+        int, typer.Option(help="Turn mosaic augmentation off for the last N epochs (all when N >= epochs).")
+    ] = TRAIN.close_mosaic,
+    device: DeviceOpt = TRAIN.device,
+    workers: int = TRAIN.workers,
+    patience: int = TRAIN.patience,
+    cache: Annotated[bool, typer.Option(help="Cache decoded images in RAM.")] = TRAIN.cache,
+    seed: int = TRAIN.seed,
+    skip_bad: Annotated[
+        bool, typer.Option(help="Leave out (and count) images whose label file is malformed.")
+    ] = TRAIN.skip_bad,
+    project: str = TRAIN.project,
+    name: str = TRAIN.name,
     resume: Annotated[
         Path | None, typer.Option(help="Continue this run folder from weights/last.pt.")
     ] = None,
@@ -48,7 +78,7 @@ def train_detector(
     from ferkit.detector.train import train_detector as _train
 
     if resume is not None:
-        run = resume_detector(resume)
+        run = resume_detector(resume, device)
     else:
         if not data:
             raise FerError("--data is required (a YOLO data.yaml), unless --resume is given")
@@ -60,11 +90,17 @@ def train_detector(
                 epochs=epochs,
                 hours=hours,
                 batch=batch,
+                lr0=lr0,
+                warmup_epochs=warmup_epochs,
+                optimizer=optimizer,
+                freeze=freeze,
+                close_mosaic=close_mosaic,
                 device=device,
                 workers=workers,
                 patience=patience,
                 cache=cache,
                 seed=seed,
+                skip_bad=skip_bad,
                 project=project,
                 name=name,
             )
@@ -82,15 +118,18 @@ def eval_detector(
     min_size: Annotated[float, typer.Option(help="Faces with a shorter side below this are ignored.")] = 24.0,
     imgsz: int = DEFAULT_IMGSZ,
     nms_iou: float = DEFAULT_NMS_IOU,
-    val_fraction: Annotated[
-        float, typer.Option(help="Val split of a WIDER root (as in wider-to-yolo).")
-    ] = 0.1,
-    out: Annotated[Path | None, typer.Option(help="Write metrics.json and pr_curve.png here.")] = None,
-    skip_bad: bool = False,
+    val_fraction: ValFractionOpt = DEFAULT_VAL_FRACTION,
+    val_events: ValEventsOpt = DEFAULT_VAL_EVENTS,
+    out: Annotated[
+        Path | None, typer.Option(help="Write metrics.json and pr_curve_<split>.png here.")
+    ] = None,
+    skip_bad: Annotated[
+        bool, typer.Option(help="Skip and count unreadable images and malformed label files.")
+    ] = False,
     device: DeviceOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Precision, recall and F1 of a detector (greedy one-to-one matching), and the PR curve."""
+    """P/R/F1 and AP at IoU 0.5 (overall and by face size) of a detector on every val split, and PR curves."""
     from ferkit.detector.evaluate import evaluate_detector
 
     report = evaluate_detector(
@@ -103,6 +142,7 @@ def eval_detector(
         nms_iou=nms_iou,
         device=device,
         val_fraction=val_fraction,
+        val_events=val_events,
         out_dir=out,
         skip_bad=skip_bad,
         progress=not as_json,
@@ -117,7 +157,8 @@ def wider_to_yolo(
         Path, typer.Option(help="WIDER FACE root (WIDER_train/images + wider_face_split).")
     ] = ...,
     out: Annotated[Path, typer.Option(help="Output folder for the YOLO dataset.")] = ...,
-    val_fraction: Annotated[float, typer.Option(help="Fraction of images for val (deterministic).")] = 0.1,
+    val_fraction: ValFractionOpt = DEFAULT_VAL_FRACTION,
+    val_events: ValEventsOpt = DEFAULT_VAL_EVENTS,
     min_size: Annotated[float, typer.Option(help="Drop faces whose shorter side is below this (px).")] = 8.0,
     skip_bad: Annotated[bool, typer.Option(help="Skip and count unreadable images.")] = False,
     mask_small: Annotated[
@@ -137,9 +178,11 @@ def wider_to_yolo(
         skip_bad,
         progress=lambda it: tqdm(it, desc="converting", unit="img", disable=None),
         mask_small=mask_small,
+        val_events=val_events,
     )
-    typer.echo(f"images: train {report.images['train']}, val {report.images['val']}")
-    typer.echo(f"faces:  train {report.faces['train']}, val {report.faces['val']}")
+    for what, counts in (("images", report.images), ("faces", report.faces)):
+        typer.echo(f"{what + ':':<8}" + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    typer.echo(f"held-out events: {', '.join(report.val_events) or 'none'}")
     typer.echo(
         f"dropped faces: {report.dropped_invalid} invalid, {report.dropped_degenerate} degenerate, "
         f"{report.dropped_small} smaller than {min_size:g} px"
@@ -167,3 +210,34 @@ def models() -> None:
     for kind in ("detector", "classifier"):
         p = packaged_weights(kind)
         typer.echo(f"  {kind:<14}{p if p.is_file() else 'missing: ' + str(p)}")
+
+
+@datasets_app.command("closeups")
+@fer_errors
+def closeups(
+    data: Annotated[
+        Path, typer.Option(help="YOLO data.yaml whose train split gives photos to zoom into.")
+    ] = ...,
+    out: Annotated[Path, typer.Option(help="Output folder: close-up photos and a new data.yaml.")] = ...,
+    faces: Annotated[
+        list[Path] | None,
+        typer.Option(help="Face-crop folder (ROOT/train/** or ROOT/**) to paste large; repeatable."),
+    ] = None,
+    n: Annotated[int, typer.Option(help="Close-up photos to write (half pasted faces with --faces).")] = 2000,
+    seed: int = 0,
+) -> None:
+    """Add close-ups (faces filling 30-100 % of the frame) to a detector data set, for portraits."""
+    from tqdm import tqdm
+
+    from ferkit.datasets.closeups import make_closeups
+
+    report = make_closeups(
+        data,
+        out,
+        faces or [],
+        n,
+        seed,
+        progress=lambda it: tqdm(it, desc="close-ups", unit="img", disable=None),
+    )
+    typer.echo(f"zoom-ins {report.zoom_ins}, pasted faces {report.pasted}, labelled faces {report.faces}")
+    typer.secho(f"wrote {report.data_yaml} (train: the source's plus these)", fg=typer.colors.GREEN)

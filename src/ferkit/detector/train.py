@@ -2,53 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ferkit.datasets.yolo import check_yolo_dataset
 from ferkit.detector import yolo
+from ferkit.detector.config import DEFAULT_ARCH, DetectorTrainConfig
 from ferkit.device import select_device
 from ferkit.errors import ConfigError, DataError
 from ferkit.runs import next_run_dir, save_config
 
-DEFAULT_ARCH = "yolo11p-face"
+__all__ = ["DEFAULT_ARCH", "DetectorTrainConfig", "resume_detector", "train_detector"]
 
 
-@dataclass
-class DetectorTrainConfig:
-    """Options of ``fer train-detector``; saved as ``config.yaml`` in the run folder."""
-
-    data: str
-    model: str = DEFAULT_ARCH
-    imgsz: int = 416
-    epochs: int = 60
-    batch: int = 16
-    device: str = "auto"
-    workers: int = 2
-    patience: int = 25
-    seed: int = 0
-    cache: bool = True
-    project: str = "runs/detector"
-    name: str = "train"
-    close_mosaic: int = 10
-    lr0: float = 0.01
-    optimizer: str = "auto"
-    hours: float = 0.0  # > 0: a time budget that overrides epochs (the LR schedule fits the budget)
-
-
-def train_detector(config: DetectorTrainConfig) -> Path:
+def train_detector(config: DetectorTrainConfig, log=print) -> Path:
     """Train a face detector from a model YAML / registered architecture (from scratch) or a .pt (fine-tune).
 
-    Returns the run folder (``weights/best.pt`` inside).
+    Returns the run folder (``weights/best.pt`` inside). With ``config.skip_bad``, images whose label file
+    is malformed are counted and left out (ultralytics drops them itself); otherwise they are an error.
     """
     if config.epochs < 1 or config.imgsz < 32 or config.batch < 1 or config.hours < 0:
         raise ConfigError("epochs and batch must be >= 1, imgsz >= 32 and hours >= 0")
+    if config.freeze < 0 or config.warmup_epochs < 0 or config.lr0 <= 0:
+        raise ConfigError("freeze and warmup_epochs must be >= 0 and lr0 > 0")
     data_yaml = Path(config.data)
     if data_yaml.suffix not in (".yaml", ".yml"):
         raise DataError(
             f"--data must be a YOLO data.yaml (make one with 'fer datasets wider-to-yolo'): {data_yaml}"
         )
-    check_yolo_dataset(data_yaml)
+    bad: list[str] = []
+    check_yolo_dataset(data_yaml, bad if config.skip_bad else None)
+    if bad:
+        log(f"skipping {len(bad)} malformed label file(s), e.g. {bad[0]}")
     device = select_device(config.device)
     run_dir = next_run_dir(config.project, config.name).resolve()
     save_config(config, run_dir / "config.yaml")
@@ -61,7 +45,6 @@ def train_detector(config: DetectorTrainConfig) -> Path:
             epochs=config.epochs,
             time=config.hours or None,
             batch=config.batch,
-            device=yolo.ultralytics_device(device),
             workers=config.workers,
             patience=config.patience,
             seed=config.seed,
@@ -71,18 +54,20 @@ def train_detector(config: DetectorTrainConfig) -> Path:
             exist_ok=True,
             close_mosaic=config.close_mosaic,
             lr0=config.lr0,
+            warmup_epochs=config.warmup_epochs,
+            freeze=config.freeze or None,
             optimizer=config.optimizer,
-            amp=device.type == "cuda",
             # a .pt is fine-tuned from its weights; a YAML starts from scratch (nothing to download)
             pretrained=spec.endswith(".pt"),
             plots=True,
         ),
+        device,
     )
 
 
-def resume_detector(run_dir: str | Path) -> Path:
+def resume_detector(run_dir: str | Path, device: str = "auto") -> Path:
     """Resume an interrupted run from its ``weights/last.pt``."""
     last = Path(run_dir) / "weights" / "last.pt"
     if not last.is_file():
         raise DataError(f"cannot resume: {last} not found (is {run_dir} a ferkit detector run folder?)")
-    return yolo.resume(last)
+    return yolo.resume(last, select_device(device))
