@@ -39,6 +39,9 @@ def test_ap_by_size(tmp_path):
     # both boxes on all 3 photos: at 0.9 one hit in 3 boxes, at 0.8 the second hit in 6: AP 1/3
     assert s.faces == 2 and s.ap == pytest.approx(1 / 3) and s.ap_by_size["medium"] == pytest.approx(1 / 3)
     assert np.isnan(s.ap_by_size["large"]) and np.isnan(s.ap_by_size["small"])
+    assert s.f1_by_size["medium"] == pytest.approx(2 * 2 / (2 * 2 + 4 + 0)) and np.isnan(
+        s.f1_by_size["large"]
+    )
 
 
 def test_outputs_json_and_a_plot_per_split(tmp_path):

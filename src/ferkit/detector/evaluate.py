@@ -121,6 +121,7 @@ class SplitReport:
     best: dict[str, float]
     ap: float
     ap_by_size: dict[str, float]
+    f1_by_size: dict[str, float]  # at the chosen confidence
     faces_by_size: dict[str, int]
 
 
@@ -250,6 +251,7 @@ def evaluate_detector(
             best=curve.best(),
             ap=curve.average_precision(),
             ap_by_size={k: c.average_precision() for k, c in by_size.items()},
+            f1_by_size={k: c.at(conf)["f1"] if c.n_faces else float("nan") for k, c in by_size.items()},
             faces_by_size={k: c.n_faces for k, c in by_size.items()},
         )
     bar.close()
