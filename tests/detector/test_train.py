@@ -62,7 +62,18 @@ def test_bad_data_is_reported_before_training(tmp_path, tiny_yolo):
         train_detector(DetectorTrainConfig(data=str(tmp_path / "none.yaml"), project=str(tmp_path)))
 
 
-@pytest.mark.parametrize(("field", "value"), [("epochs", 0), ("batch", 0), ("imgsz", 16), ("hours", -0.5)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("epochs", 0),
+        ("batch", 0),
+        ("imgsz", 16),
+        ("hours", -0.5),
+        ("freeze", -1),
+        ("lr0", 0.0),
+        ("multi_scale", 1.5),
+    ],
+)
 def test_bad_training_options(tmp_path, tiny_yolo, field, value):
     config = DetectorTrainConfig(data=str(tiny_yolo), project=str(tmp_path), **{field: value})
     with pytest.raises(ConfigError, match=field):

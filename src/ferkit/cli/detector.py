@@ -59,6 +59,9 @@ def train_detector(
     close_mosaic: Annotated[
         int, typer.Option(help="Turn mosaic augmentation off for the last N epochs (all when N >= epochs).")
     ] = TRAIN.close_mosaic,
+    multi_scale: Annotated[
+        float, typer.Option(help="Train each batch at a random size within imgsz x (1 +- this), e.g. 0.25.")
+    ] = TRAIN.multi_scale,
     device: DeviceOpt = TRAIN.device,
     workers: int = TRAIN.workers,
     patience: int = TRAIN.patience,
@@ -95,6 +98,7 @@ def train_detector(
                 optimizer=optimizer,
                 freeze=freeze,
                 close_mosaic=close_mosaic,
+                multi_scale=multi_scale,
                 device=device,
                 workers=workers,
                 patience=patience,

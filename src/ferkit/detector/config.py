@@ -24,6 +24,7 @@ class DetectorTrainConfig:
     project: str = "runs/detector"
     name: str = "train"
     close_mosaic: int = 10
+    multi_scale: float = 0.0  # > 0: each batch at a random size within imgsz * (1 +- this)
     lr0: float = 0.01
     warmup_epochs: float = 3.0
     freeze: int = 0  # leading model layers kept fixed (10: the YOLO11 backbone), for fine-tuning

@@ -24,6 +24,8 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
         raise ConfigError("epochs and batch must be >= 1, imgsz >= 32 and hours >= 0")
     if config.freeze < 0 or config.warmup_epochs < 0 or config.lr0 <= 0:
         raise ConfigError("freeze and warmup_epochs must be >= 0 and lr0 > 0")
+    if not 0.0 <= config.multi_scale < 1.0:
+        raise ConfigError(f"multi_scale must be in [0, 1), got {config.multi_scale}")
     data_yaml = Path(config.data)
     if data_yaml.suffix not in (".yaml", ".yml"):
         raise DataError(
@@ -53,6 +55,7 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
             name=run_dir.name,
             exist_ok=True,
             close_mosaic=config.close_mosaic,
+            multi_scale=config.multi_scale,
             lr0=config.lr0,
             warmup_epochs=config.warmup_epochs,
             freeze=config.freeze or None,
