@@ -175,3 +175,21 @@ def test_exported_weights_are_smaller_and_detect(tmp_path, tiny_detector_run):
     assert abs(found[0].score - before[0].score) < 0.02
     with pytest.raises(WeightsError, match="not an ultralytics checkpoint"):
         export_weights(tmp_path / "shipped", tmp_path / "x.pt")
+
+
+def test_malformed_labels_stop_training_or_are_counted_with_skip_bad(tmp_path, tiny_yolo):
+    import shutil
+
+    data = tmp_path / "copy"
+    shutil.copytree(tiny_yolo.parent, data)
+    (data / "data.yaml").write_text(
+        (data / "data.yaml").read_text().replace(str(tiny_yolo.parent), str(data))
+    )
+    (data / "labels" / "train" / "2.txt").write_text("0 0.5 0.5 0.2 1.7\n")
+    cfg = tiny_detector_config(data / "data.yaml", tmp_path, "bad")
+    with pytest.raises(DataError, match=r"2\.txt:1: coordinates must be normalised"):
+        train_detector(cfg)
+    said: list[str] = []
+    run = train_detector(dataclasses.replace(cfg, skip_bad=True, name="skip"), log=said.append)
+    assert (run / "weights" / "last.pt").is_file()
+    assert said and said[0].startswith("skipping 1 malformed label file(s)") and "2.txt:1" in said[0]
