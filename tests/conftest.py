@@ -118,7 +118,9 @@ def tiny_yolo(tmp_path_factory) -> Path:
             cv2.imwrite(str(root / "images" / split / f"{i}.jpg"), img)
             (root / "labels" / split / f"{i}.txt").write_text("\n".join(labels) + "\n")
     data = root / "data.yaml"
-    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n  0: face\n")
+    # as wider-to-yolo records its split; weights exported from runs on this data carry it
+    split = "ferkit_split:\n  val_fraction: 0.9\n  val_events: [1--Handshaking]\n"
+    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n  0: face\n{split}")
     return data
 
 

@@ -22,7 +22,8 @@ def photos(tmp_path):
             labels = "0 0.65 0.46875 0.3 0.4375\n0 0.1 0.1 0.05 0.0625\n"
             (root / "labels" / split / f"{i}.txt").write_text(labels)
     data = root / "data.yaml"
-    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n  0: face\n")
+    split = "ferkit_split: {val_fraction: 0.1, val_events: [7--Cheering]}\n"
+    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n  0: face\n{split}")
     return data
 
 
@@ -57,6 +58,7 @@ def test_make_closeups_adds_to_train_and_keeps_val(tmp_path, photos, fer_folder)
     assert (report.zoom_ins, report.pasted) == (3, 3) and report.faces >= 6
     cfg = yaml.safe_load((tmp_path / "close" / "data.yaml").read_text())
     assert len(cfg["train"]) == 2 and cfg["val"].endswith("images/val")
+    assert cfg["ferkit_split"]["val_events"] == ["7--Cheering"]  # carried over from the source
     assert len(read_split(report.data_yaml, "train").images) == 3 + 6
     assert check_yolo_dataset(report.data_yaml) == {"train": 9, "val": 3}
     for label in sorted((tmp_path / "close" / "labels" / "train").glob("*.txt")):

@@ -74,6 +74,7 @@ def test_convert_holds_out_events(tmp_path):
     assert report.faces["val_events"] == 1  # c's 80 px face
     cfg = yaml.safe_load((tmp_path / "yolo" / "data.yaml").read_text())
     assert cfg["val_events"] == "images/val_events"
+    assert cfg["ferkit_split"] == {"val_fraction": 0.0, "val_events": ["1--Handshaking"]}
     assert [p.name for p in read_split(report.data_yaml, "val_events").images] == ["c.jpg"]
 
 

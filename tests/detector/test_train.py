@@ -177,6 +177,22 @@ def test_exported_weights_are_smaller_and_detect(tmp_path, tiny_detector_run):
         export_weights(tmp_path / "shipped", tmp_path / "x.pt")
 
 
+def test_exported_weights_carry_the_split_of_their_training_data(tmp_path, tiny_detector_run):
+    from ferkit.detector.yolo import export_weights
+    from tests.helpers import make_wider
+
+    dst = export_weights(tiny_detector_run / "weights" / "last.pt", tmp_path / "det.pt")
+    assert FaceDetector(dst, device="cpu").recorded_split == {
+        "val_fraction": 0.9,
+        "val_events": ["1--Handshaking"],
+    }
+    report = evaluate_detector(dst, make_wider(tmp_path / "w"), imgsz=64, device="cpu", progress=False)
+    assert report.held_out == "val_fraction=0.9, val_events=1--Handshaking (recorded in the weights)"
+    assert {k: v.images for k, v in report.splits.items()} == {"val": 2, "val_events": 1}
+    other = evaluate_detector(dst, tmp_path / "w", imgsz=64, device="cpu", progress=False, val_events="none")
+    assert list(other.splits) == ["val"] and "recorded" in other.held_out  # the fraction still is
+
+
 def test_malformed_labels_stop_training_or_are_counted_with_skip_bad(tmp_path, tiny_yolo):
     import shutil
 

@@ -122,8 +122,17 @@ def eval_detector(
     min_size: Annotated[float, typer.Option(help="Faces with a shorter side below this are ignored.")] = 24.0,
     imgsz: int = DEFAULT_IMGSZ,
     nms_iou: float = DEFAULT_NMS_IOU,
-    val_fraction: ValFractionOpt = DEFAULT_VAL_FRACTION,
-    val_events: ValEventsOpt = DEFAULT_VAL_EVENTS,
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(help="As in wider-to-yolo; default: the split recorded in the weights, else 0.1."),
+    ] = None,
+    val_events: Annotated[
+        str | None,
+        typer.Option(
+            help="Events held out whole, as in wider-to-yolo; default: the ones recorded in the weights "
+            "(events they never trained on), else 'auto'."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Write metrics.json and pr_curve_<split>.png here.")
     ] = None,

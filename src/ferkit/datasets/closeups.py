@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import yaml
 
+from ferkit.datasets.wider_split import SPLIT_KEY
 from ferkit.datasets.yolo import read_labels, read_split
 from ferkit.errors import DataError
 from ferkit.imaging.images import is_image_file, read_image
@@ -177,6 +178,8 @@ def _write_yaml(source: Path, out: Path) -> Path:
     dirs["train"].append(str((out / "images" / "train").resolve()))
     d = {"path": str(out.resolve()), **{s: v if len(v) > 1 else v[0] for s, v in dirs.items()}}
     d["names"] = cfg.get("names", {0: "face"})
+    if SPLIT_KEY in cfg:
+        d[SPLIT_KEY] = cfg[SPLIT_KEY]
     path = out / "data.yaml"
     path.write_text(f"# {source} plus close-ups made by ferkit\n" + yaml.safe_dump(d, sort_keys=False))
     return path

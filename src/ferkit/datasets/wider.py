@@ -9,10 +9,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import yaml
 
 from ferkit.datasets.wider_split import (
     DEFAULT_VAL_EVENTS,
     DEFAULT_VAL_FRACTION,
+    SPLIT_KEY,
     SPLITS,
     WiderSplit,
     choose_val_events,
@@ -213,6 +215,8 @@ def wider_to_yolo(
         f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
         + ("val_events: images/val_events\n" if rule.val_events else "")
         + "names:\n  0: face\n"
+        # how the photos were split, so that weights trained on this data can say which photos they never saw
+        + yaml.safe_dump({SPLIT_KEY: rule.to_dict()}, sort_keys=False)
     )
     report.data_yaml = str(data_yaml)
     return report

@@ -19,6 +19,7 @@ DEFAULT_VAL_EVENTS = "auto"
 AUTO_EVENT_SHARE = 0.2  # 'auto' holds out whole events until they hold this share of the photos
 SPLITS = ("train", "val", "val_events")
 SPLIT_TITLES = {"val": "per-photo val", "val_events": "event-held-out val"}
+SPLIT_KEY = "ferkit_split"  # in a data.yaml, and in detector weights trained on it: the rule that made it
 
 
 def _hash01(text: str) -> float:
@@ -95,6 +96,13 @@ class WiderSplit:
         if event_of(image_path) in self.val_events:
             return "val_events"
         return "val" if is_val(image_path, self.val_fraction) else "train"
+
+    def to_dict(self) -> dict:
+        return {"val_fraction": self.val_fraction, "val_events": list(self.val_events)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WiderSplit:
+        return cls(float(d["val_fraction"]), tuple(d["val_events"]))
 
     def describe(self) -> str:
         events = ", ".join(self.val_events) or "none"

@@ -136,6 +136,7 @@ class DetectorReport:
     imgsz: int
     splits: dict[str, SplitReport]
     skipped: list[str] = field(default_factory=list)
+    held_out: str = ""  # for a WIDER root: the split rule used
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -147,6 +148,8 @@ class DetectorReport:
             f"{self.weights} on {self.data}: faces >= {self.min_size:g} px, IoU >= {self.iou}, "
             f"imgsz {self.imgsz}"
         ]
+        if self.held_out:
+            rows.append(f"split: {self.held_out}")
         for name, s in self.splits.items():
             rows += [
                 "",
@@ -212,8 +215,8 @@ def evaluate_detector(
     imgsz: int = DEFAULT_IMGSZ,
     nms_iou: float = DEFAULT_NMS_IOU,
     device: str = "auto",
-    val_fraction: float = DEFAULT_VAL_FRACTION,
-    val_events: str = DEFAULT_VAL_EVENTS,
+    val_fraction: float | None = None,
+    val_events: str | None = None,
     out_dir: str | Path | None = None,
     batch_size: int = 8,
     skip_bad: bool = False,
@@ -222,11 +225,12 @@ def evaluate_detector(
 ) -> DetectorReport:
     """Score ``weights`` on the val splits of ``data`` (a YOLO data.yaml or a WIDER FACE root).
 
+    A WIDER root is split by ``val_fraction`` and ``val_events``; left as None, they are the split recorded
+    in the weights (the photos and events they never trained on), else the converter's defaults.
+
     With ``out_dir``, writes ``metrics.json`` and ``pr_curve_<split>.png`` per split. ``detector``: an
     object with FaceDetector's ``detect`` to score instead of loading ``weights`` (which then only names it).
     """
-    skipped: list[str] = []
-    splits = load_eval_splits(data, val_fraction, val_events, skipped if skip_bad else None)
     det = detector or FaceDetector(
         weights,
         conf=CURVE_FLOOR,
@@ -236,6 +240,15 @@ def evaluate_detector(
         max_det=1000,
         batch_size=batch_size,
     )
+    recorded = getattr(det, "recorded_split", None) or {}
+    if val_fraction is None:
+        val_fraction = float(recorded.get("val_fraction", DEFAULT_VAL_FRACTION))
+    if val_events is None:
+        val_events = (
+            ",".join(recorded["val_events"]) or "none" if "val_events" in recorded else DEFAULT_VAL_EVENTS
+        )
+    skipped: list[str] = []
+    splits = load_eval_splits(data, val_fraction, val_events, skipped if skip_bad else None)
     total = sum(len(v) for v in splits.values())
     bar = tqdm(total=total, desc="evaluating", unit="img", disable=not progress or None)
     reports, curves = {}, {}
@@ -256,6 +269,9 @@ def evaluate_detector(
         )
     bar.close()
     report = DetectorReport(str(weights), str(data), iou, min_size, imgsz, reports, skipped)
+    if is_wider_root(data):
+        rule = f"val_fraction={val_fraction:g}, val_events={val_events}"
+        report.held_out = rule + (" (recorded in the weights)" if recorded else "")
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

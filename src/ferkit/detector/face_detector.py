@@ -68,3 +68,8 @@ class FaceDetector:
                 half=self.device.type == "cuda",
             )
         return found[0] if single else found
+
+    @property
+    def recorded_split(self) -> dict | None:
+        """How the WIDER photos of its training data were split (val_fraction, val_events), if recorded."""
+        return self._model.ferkit_meta.get("split")

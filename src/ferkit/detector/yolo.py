@@ -217,13 +217,31 @@ def resume(last_pt: Path, device: torch.device) -> Path:
 
 
 def export_weights(src: str | Path, dst: str | Path) -> Path:
-    """Write a deployable copy of a training checkpoint (EMA weights in float16, no optimizer state)."""
+    """Write a deployable copy of a training checkpoint (EMA weights in float16, no optimizer state).
+
+    When the training data.yaml recorded how WIDER photos were split (``ferkit_split``), the copy carries it
+    under ``ferkit``, so that evaluation can hold out exactly the photos and events the weights never saw.
+    """
     _ultralytics()
     from ultralytics.utils.torch_utils import strip_optimizer
 
+    from ferkit.datasets.wider_split import SPLIT_KEY
+
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    if not strip_optimizer(str(src), str(dst)):
+    try:
+        ckpt = strip_optimizer(str(src), str(dst))
+    except Exception as exc:  # ultralytics raises many types for a file that is not its checkpoint
+        raise WeightsError(
+            f"cannot export detector weights: {src} is not an ultralytics checkpoint ({exc})"
+        ) from None
+    if not ckpt:
         raise WeightsError(f"cannot export detector weights: {src} is not an ultralytics checkpoint")
+    data = Path(str((ckpt.get("train_args") or {}).get("data", "")))
+    if data.suffix in (".yaml", ".yml") and data.is_file():
+        split = (yaml.safe_load(data.read_text()) or {}).get(SPLIT_KEY)
+        if split:
+            ckpt["ferkit"] = {"split": split}
+            torch.save(ckpt, dst)
     return Path(dst)
 
 
@@ -239,6 +257,8 @@ class YoloModel:
             raise WeightsError(f"{weights} is a {self._model.task} model, not a detector")
         self._device = ultralytics_device(device)
         self.names: dict[int, str] = dict(getattr(self._model, "names", {}) or {})
+        # what ferkit's export recorded: the WIDER split of the training data (see export_weights)
+        self.ferkit_meta: dict = dict((getattr(self._model, "ckpt", None) or {}).get("ferkit") or {})
 
     def predict(
         self,
