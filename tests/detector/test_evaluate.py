@@ -53,6 +53,7 @@ def test_outputs_json_and_a_plot_per_split(tmp_path):
     for split in ("val", "val_events"):
         assert (tmp_path / "out" / f"pr_curve_{split}.png").stat().st_size > 0
     assert "event-held-out val" in report.table() and "per-photo val" in report.table()
+    assert "medium 32-96 px" in report.table() and "F1 at chosen conf" in report.table()
 
 
 @pytest.fixture

@@ -161,8 +161,19 @@ class DetectorReport:
                     f"{label:<18}{r['conf']:>6.3f}{r['precision']:>11.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
                     f"{r['tp']:>7}{r['fp']:>7}{r['fn']:>7}"
                 )
-            sizes = "  ".join(f"{k} {_fmt(s.ap_by_size[k])} ({s.faces_by_size[k]} faces)" for k in SIZE_BINS)
-            rows.append(f"AP@0.5 {_fmt(s.ap)}   by size: {sizes}")
+            rows.append(f"AP@0.5 {_fmt(s.ap)}; by face size (shorter side):")
+            for k, (lo, hi) in SIZE_BINS.items():
+                span = (
+                    f"< {hi:g} px"
+                    if lo == 0
+                    else f"> {lo:g} px"
+                    if hi == float("inf")
+                    else f"{lo:g}-{hi:g} px"
+                )
+                rows.append(
+                    f"  {k:<7}{span:<10}{s.faces_by_size[k]:>6} faces  AP@0.5 {_fmt(s.ap_by_size[k])}  "
+                    f"F1 at chosen conf {_fmt(s.f1_by_size[k])}"
+                )
         if self.skipped:
             rows.append(f"skipped {len(self.skipped)} bad image(s) or label file(s)")
         return "\n".join(rows)
