@@ -122,3 +122,29 @@ class FixedDetector:
 
 
 TWO_FACES = [(0.1, 0.1, 0.4, 0.5, 0.6), (0.5, 0.2, 0.9, 0.8, 0.9)]
+
+
+def write_yolo(root: Path, splits: dict[str, int], image: np.ndarray, labels: str, extra: str = "") -> Path:
+    """A YOLO data set: ``splits[name]`` copies of ``image`` with ``labels`` per split. Returns the data.yaml."""
+    for split, n in splits.items():
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for i in range(n):
+            cv2.imwrite(str(root / "images" / split / f"{i}.jpg"), image)
+            (root / "labels" / split / f"{i}.txt").write_text(labels)
+    keys = "".join(f"{s}: images/{s}\n" for s in splits)
+    if "train" not in splits:
+        keys = f"train: images/{next(iter(splits))}\n" + keys
+    data = root / "data.yaml"
+    data.write_text(f"path: {root}\n{keys}names:\n  0: face\n{extra}")
+    return data
+
+
+def copy_yolo(data_yaml: Path, dst: Path) -> Path:
+    """A copy of a YOLO data set (folder and data.yaml) that a test may damage; its data.yaml."""
+    import shutil
+
+    shutil.copytree(data_yaml.parent, dst)
+    text = (dst / data_yaml.name).read_text().replace(str(data_yaml.parent), str(dst))
+    (dst / data_yaml.name).write_text(text)
+    return dst / data_yaml.name

@@ -6,25 +6,17 @@ import yaml
 from ferkit.datasets.closeups import FILL, MIN_FACE, make_closeups, paste_face, zoom_in
 from ferkit.datasets.yolo import check_yolo_dataset, read_labels, read_split
 from ferkit.errors import DataError
+from tests.helpers import write_yolo
 
 
 @pytest.fixture
 def photos(tmp_path):
     """A YOLO data set of 200 x 160 photos, each with one 60 x 70 face and one 10 px face."""
-    root = tmp_path / "wider_yolo"
-    for split in ("train", "val"):
-        (root / "images" / split).mkdir(parents=True)
-        (root / "labels" / split).mkdir(parents=True)
-        for i in range(3):
-            img = np.full((160, 200, 3), 60, np.uint8)
-            cv2.rectangle(img, (100, 40), (160, 110), (200, 190, 180), -1)
-            cv2.imwrite(str(root / "images" / split / f"{i}.jpg"), img)
-            labels = "0 0.65 0.46875 0.3 0.4375\n0 0.1 0.1 0.05 0.0625\n"
-            (root / "labels" / split / f"{i}.txt").write_text(labels)
-    data = root / "data.yaml"
+    img = np.full((160, 200, 3), 60, np.uint8)
+    cv2.rectangle(img, (100, 40), (160, 110), (200, 190, 180), -1)
+    labels = "0 0.65 0.46875 0.3 0.4375\n0 0.1 0.1 0.05 0.0625\n"
     split = "ferkit_split: {val_fraction: 0.1, val_events: [7--Cheering]}\n"
-    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n  0: face\n{split}")
-    return data
+    return write_yolo(tmp_path / "wider_yolo", {"train": 3, "val": 3}, img, labels, split)
 
 
 def face_fill(photo, boxes):

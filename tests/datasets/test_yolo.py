@@ -3,6 +3,7 @@ import pytest
 
 from ferkit.datasets.yolo import check_yolo_dataset, label_path, read_labels, read_split
 from ferkit.errors import DataError
+from tests.helpers import copy_yolo
 
 
 def make_yolo(root, labels: dict[str, str]):
@@ -68,13 +69,7 @@ def test_label_path_convention(tmp_path):
 
 
 def test_check_can_count_malformed_label_files_instead_of_stopping(tmp_path, tiny_yolo):
-    import shutil
-
-    data = tmp_path / "copy"
-    shutil.copytree(tiny_yolo.parent, data)
-    (data / "data.yaml").write_text(
-        (data / "data.yaml").read_text().replace(str(tiny_yolo.parent), str(data))
-    )
+    data = copy_yolo(tiny_yolo, tmp_path / "copy").parent
     (data / "labels" / "train" / "3.txt").write_text("0 0.5 0.5 0.2\n")
     with pytest.raises(DataError, match=r"3\.txt:1: expected 'class cx cy w h'"):
         check_yolo_dataset(data / "data.yaml")

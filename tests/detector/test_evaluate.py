@@ -2,14 +2,13 @@
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from ferkit.detector.evaluate import evaluate_detector, yolo_val_samples
 from ferkit.errors import DataError
-from tests.helpers import FixedDetector, make_wider
+from tests.helpers import FixedDetector, make_wider, write_yolo
 
 # a: 40 px face at (10, 10)-(50, 50) and a 4 px one; c (event 1): invalid, degenerate, 80 px face clipped
 A_FACE = (10 / 120, 10 / 100, 50 / 120, 50 / 100, 0.9)
@@ -58,16 +57,8 @@ def test_outputs_json_and_a_plot_per_split(tmp_path):
 
 @pytest.fixture
 def yolo_with_events(tmp_path):
-    root = tmp_path / "yolo"
-    for split in ("val", "val_events"):
-        (root / "images" / split).mkdir(parents=True)
-        (root / "labels" / split).mkdir(parents=True)
-        for i in range(2):
-            cv2.imwrite(str(root / "images" / split / f"{i}.jpg"), np.full((100, 200, 3), 80, np.uint8))
-            (root / "labels" / split / f"{i}.txt").write_text("0 0.25 0.5 0.3 0.6\n")
-    data = root / "data.yaml"
-    data.write_text(f"path: {root}\ntrain: images/val\nval: images/val\nval_events: images/val_events\n")
-    return data
+    image = np.full((100, 200, 3), 80, np.uint8)
+    return write_yolo(tmp_path / "yolo", {"val": 2, "val_events": 2}, image, "0 0.25 0.5 0.3 0.6\n")
 
 
 def test_yolo_data_with_val_events_reports_both(yolo_with_events):

@@ -15,7 +15,7 @@ from ferkit.detector.train import DetectorTrainConfig, resume_detector, train_de
 from ferkit.detector.yolo import ARCHITECTURES, architecture_yaml, resolve_model_spec
 from ferkit.errors import ConfigError, DataError, WeightsError
 from ferkit.types import Detection
-from tests.helpers import tiny_detector_config
+from tests.helpers import copy_yolo, tiny_detector_config
 
 
 def test_training_offline_writes_run_folder(tmp_path, tiny_yolo, no_network):
@@ -194,13 +194,7 @@ def test_exported_weights_carry_the_split_of_their_training_data(tmp_path, tiny_
 
 
 def test_malformed_labels_stop_training_or_are_counted_with_skip_bad(tmp_path, tiny_yolo):
-    import shutil
-
-    data = tmp_path / "copy"
-    shutil.copytree(tiny_yolo.parent, data)
-    (data / "data.yaml").write_text(
-        (data / "data.yaml").read_text().replace(str(tiny_yolo.parent), str(data))
-    )
+    data = copy_yolo(tiny_yolo, tmp_path / "copy").parent
     (data / "labels" / "train" / "2.txt").write_text("0 0.5 0.5 0.2 1.7\n")
     cfg = tiny_detector_config(data / "data.yaml", tmp_path, "bad")
     with pytest.raises(DataError, match=r"2\.txt:1: coordinates must be normalised"):
