@@ -125,7 +125,7 @@ TWO_FACES = [(0.1, 0.1, 0.4, 0.5, 0.6), (0.5, 0.2, 0.9, 0.8, 0.9)]
 
 
 def write_yolo(root: Path, splits: dict[str, int], image: np.ndarray, labels: str, extra: str = "") -> Path:
-    """A YOLO data set: ``splits[name]`` copies of ``image`` with ``labels`` per split. Returns the data.yaml."""
+    """A YOLO data set: ``splits[name]`` copies of ``image`` with ``labels`` per split; its data.yaml."""
     for split, n in splits.items():
         (root / "images" / split).mkdir(parents=True)
         (root / "labels" / split).mkdir(parents=True)
