@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import SHARED, environment, write_result
-from ferkit.datasets.wider_split import DEFAULT_VAL_EVENTS, is_val
+from ferkit.datasets.wider_split import is_val
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ
 from ferkit.detector.evaluate import evaluate_detector
 from ferkit.detector.face_detector import FaceDetector
@@ -35,7 +35,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--weights", default="default")
     ap.add_argument("--wider", default=str(SHARED / "wider_face"))
-    ap.add_argument("--val-events", default=DEFAULT_VAL_EVENTS, help="as in fer eval-detector")
+    ap.add_argument(
+        "--val-events", default=None, help="as in fer eval-detector (default: the split the weights record)"
+    )
     ap.add_argument("--name", default="detector", help="result file docs/benchmarks/NAME.json")
     ap.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ)
     ap.add_argument("--conf", type=float, default=DEFAULT_CONF)

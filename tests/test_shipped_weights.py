@@ -52,3 +52,26 @@ def test_shipped_classifier_is_the_sharp_two_dataset_model():
     assert clf.crop.margin == 0.05 and clf.crop.square
     val = clf.meta.metrics["val"]
     assert val["fer2013"]["accuracy"] > 0.6 and val["expw"]["accuracy"] > 0.6
+
+
+def test_shipped_detector_finds_one_face_in_a_frame_filling_portrait(real_photo):
+    """A face cropped to fill the whole photo: one face, not the face and a part of it."""
+    import cv2
+
+    from ferkit.imaging.images import read_image
+
+    image = read_image(real_photo)
+    box = FaceDetector(device="cpu").detect(image)[0].box
+    side = max(box.x2 - box.x1, box.y2 - box.y1)
+    x, y = int((box.x1 + box.x2 - side) / 2), int((box.y1 + box.y2 - side) / 2)
+    portrait = cv2.resize(image[y : y + int(side), x : x + int(side)], (350, 350))
+    assert len(FaceDetector(device="cpu", contained=2.0).detect(portrait)) == 2  # without the rule
+    [face] = FaceDetector(device="cpu").detect(portrait)
+    assert face.box.width > 250 and face.box.height > 250
+
+
+def test_shipped_detector_records_the_events_it_never_trained_on():
+    split = FaceDetector(device="cpu").recorded_split
+    assert split["val_fraction"] == 0.1
+    events = ["16--Award_Ceremony", "22--Picnic", "25--Soldier_Patrol", "27--Spa", "31--Waiter_Waitress"]
+    assert split["val_events"] == [*events, "33--Running"]

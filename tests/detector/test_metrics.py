@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from ferkit.detector.metrics import FP, IGNORED, SIZE_BINS, TP, iou_matrix, match_image, pr_curve
+from ferkit.detector.metrics import (
+    FP,
+    IGNORED,
+    SIZE_BINS,
+    TP,
+    contained_in_higher,
+    iou_matrix,
+    match_image,
+    pr_curve,
+)
 
 FACE = [10, 10, 50, 50]
 FACE2 = [100, 100, 140, 140]
@@ -127,3 +136,23 @@ def test_average_precision_uses_the_precision_envelope():
 
 def test_average_precision_without_faces_is_undefined():
     assert np.isnan(pr_curve(np.array([0.9]), np.array([FP]), n_faces=0).average_precision())
+
+
+OUTER = [0, 0, 100, 120]
+
+
+@pytest.mark.parametrize(
+    ("case", "boxes", "scores", "share", "keep"),
+    [
+        ("a part inside the face", [OUTER, [50, 10, 100, 60]], [0.9, 0.7], 0.8, [True, False]),
+        ("a part that scores higher stays", [OUTER, [50, 10, 100, 60]], [0.6, 0.7], 0.8, [True, True]),
+        ("half inside is kept", [OUTER, [80, 10, 120, 60]], [0.9, 0.7], 0.8, [True, True]),
+        ("separate faces", [FACE, FACE2], [0.9, 0.8], 0.8, [True, True]),
+        ("a dropped box removes nothing", [OUTER, [10, 10, 90, 110], [20, 20, 80, 100]], [0.9, 0.8, 0.7], 0.8,
+         [True, False, False]),
+        ("off above 1", [OUTER, [50, 10, 100, 60]], [0.9, 0.7], 1.5, [True, True]),
+        ("none", [], [], 0.8, []),
+    ],
+)  # fmt: skip
+def test_contained_in_higher(case, boxes, scores, share, keep):
+    assert contained_in_higher(np.array(boxes), np.array(scores), share).tolist() == keep

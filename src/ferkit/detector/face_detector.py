@@ -11,10 +11,12 @@ import torch
 
 from ferkit.detector.defaults import (
     DEFAULT_CONF,
+    DEFAULT_CONTAINED,
     DEFAULT_IMGSZ,
     DEFAULT_MAX_DET,
     DEFAULT_NMS_IOU,
 )
+from ferkit.detector.metrics import contained_in_higher
 from ferkit.detector.yolo import YoloModel
 from ferkit.device import select_device
 from ferkit.errors import ConfigError
@@ -37,6 +39,7 @@ class FaceDetector:
         device: str | torch.device = "auto",
         max_det: int = DEFAULT_MAX_DET,
         batch_size: int = 8,
+        contained: float = DEFAULT_CONTAINED,
     ):
         if not 0.0 <= conf <= 1.0 or not 0.0 < iou <= 1.0:
             raise ConfigError(f"conf must be in [0, 1] and iou in (0, 1], got conf={conf}, iou={iou}")
@@ -45,6 +48,7 @@ class FaceDetector:
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.weights = resolve_weights("detector", weights)
         self.conf, self.iou, self.imgsz, self.max_det, self.batch_size = conf, iou, imgsz, max_det, batch_size
+        self.contained = contained  # > 1 keeps boxes inside others
         self._model = YoloModel(self.weights, self.device)
 
     @overload
@@ -67,9 +71,17 @@ class FaceDetector:
                 self.max_det,
                 half=self.device.type == "cuda",
             )
+        if self.contained <= 1.0:
+            found = [_drop_contained(dets, self.contained) for dets in found]
         return found[0] if single else found
 
     @property
     def recorded_split(self) -> dict | None:
         """How the WIDER photos of its training data were split (val_fraction, val_events), if recorded."""
         return self._model.ferkit_meta.get("split")
+
+
+def _drop_contained(dets: list[Detection], share: float) -> list[Detection]:
+    boxes = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in dets]).reshape(-1, 4)
+    keep = contained_in_higher(boxes, np.array([d.score for d in dets]), share)
+    return [d for d, k in zip(dets, keep, strict=True) if k]

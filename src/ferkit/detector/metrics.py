@@ -40,6 +40,30 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
+def contained_in_higher(boxes: np.ndarray, scores: np.ndarray, share: float) -> np.ndarray:
+    """Mask of the boxes that keep: False for one with ``share`` or more of its area inside a kept box of a
+    higher score (a face part found beside the whole face, as happens when a face fills the photo)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    keep = np.ones(len(boxes), dtype=bool)
+    if share > 1.0 or len(boxes) < 2:
+        return keep
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    for rank, i in enumerate(order):
+        above = order[:rank][keep[order[:rank]]]
+        if not len(above):
+            continue
+        iw = np.clip(
+            np.minimum(boxes[above, 2], boxes[i, 2]) - np.maximum(boxes[above, 0], boxes[i, 0]), 0, None
+        )
+        ih = np.clip(
+            np.minimum(boxes[above, 3], boxes[i, 3]) - np.maximum(boxes[above, 1], boxes[i, 1]), 0, None
+        )
+        if area[i] > 0 and (iw * ih / area[i] >= share).any():
+            keep[i] = False
+    return keep
+
+
 def shorter_side(boxes: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     return np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])

@@ -113,7 +113,7 @@ class Pipeline:
             "detect": det is not None,
             "detector": type(det).__name__ if det is not None else None,
             "detector_weights": _file_id(getattr(det, "weights", None)),
-            **{k: getattr(det, k, None) for k in ("conf", "iou", "imgsz")},
+            **{k: getattr(det, k, None) for k in ("conf", "iou", "imgsz", "contained")},
             "classifier_weights": [_file_id(w) for w in members],
             "margin": self.margin,
             "square": self.square,
