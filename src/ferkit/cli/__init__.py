@@ -16,10 +16,5 @@ __all__ = ["EXIT_FAILED_INPUTS", "app", "detect_and_classify", "eval_classifier"
 
 
 def main() -> None:
-    """The ``fer`` entry point: the only place ferkit changes its process (see ferkit.offline)."""
-    from ferkit.detector.yolo import send_logs_to_stderr
-    from ferkit.offline import set_process_env
-
-    set_process_env()
-    send_logs_to_stderr()
+    """The ``fer`` entry point (the app's root callback sets up the process, see ferkit.offline)."""
     app()
