@@ -14,7 +14,8 @@ from ferkit.cli.app import (
     datasets_app,
     fer_errors,
 )
-from ferkit.datasets.wider_split import DEFAULT_VAL_EVENTS, DEFAULT_VAL_FRACTION
+from ferkit.datasets.closeups import DEFAULT_N as CLOSEUPS_N
+from ferkit.datasets.wider_split import AUTO_EVENT_SHARE, DEFAULT_VAL_EVENTS, DEFAULT_VAL_FRACTION
 from ferkit.detector.config import DetectorTrainConfig
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.errors import FerError
@@ -23,8 +24,9 @@ TRAIN = DetectorTrainConfig(data="")  # the defaults of train-detector
 ValEventsOpt = Annotated[
     str,
     typer.Option(
-        help="WIDER events held out whole (val_events split): 'auto' (a fixed hash choice holding about 20 % "
-        "of the photos), 'none', or a comma list of event names or numbers, e.g. '13,Picnic'."
+        help=f"WIDER events held out whole (val_events split): 'auto' (a fixed hash choice holding about "
+        f"{AUTO_EVENT_SHARE:.0%} of the photos), 'none', or a comma list of event names or numbers, e.g. "
+        "'13,Picnic'."
     ),
 ]
 ValFractionOpt = Annotated[
@@ -236,7 +238,9 @@ def closeups(
         list[Path] | None,
         typer.Option(help="Face-crop folder (ROOT/train/** or ROOT/**) to paste large; repeatable."),
     ] = None,
-    n: Annotated[int, typer.Option(help="Close-up photos to write (half pasted faces with --faces).")] = 2000,
+    n: Annotated[
+        int, typer.Option(help="Close-up photos to write (half pasted faces with --faces).")
+    ] = CLOSEUPS_N,
     seed: int = 0,
 ) -> None:
     """Add close-ups (faces filling 30-100 % of the frame) to a detector data set, for portraits."""

@@ -28,6 +28,7 @@ FILL = (0.3, 1.0)  # face side / frame side
 SIDE = (192, 640)  # longer side of a written photo, pixels
 INSET = 0.04  # a face crop's label: the crop less this share of its side on every side
 MIN_FACE = 40  # zoom-ins start from faces at least this large (shorter side, pixels)
+DEFAULT_N = 2000  # close-up photos written by default
 KEEP_VISIBLE = 0.6  # a face cut by a zoom-in window keeps its label when this share of it is inside
 
 
@@ -116,7 +117,7 @@ def make_closeups(
     data_yaml: str | Path,
     out: str | Path,
     face_roots: Sequence[str | Path] = (),
-    n: int = 2000,
+    n: int = DEFAULT_N,
     seed: int = 0,
     grey_share: float = 0.3,
     progress: Callable | None = None,
