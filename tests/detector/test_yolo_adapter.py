@@ -120,3 +120,13 @@ def test_eval_detector_json_stdout_is_exactly_json(tiny_detector_run, tiny_yolo)
     out = subprocess.run([sys.executable, "-m", "ferkit", *args], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert list(json.loads(out.stdout)["splits"]) == ["val"]
+
+
+def test_library_use_keeps_ultralytics_logs_visible(tmp_path):
+    """Imported by the library, ultralytics logs where it always does (stdout), not into a hidden buffer."""
+    code = (
+        "from ferkit.detector.yolo import _ultralytics\n_ultralytics()\n"
+        "from ultralytics.utils import LOGGER\nLOGGER.warning('probe-warning')"
+    )
+    _, stdout, _ = probe(tmp_path, code)
+    assert "probe-warning" in stdout
