@@ -27,7 +27,7 @@ import numpy as np
 from benchmarks.common import SHARED, environment, write_result
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.detector.face_detector import FaceDetector
-from ferkit.detector.metrics import iou_matrix
+from ferkit.detector.metrics import detection_arrays, iou_matrix
 from ferkit.imaging.crop import crop_face
 
 MARGINS = (-0.1, -0.05, 0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3)
@@ -57,8 +57,7 @@ def measure(dataset: str, det: FaceDetector, clf: EmotionClassifier, n: int) -> 
         dets = det.detect(canvas)
         if not dets:
             continue
-        boxes = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in dets])
-        ious = iou_matrix(boxes, np.array([[x, y, x + s, y + s]]))[:, 0]
+        ious = iou_matrix(detection_arrays(dets)[0], np.array([[x, y, x + s, y + s]]))[:, 0]
         best = int(np.argmax(ious))
         if ious[best] < 0.3:
             continue

@@ -20,7 +20,8 @@ import numpy as np
 import yaml
 
 from ferkit.datasets.wider_split import SPLIT_KEY
-from ferkit.datasets.yolo import read_labels, read_split
+from ferkit.datasets.yolo import load_data_yaml, read_labels, read_split, splits_in
+from ferkit.detector.metrics import box_area
 from ferkit.errors import DataError
 from ferkit.imaging.images import is_image_file, read_image
 
@@ -81,9 +82,7 @@ def zoom_in(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator):
         np.maximum(boxes[:, 0], wx), np.maximum(boxes[:, 1], wy),
         np.minimum(boxes[:, 2], wx + win), np.minimum(boxes[:, 3], wy + win),
     ]  # fmt: skip
-    inside = np.clip(clipped[:, 2] - clipped[:, 0], 0, None) * np.clip(clipped[:, 3] - clipped[:, 1], 0, None)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep = inside >= KEEP_VISIBLE * np.maximum(area, 1e-9)
+    keep = box_area(clipped) >= KEEP_VISIBLE * np.maximum(box_area(boxes), 1e-9)
     side = int(rng.integers(SIDE[0], SIDE[1] + 1))
     scale = side / crop.shape[0]
     photo = cv2.resize(crop, (side, side), interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
@@ -173,8 +172,8 @@ def make_closeups(
 
 
 def _write_yaml(source: Path, out: Path) -> Path:
-    cfg = yaml.safe_load(source.read_text()) or {}
-    splits = {s: read_split(source, s) for s in ("train", "val", "val_events") if s in cfg}
+    cfg = load_data_yaml(source)
+    splits = {s: read_split(source, s) for s in splits_in(source)}
     dirs = {s: sorted({str(p.parent) for p in v.images}) for s, v in splits.items()}
     dirs["train"].append(str((out / "images" / "train").resolve()))
     d = {"path": str(out.resolve()), **{s: v if len(v) > 1 else v[0] for s, v in dirs.items()}}

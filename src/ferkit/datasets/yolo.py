@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ferkit.datasets.wider_split import SPLITS
 from ferkit.errors import DataError
 from ferkit.imaging.images import is_image_file
 
@@ -39,15 +40,27 @@ def label_path(image: Path) -> Path:
     return Path(*parts).with_suffix(".txt")
 
 
-def read_split(data_yaml: str | Path, split: str = "val") -> YoloSplit:
-    """List the images of ``split`` (a folder, or a .txt list of images) of a YOLO data.yaml."""
+def load_data_yaml(data_yaml: str | Path) -> dict:
+    """The contents of a YOLO data.yaml; a missing or invalid file is a DataError."""
     data_yaml = Path(data_yaml)
     if not data_yaml.is_file():
         raise DataError(f"YOLO data file not found: {data_yaml}")
     try:
-        cfg = yaml.safe_load(data_yaml.read_text()) or {}
+        return yaml.safe_load(data_yaml.read_text()) or {}
     except yaml.YAMLError as exc:
         raise DataError(f"{data_yaml}: not valid YAML ({exc})") from None
+
+
+def splits_in(data_yaml: str | Path) -> list[str]:
+    """Which of train, val and val_events a YOLO data.yaml names, in that order."""
+    cfg = load_data_yaml(data_yaml)
+    return [s for s in SPLITS if s in cfg]
+
+
+def read_split(data_yaml: str | Path, split: str = "val") -> YoloSplit:
+    """List the images of ``split`` (a folder, or a .txt list of images) of a YOLO data.yaml."""
+    data_yaml = Path(data_yaml)
+    cfg = load_data_yaml(data_yaml)
     if split not in cfg:
         raise DataError(f"{data_yaml}: no '{split}' entry (expected train: and val: image folders)")
     images: list[Path] = []
@@ -96,9 +109,8 @@ def check_yolo_dataset(data_yaml: str | Path, bad: list[str] | None = None) -> d
     Returns the number of images per split (train, val and, if present, val_events). A malformed label file
     raises a DataError naming file and line or, given a ``bad`` list, is recorded there instead.
     """
-    cfg = yaml.safe_load(Path(data_yaml).read_text()) if Path(data_yaml).is_file() else {}
     counts = {}
-    for split in ("train", "val", *(["val_events"] if "val_events" in (cfg or {}) else [])):
+    for split in dict.fromkeys(("train", "val", *splits_in(data_yaml))):  # train and val are required
         s = read_split(data_yaml, split)
         for label in s.labels:
             try:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from ferkit.datasets.wider import find_wider_layout, is_wider_root, parse_wider_gt
@@ -24,10 +23,10 @@ from ferkit.datasets.wider_split import (
     WiderSplit,
     choose_val_events,
 )
-from ferkit.datasets.yolo import read_labels, read_split
+from ferkit.datasets.yolo import read_labels, read_split, splits_in
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.detector.face_detector import FaceDetector
-from ferkit.detector.metrics import SIZE_BINS, match_image, pr_curve
+from ferkit.detector.metrics import SIZE_BINS, detection_arrays, match_image, pr_curve
 from ferkit.errors import DataError
 from ferkit.imaging.images import image_size, read_image
 from ferkit.plots import plot_pr_curve
@@ -102,9 +101,7 @@ def load_eval_splits(
     if is_wider_root(data):
         return wider_val_samples(data, val_fraction, val_events)
     if Path(data).suffix in (".yaml", ".yml"):
-        names = ["val"]
-        if Path(data).is_file() and "val_events" in (yaml.safe_load(Path(data).read_text()) or {}):
-            names.append("val_events")
+        names = [s for s in dict.fromkeys(("val", *splits_in(data))) if s != "train"]
         return {n: yolo_val_samples(data, n, skipped) for n in names}
     if Path(data).is_dir():
         find_wider_layout(data)  # names what is missing
@@ -197,9 +194,8 @@ def _detect_all(det, samples, batch_size, skip_bad, skipped, bar):
                     raise
                 skipped.append(str(exc))
         for s, dets in zip(chunk, det.detect(arrays) if arrays else [], strict=True):
-            boxes = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in dets]).reshape(-1, 4)
             kept.append(s)
-            found.append((boxes, np.array([d.score for d in dets])))
+            found.append(detection_arrays(dets))
         bar.update(len(samples[i : i + batch_size]))
     return kept, found
 

@@ -16,7 +16,7 @@ from ferkit.detector.defaults import (
     DEFAULT_MAX_DET,
     DEFAULT_NMS_IOU,
 )
-from ferkit.detector.metrics import contained_in_higher
+from ferkit.detector.metrics import contained_in_higher, detection_arrays
 from ferkit.detector.yolo import YoloModel
 from ferkit.device import select_device
 from ferkit.errors import ConfigError
@@ -82,6 +82,5 @@ class FaceDetector:
 
 
 def _drop_contained(dets: list[Detection], share: float) -> list[Detection]:
-    boxes = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in dets]).reshape(-1, 4)
-    keep = contained_in_higher(boxes, np.array([d.score for d in dets]), share)
+    keep = contained_in_higher(*detection_arrays(dets), share)
     return [d for d, k in zip(dets, keep, strict=True) if k]
