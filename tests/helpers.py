@@ -148,3 +148,33 @@ def copy_yolo(data_yaml: Path, dst: Path) -> Path:
     text = (dst / data_yaml.name).read_text().replace(str(data_yaml.parent), str(dst))
     (dst / data_yaml.name).write_text(text)
     return dst / data_yaml.name
+
+
+def write_clip(path: Path, frames, fps: float = 25.0) -> Path:
+    """Write BGR frames as a video (.mp4: MPEG-4; .avi: MJPEG, which also streams over plain HTTP)."""
+    frames = list(frames)
+    h, w = frames[0].shape[:2]
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix == ".avi" else "mp4v"))
+    writer = cv2.VideoWriter(str(path), fourcc, fps, (w, h))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return path
+
+
+def numbered_frames(n: int, size=(96, 64)):
+    """Plain frames whose brightness encodes their index (index * 8), to check sampling."""
+    return [np.full((size[1], size[0], 3), min(255, 8 * i), np.uint8) for i in range(n)]
+
+
+def moving_faces_frames(portrait: Path, n: int, size=(320, 240)):
+    """Two copies of a real portrait's face moving in opposite directions over a grey background."""
+    face = cv2.resize(cv2.imread(str(portrait))[60:460, 110:470], (100, 110))
+    frames = []
+    for i in range(n):
+        f = np.full((size[1], size[0], 3), 190, np.uint8)
+        x1, x2 = 10 + 4 * i, size[0] - 110 - 3 * i
+        f[10:120, x1 : x1 + 100] = face
+        f[125:235, x2 : x2 + 100] = face
+        frames.append(f)
+    return frames

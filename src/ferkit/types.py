@@ -63,6 +63,7 @@ class Face:
     det_score: float
     emotion: str
     emotion_probs: dict[str, float] = field(hash=False)
+    track_id: int | None = None  # in video: the same face across frames (None for still images)
 
     def __post_init__(self) -> None:
         if self.emotion not in self.emotion_probs:
@@ -87,6 +88,7 @@ class Face:
             "emotion": self.emotion,
             "emotion_score": round(self.emotion_score, 4),
             "emotion_probs": {k: round(v, 4) for k, v in self.emotion_probs.items()},
+            **({"track_id": self.track_id} if self.track_id is not None else {}),
         }
 
 
@@ -120,5 +122,30 @@ class ImageResult:
             "width": self.width,
             "height": self.height,
             "error": self.error,
+            "faces": [f.to_dict() for f in self.faces],
+        }
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The faces of one processed video frame: ``frame_index`` counts from the video's first frame and
+    ``timestamp_s`` is its time in seconds; each face carries a ``track_id`` and, when smoothing is on, its
+    smoothed ``emotion_probs``."""
+
+    source: str
+    frame_index: int
+    timestamp_s: float
+    width: int
+    height: int
+    faces: list[Face] = field(default_factory=list, hash=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "source": self.source,
+            "frame_index": self.frame_index,
+            "timestamp_s": round(self.timestamp_s, 3),
+            "width": self.width,
+            "height": self.height,
             "faces": [f.to_dict() for f in self.faces],
         }

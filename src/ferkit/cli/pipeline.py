@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,13 +18,48 @@ from ferkit.cli.app import (
     app,
     fer_errors,
 )
+from ferkit.cli.video import VIDEO, run_video_command
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
+from ferkit.errors import ConfigError
+from ferkit.video.config import VideoOptions, is_video_input
+from ferkit.video.source import parse_source
+
+VIDEO_PANEL = "Video"
+
+
+def _video_source(paths: list[str], source: str | None) -> str | None:
+    """The video to process, if the inputs name one (--source, or a single video file or URL); None for
+    images. Mixing a video with other inputs is an error."""
+    videos = [p for p in paths if is_video_input(p) and not Path(p).is_dir()]
+    if source is not None:
+        videos.insert(0, source)
+    if not videos:
+        if not paths:
+            raise ConfigError("give images, folders or a video as PATHS, or a camera or stream with --source")
+        return None
+    if len(paths) + (source is not None) > 1:
+        raise ConfigError(
+            f"one video at a time, without other inputs (got {len(paths) + (source is not None)} inputs); "
+            "run one command per video"
+        )
+    return videos[0]
 
 
 @app.command("detect-and-classify")
 @fer_errors
 def detect_and_classify(
-    paths: Annotated[list[str], typer.Argument(help="Images, folders or glob patterns.", show_default=False)],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Images, folders or glob patterns; or one video file or stream URL.", show_default=False
+        ),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="A video source instead of PATHS: a camera index (0) or a stream URL (rtsp://...)."
+        ),
+    ] = None,
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Include subfolders of folders.")
     ] = False,
@@ -60,19 +96,56 @@ def detect_and_classify(
     tta: Annotated[bool, typer.Option(help="Test-time augmentation for the classifier (slower).")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per detector batch.")] = 8,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    every: Annotated[
+        int, typer.Option(help="Video: process every N-th frame.", rich_help_panel=VIDEO_PANEL)
+    ] = VIDEO.every,
+    fps: Annotated[
+        float | None,
+        typer.Option(
+            help="Video: sample about F frames per second (instead of --every).", rich_help_panel=VIDEO_PANEL
+        ),
+    ] = VIDEO.fps,
+    start: Annotated[
+        float, typer.Option(help="Video: start time in seconds.", rich_help_panel=VIDEO_PANEL)
+    ] = VIDEO.start_s,
+    end: Annotated[
+        float | None,
+        typer.Option(help="Video: end time in seconds [default: the end].", rich_help_panel=VIDEO_PANEL),
+    ] = VIDEO.end_s,
+    smooth: Annotated[
+        float,
+        typer.Option(
+            help="Video: how much each face's emotion keeps of the past, 0-1 (a moving average; 0: off).",
+            rich_help_panel=VIDEO_PANEL,
+        ),
+    ] = VIDEO.smooth,
 ) -> None:
-    """Find faces in images and classify the emotion of each one."""
+    """Find faces in images (or a video, camera or stream) and classify the emotion of each one.
+
+    A video gives one record per processed frame (-f jsonl/json), faces tracked across frames (track_id) with
+    smoothed emotions, and a per-track summary (the table, -f csv); --out DIR writes frames.jsonl, tracks.csv,
+    tracks.png and annotated.mp4. Ctrl-C stops early and leaves the files complete.
+    """
     from ferkit.pipeline import Pipeline
     from ferkit.pipeline.batch import check_output_options, run_items
     from ferkit.pipeline.inputs import collect_inputs
     from ferkit.pipeline.writers import ResultPrinter
 
     check_output_options(out, annotate, save_crops)
-    inputs = collect_inputs(paths, recursive)
-    for e in inputs.errors:
-        _error(str(e))
-    if not inputs.items:
-        raise typer.Exit(EXIT_ERROR)
+    video = _video_source(paths or [], source)
+    if video is not None:
+        options = VideoOptions(every=every, fps=fps, start_s=start, end_s=end, smooth=smooth)
+        if video.isdigit():
+            options = replace(options, batch_size=1)  # a live camera: every frame as soon as it comes
+        if no_detect or save_crops:
+            raise ConfigError("--no-detect and --save-crops are for images; a video needs neither")
+        parse_source(video)  # a missing file fails before the models load
+    else:
+        inputs = collect_inputs(paths or [], recursive)
+        for e in inputs.errors:
+            _error(str(e))
+        if not inputs.items:
+            raise typer.Exit(EXIT_ERROR)
     pipe = Pipeline.from_pretrained(
         detector_weights,
         classifier_weights or "default",
@@ -86,6 +159,9 @@ def detect_and_classify(
         tta=tta,
         batch_size=batch_size,
     )
+    if video is not None:
+        run_video_command(pipe, video, options, fmt, out, overwrite, annotate, quiet)
+        return
     printer = ResultPrinter(fmt.value, pipe.class_names, sys.stdout)
     summary = run_items(
         pipe,

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,7 +23,10 @@ from ferkit.device import select_device
 from ferkit.errors import ConfigError, DataError
 from ferkit.imaging.crop import crop_face
 from ferkit.imaging.images import read_image, to_bgr8
-from ferkit.types import Box, Detection, Face, ImageResult
+from ferkit.types import Box, Detection, Face, FrameResult, ImageResult
+
+if TYPE_CHECKING:
+    from ferkit.video.config import VideoOptions
 
 ImageInput = str | Path | np.ndarray
 
@@ -158,6 +162,23 @@ class Pipeline:
                     return
                 nxt = pool.submit(self._decode, next(batches, []), color)
                 yield from zip(self.run_arrays(*decoded), decoded[1], strict=True)
+
+    def run_video(
+        self, source: str | int | Path, options: VideoOptions | None = None, **overrides
+    ) -> Iterator[FrameResult]:
+        """Per-frame results of a video file, camera index or stream URL, as frames are processed: faces carry
+        a ``track_id`` and smoothed ``emotion_probs``. ``options`` (or keyword overrides of its fields: every,
+        fps, start_s, end_s, smooth, ...) say how frames are sampled, tracked and smoothed."""
+        from dataclasses import replace
+
+        from ferkit.video.config import VideoOptions
+        from ferkit.video.run import iter_video
+        from ferkit.video.source import VideoSource
+
+        opts = replace(options or VideoOptions(), **overrides)
+        with VideoSource(source) as video:
+            for frame, _ in iter_video(self, video, opts):
+                yield frame
 
     def _decode(self, batch: list[tuple[int, ImageInput]], color: str):
         """(sources, arrays, errors, absolute paths) of a batch of (position, input) pairs."""

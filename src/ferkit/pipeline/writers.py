@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ferkit.imaging.crop import crop_face
-from ferkit.types import SCHEMA_VERSION, ImageResult
+from ferkit.types import SCHEMA_VERSION, FrameResult, ImageResult
 
 CSV_FIELDS = (
     "schema_version",
@@ -135,8 +135,9 @@ def colour_for(label: str, class_names: Sequence[str]) -> tuple[int, int, int]:
     return _PALETTE[i % len(_PALETTE)]
 
 
-def annotate(image: np.ndarray, result: ImageResult, class_names: Sequence[str]) -> np.ndarray:
-    """A copy of the BGR image with each face's box and 'emotion confidence' drawn."""
+def annotate(image: np.ndarray, result: ImageResult | FrameResult, class_names: Sequence[str]) -> np.ndarray:
+    """A copy of the BGR image with each face's box and 'emotion confidence' drawn (and '#track_id' in
+    front, for tracked faces)."""
     out = image.copy()
     scale = max(out.shape[:2]) / 640
     thick = max(1, round(2 * scale))
@@ -147,6 +148,8 @@ def annotate(image: np.ndarray, result: ImageResult, class_names: Sequence[str])
         x1, y1, x2, y2 = (round(v) for v in (b.x1, b.y1, b.x2, b.y2))
         cv2.rectangle(out, (x1, y1), (x2, y2), c, thick)
         text = f"{f.emotion} {f.emotion_score:.2f}"
+        if f.track_id is not None:
+            text = f"#{f.track_id} {text}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(1, thick - 1))
         ty = y1 - 4 if y1 - th - base - 4 >= 0 else y2 + th + 4
         cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base // 2), c, -1)

@@ -1,0 +1,1 @@
+"""Video and camera input: sampled frames, face tracks, smoothed emotions, per-track summaries."""

@@ -1,0 +1,52 @@
+"""Every default of video processing, defined once (the CLI and ``Pipeline.run_video`` read these)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ferkit.errors import ConfigError
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How frames are sampled, tracked and smoothed.
+
+    ``every``: process every N-th frame; ``fps``: or sample at about F frames per second (overrides
+    ``every``); ``start_s``/``end_s``: the time range; ``smooth``: weight of the past in the exponential
+    moving average of each track's emotion probabilities (0 turns smoothing off); ``track_iou``: the least
+    IoU between a track's predicted box and a face to continue it; ``max_lost``: processed frames a track
+    may go unseen before it ends; ``batch_size``: frames per detector batch (1 for cameras: no lag).
+    """
+
+    every: int = 1
+    fps: float | None = None
+    start_s: float = 0.0
+    end_s: float | None = None
+    smooth: float = 0.6
+    track_iou: float = 0.3
+    max_lost: int = 10
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ConfigError(f"--every must be >= 1, got {self.every}")
+        if self.fps is not None and self.fps <= 0:
+            raise ConfigError(f"--fps must be > 0, got {self.fps}")
+        if self.start_s < 0 or (self.end_s is not None and self.end_s <= self.start_s):
+            raise ConfigError(f"need 0 <= --start < --end, got start {self.start_s}, end {self.end_s}")
+        if not 0.0 <= self.smooth < 1.0:
+            raise ConfigError(f"--smooth must be in [0, 1) (0 turns it off), got {self.smooth}")
+        if not 0.0 < self.track_iou <= 1.0 or self.max_lost < 0 or self.batch_size < 1:
+            raise ConfigError("track_iou must be in (0, 1], max_lost >= 0 and batch_size >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def is_video_input(value: str) -> bool:
+    """A video file (by suffix), a stream URL or a camera index."""
+    v = value.strip()
+    return v.isdigit() or v.lower().startswith(STREAM_SCHEMES) or v.lower().endswith(VIDEO_SUFFIXES)

@@ -1,0 +1,238 @@
+"""Running the pipeline over a video: frames decoded in a background thread, detected in small batches,
+tracked, smoothed, and written as they complete.
+
+Output folder layout (``--out DIR``)::
+
+    DIR/run.json         the settings: pipeline options, weights (SHA-256), video options, source
+    DIR/frames.jsonl     one record per processed frame, appended as each frame completes
+    DIR/tracks.csv       one row per track: first/last time, frames seen, dominant emotion, shares
+    DIR/tracks.png       each track's emotion probabilities over time
+    DIR/annotated.mp4    the processed frames with boxes, track ids and emotions drawn
+
+Ctrl-C stops reading, then closes every file properly: what was written stays valid.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from ferkit.errors import ConfigError
+from ferkit.pipeline.writers import annotate, colour_for
+from ferkit.types import FrameResult
+from ferkit.video.config import VideoOptions
+from ferkit.video.source import Frame, VideoSource
+from ferkit.video.summary import TrackLog, TrackSummary, plot_tracks, write_tracks_csv
+from ferkit.video.tracker import IouTracker
+
+FRAMES_FILE, TRACKS_CSV, TRACKS_PLOT, ANNOTATED_VIDEO = (
+    "frames.jsonl",
+    "tracks.csv",
+    "tracks.png",
+    "annotated.mp4",
+)
+VIDEO_OUTPUTS = (FRAMES_FILE, TRACKS_CSV, TRACKS_PLOT, ANNOTATED_VIDEO)
+_END = object()
+
+
+def iter_video(
+    pipeline, video: VideoSource, options: VideoOptions
+) -> Iterator[tuple[FrameResult, np.ndarray]]:
+    """Each sampled frame's result (faces tracked, probabilities smoothed) with its BGR image, in order.
+
+    A reader thread decodes ahead into a bounded queue; frames are detected in batches of what is already
+    decoded, up to ``options.batch_size`` (so a live camera is processed frame by frame, without lag).
+    """
+    tracker = IouTracker(pipeline.class_names, options.track_iou, options.max_lost, options.smooth)
+    frames: queue.Queue = queue.Queue(maxsize=2 * options.batch_size)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for fr in video.frames(options):
+                while not stop.is_set():
+                    try:
+                        frames.put(fr, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            frames.put(_END)
+        except BaseException as exc:  # handed to the consumer
+            frames.put(exc)
+
+    reader = threading.Thread(target=read, name="ferkit-video-read", daemon=True)
+    reader.start()
+    try:
+        done = False
+        while not done:
+            batch: list[Frame] = []
+            item = frames.get()
+            while True:
+                if item is _END:
+                    done = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                batch.append(item)
+                if len(batch) >= options.batch_size:
+                    break
+                try:
+                    item = frames.get_nowait()
+                except queue.Empty:
+                    break
+            if not batch:
+                break
+            results = pipeline.run_arrays([video.name] * len(batch), [f.image for f in batch])
+            for fr, res in zip(batch, results, strict=True):
+                faces = tracker.update(res.faces)
+                h, w = fr.image.shape[:2]
+                yield FrameResult(video.name, fr.index, fr.timestamp_s, w, h, faces), fr.image
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+
+
+@dataclass
+class VideoSummary:
+    """What a video run did; ``interrupted`` when Ctrl-C ended it early (files are still complete)."""
+
+    source: str
+    frames: int = 0
+    faces: int = 0
+    seconds: float = 0.0
+    tracks: list[TrackSummary] = field(default_factory=list)
+    interrupted: bool = False
+    out: Path | None = None
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class _VideoWriter:
+    """annotated.mp4, written in a background thread (drawing and encoding overlap detection)."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], class_names):
+        self.class_names = class_names
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not self._writer.isOpened():
+            raise ConfigError(f"cannot write {path}: OpenCV has no MPEG-4 encoder here")
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ferkit-video-write")
+        self._pending: list[Future] = []
+
+    def _draw(self, image: np.ndarray, frame: FrameResult) -> None:
+        self._writer.write(annotate(image, frame, self.class_names))
+
+    def add(self, image: np.ndarray, frame: FrameResult) -> None:
+        for f in self._pending:
+            if f.done():
+                f.result()  # re-raises a failed write
+        self._pending = [f for f in self._pending if not f.done()]
+        if len(self._pending) > 8:  # bounded memory: wait for the oldest
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(self._draw, image, frame))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for f in self._pending:
+            f.result()
+        self._writer.release()
+
+
+def _prepare_out(out: Path, overwrite: bool, settings: dict) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder (it is created if missing)")
+    present = [n for n in (*VIDEO_OUTPUTS, "run.json") if (out / n).exists()]
+    if present and not overwrite:
+        raise ConfigError(
+            f"{out} already holds video results ({', '.join(present)}): use another --out, or --overwrite"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for n in present:
+        (out / n).unlink()
+    (out / "run.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+
+
+def run_video(
+    pipeline,
+    source: str | int | Path,
+    options: VideoOptions | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    save_annotated: bool = True,
+    progress: bool = True,
+    on_frame: Callable[[FrameResult], None] | None = None,
+) -> VideoSummary:
+    """Process a video file, camera or stream; with ``out``, write the files listed in this module's doc."""
+    from ferkit import __version__
+
+    options = options or VideoOptions()
+    out_dir = Path(out) if out is not None else None
+    with VideoSource(source) as video:
+        summary = VideoSummary(video.name, out=out_dir)
+        log = TrackLog(pipeline.class_names)
+        fh, writer = None, None
+        if out_dir is not None:
+            settings = {
+                "ferkit_version": __version__,
+                "source": video.name,
+                **pipeline.settings(),
+                "video": options.to_dict(),
+            }
+            _prepare_out(out_dir, overwrite, settings)
+            fh = (out_dir / FRAMES_FILE).open("w", encoding="utf-8")
+        bar = tqdm(
+            total=video.sampled_count(options),
+            unit="frame",
+            desc="frames",
+            disable=not progress or None,
+            dynamic_ncols=True,
+        )
+        t0 = time.perf_counter()
+        frames = iter_video(pipeline, video, options)
+        try:
+            for frame, image in frames:
+                if out_dir is not None and save_annotated and writer is None:
+                    fps = options.fps or (video.fps / options.every if video.fps else 10.0)
+                    writer = _VideoWriter(
+                        out_dir / ANNOTATED_VIDEO, fps, (frame.width, frame.height), pipeline.class_names
+                    )
+                if writer is not None:
+                    writer.add(image, frame)
+                if fh is not None:
+                    fh.write(json.dumps(frame.to_dict(), ensure_ascii=False) + "\n")
+                    fh.flush()
+                log.add(frame)
+                summary.frames += 1
+                summary.faces += len(frame.faces)
+                bar.update(1)
+                if on_frame is not None:
+                    on_frame(frame)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        finally:
+            frames.close()
+            bar.close()
+            if writer is not None:
+                writer.close()
+            if fh is not None:
+                fh.close()
+            summary.seconds = time.perf_counter() - t0
+            summary.tracks = log.summaries()
+            if out_dir is not None:
+                write_tracks_csv(out_dir / TRACKS_CSV, summary.tracks, pipeline.class_names)
+                colours = [colour_for(c, pipeline.class_names) for c in pipeline.class_names]
+                plot_tracks(out_dir / TRACKS_PLOT, log, colours)
+    return summary

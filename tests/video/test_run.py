@@ -1,0 +1,142 @@
+import json
+
+import cv2
+import pytest
+from typer.testing import CliRunner
+
+from ferkit.cli import app
+from ferkit.errors import ConfigError
+from ferkit.pipeline import Pipeline
+from ferkit.types import FrameResult
+from ferkit.video.config import VideoOptions
+from ferkit.video.run import run_video
+from tests.helpers import moving_faces_frames, write_clip
+
+N = 12
+
+
+@pytest.fixture(scope="module")
+def pipe() -> Pipeline:
+    return Pipeline.from_pretrained(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, real_photo_module):
+    return write_clip(
+        tmp_path_factory.mktemp("clip") / "faces.mp4", moving_faces_frames(real_photo_module, N), 10
+    )
+
+
+@pytest.fixture(scope="module")
+def real_photo_module():
+    from matplotlib import cbook
+
+    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+
+def read_video(path):
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.grab():
+        n += 1
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    cap.release()
+    return n, size
+
+
+def test_run_writes_records_tracks_plot_and_video(pipe, clip, tmp_path):
+    out = tmp_path / "out"
+    summary = run_video(pipe, clip, out=out, progress=False)
+    records = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
+    assert [r["frame_index"] for r in records] == list(range(N))
+    assert [r["timestamp_s"] for r in records] == [i / 10 for i in range(N)]
+    # two faces on every frame; the top one moves right, the bottom one left, each under one id
+    by_row = {}
+    for r in records:
+        assert len(r["faces"]) == 2
+        for f in r["faces"]:
+            by_row.setdefault(f["box_xyxy"][1] < 120, set()).add(f["track_id"])
+    assert sorted(len(v) for v in by_row.values()) == [1, 1] and by_row[True] != by_row[False]
+    rows = (out / "tracks.csv").read_text().splitlines()
+    assert rows[0].startswith("track_id,first_s,last_s,frames_seen,dominant_emotion,share_angry")
+    assert [r.split(",")[3] for r in rows[1:]] == [str(N), str(N)]
+    assert [t.frames_seen for t in summary.tracks] == [N, N]
+    assert (out / "tracks.png").read_bytes()[:4] == b"\x89PNG"
+    assert read_video(out / "annotated.mp4") == (N, (320, 240))
+    assert json.loads((out / "run.json").read_text())["video"]["smooth"] == VideoOptions().smooth
+
+
+def test_ctrl_c_leaves_complete_files(pipe, clip, tmp_path):
+    seen = []
+
+    def stop_at_five(frame):
+        seen.append(frame)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    summary = run_video(pipe, clip, out=tmp_path, progress=False, on_frame=stop_at_five)
+    assert summary.interrupted and summary.frames == 5
+    lines = (tmp_path / "frames.jsonl").read_text().splitlines()
+    assert [json.loads(x)["frame_index"] for x in lines] == [0, 1, 2, 3, 4]
+    assert read_video(tmp_path / "annotated.mp4")[0] == 5
+    assert len((tmp_path / "tracks.csv").read_text().splitlines()) == 3
+
+
+def test_existing_results_are_not_overwritten(pipe, clip, tmp_path):
+    run_video(pipe, clip, VideoOptions(end_s=0.3), out=tmp_path, progress=False)
+    before = (tmp_path / "frames.jsonl").read_text()
+    with pytest.raises(ConfigError, match="already holds video results"):
+        run_video(pipe, clip, out=tmp_path, progress=False)
+    assert (tmp_path / "frames.jsonl").read_text() == before
+    run_video(pipe, clip, out=tmp_path, overwrite=True, progress=False)
+    assert len((tmp_path / "frames.jsonl").read_text().splitlines()) == N
+
+
+def test_pipeline_run_video_yields_frame_results(pipe, clip):
+    frames = list(pipe.run_video(str(clip), every=3, smooth=0.0))
+    assert [f.frame_index for f in frames] == [0, 3, 6, 9]
+    assert all(isinstance(f, FrameResult) and len(f.faces) == 2 for f in frames)
+    assert {f.track_id for fr in frames for f in fr.faces} == {1, 2}
+
+
+runner = CliRunner()
+
+
+def test_cli_video_jsonl_and_table(clip, tmp_path):
+    r = runner.invoke(
+        app, ["detect-and-classify", str(clip), "-f", "jsonl", "-q", "--device", "cpu", "--every", "2"]
+    )
+    assert r.exit_code == 0, r.output
+    records = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["frame_index"] for x in records] == list(range(0, N, 2))
+    r = runner.invoke(
+        app, ["detect-and-classify", str(clip), "--out", str(tmp_path / "o"), "--device", "cpu"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "track_id" in r.stdout and "dominant_emotion" in r.stdout
+    assert f"{N} frame(s)" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "annotated.mp4",
+        "frames.jsonl",
+        "run.json",
+        "tracks.csv",
+        "tracks.png",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{clip}", "{photo}"], "one video at a time"),
+        (["--source", "99"], "cannot open this camera"),
+        (["{clip}", "--smooth", "1.5"], "--smooth must be in [0, 1)"),
+        (["/no/such/clip.mp4"], "no such video file"),
+        (["{clip}", "--no-detect"], "a video needs neither"),
+        ([], "give images, folders or a video"),
+    ],
+)
+def test_cli_video_errors(args, message, clip, real_photo_module):
+    args = [a.format(clip=clip, photo=real_photo_module) for a in args]
+    r = runner.invoke(app, ["detect-and-classify", *args, "--device", "cpu", "-q"])
+    assert r.exit_code == 1, r.output
+    assert message in r.stderr and r.stderr.count("error:") == 1
