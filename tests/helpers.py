@@ -108,15 +108,20 @@ def make_wider(root: Path, gt: str = GT, size=(100, 120)) -> Path:
 class FixedDetector:
     """Stands in for FaceDetector: the same boxes (scaled to each image) for every image."""
 
-    def __init__(self, boxes: list[tuple[float, float, float, float, float]]):
+    def __init__(self, boxes: list[tuple[float, float, float, float, float]], conf: float = 0.0):
         self.boxes = boxes  # fractions of width/height, and a score
+        self.conf = conf  # boxes scored below are dropped, as the detector's conf does
 
     def detect(self, images):
         out = []
         for im in images:
             h, w = im.shape[:2]
             out.append(
-                [Detection(Box(x1 * w, y1 * h, x2 * w, y2 * h), s) for x1, y1, x2, y2, s in self.boxes]
+                [
+                    Detection(Box(x1 * w, y1 * h, x2 * w, y2 * h), s)
+                    for x1, y1, x2, y2, s in self.boxes
+                    if s >= self.conf
+                ]
             )
         return out
 

@@ -21,3 +21,7 @@ class ConfigError(FerError):
 
 class SplitNotFoundError(DataError):
     """A dataset has no such split (no folder, or no CSV rows with that Usage)."""
+
+
+class ImageTooLargeError(DataError):
+    """An image has more pixels than the limit it is read under (a decompression bomb, or just too big)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ferkit.errors import DataError
+from ferkit.errors import DataError, ImageTooLargeError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -19,7 +20,7 @@ def _unreadable(path: str | Path, exc: BaseException) -> DataError:
     if isinstance(exc, PermissionError):
         return DataError(f"{path}: permission denied")
     if isinstance(exc, Image.DecompressionBombError):
-        return DataError(f"{path}: image too large ({exc})")
+        return ImageTooLargeError(f"{path}: image too large ({exc})")
     if isinstance(exc, (UnidentifiedImageError, ImportError)):
         # ultralytics patches Image.open to fetch a HEIF plugin on unknown files; without it: ImportError
         return DataError(f"{path}: not an image (unrecognised format)")
@@ -127,19 +128,35 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         if path.stat().st_size == 0:
             raise DataError(f"{path}: empty file (0 bytes)")
         with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise DataError(
-                    f"{path}: image too large ({w}x{h} = {w * h / 1e6:.0f} MP, limit "
-                    f"{max_pixels / 1e6:.0f} MP); downscale it first"
-                )
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-                a = np.asarray(im)
-                a = a.astype(np.float64) / (65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0)
-                return to_bgr8(a.astype(np.float32).clip(0, 1), "rgb")
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                return to_bgr8(np.asarray(im.convert("RGBA")), "rgb")
-            return to_bgr8(np.asarray(im.convert("RGB")), "rgb")
+            return _to_bgr(im, path, max_pixels)
     except _DECODE_ERRORS as exc:
         raise _unreadable(path, exc) from None
+
+
+def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """:func:`read_image` for the bytes of an image file (an upload); errors name it ``name``. The pixel
+    count is checked from the header, before any pixel is decoded."""
+    if not data:
+        raise DataError(f"{name}: empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return _to_bgr(im, name, max_pixels)
+    except _DECODE_ERRORS as exc:
+        raise _unreadable(name, exc) from None
+
+
+def _to_bgr(im: Image.Image, name: str | Path, max_pixels: int) -> np.ndarray:
+    w, h = im.size
+    if w * h > max_pixels:
+        raise ImageTooLargeError(
+            f"{name}: image too large ({w}x{h} = {w * h / 1e6:.0f} MP, limit "
+            f"{max_pixels / 1e6:.0f} MP); downscale it first"
+        )
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im)
+        a = a.astype(np.float64) / (65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0)
+        return to_bgr8(a.astype(np.float32).clip(0, 1), "rgb")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return to_bgr8(np.asarray(im.convert("RGBA")), "rgb")
+    return to_bgr8(np.asarray(im.convert("RGB")), "rgb")

@@ -1,0 +1,61 @@
+"""Every default and limit of ``fer serve``, defined once (the CLI reads these)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ
+from ferkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Where the server listens, what it loads, and its limits.
+
+    ``max_upload_mb``: largest request body; ``max_pixels``: largest image, checked from its header before
+    decoding (decompression bombs); ``timeout_s``: longest wait for a result (queue plus inference);
+    ``queue_size``: images waiting for the model beyond which requests are refused (503); ``max_batch``
+    and ``batch_wait_ms``: requests that arrive together are run as one batch of up to ``max_batch``
+    images, waiting at most ``batch_wait_ms`` for company.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    device: str = "auto"
+    detector_weights: str = "default"
+    classifier_weights: tuple[str, ...] = ("default",)
+    conf: float = DEFAULT_CONF
+    imgsz: int = DEFAULT_IMGSZ
+    max_upload_mb: float = 10.0
+    max_pixels: int = 40_000_000
+    timeout_s: float = 30.0
+    queue_size: int = 32
+    max_batch: int = 8
+    batch_wait_ms: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port must be in 0-65535, got {self.port}")
+        if self.workers < 1 or self.queue_size < 1 or self.max_batch < 1:
+            raise ConfigError("--workers, --queue-size and --max-batch must be >= 1")
+        if self.max_upload_mb <= 0 or self.max_pixels < 1 or self.timeout_s <= 0 or self.batch_wait_ms < 0:
+            raise ConfigError("--max-upload-mb, --max-pixels and --timeout must be > 0, --batch-wait-ms >= 0")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)
+
+    def limits(self) -> dict:
+        keys = ("max_upload_mb", "max_pixels", "timeout_s", "queue_size", "max_batch", "batch_wait_ms")
+        return {k: getattr(self, k) for k in keys}
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeConfig:
+        d = json.loads(text)
+        d["classifier_weights"] = tuple(d["classifier_weights"])
+        return cls(**d)

@@ -1,0 +1,47 @@
+"""The page of ``fer serve`` in a real browser: headless Chromium uploads docs/example.jpg."""
+
+import os
+
+import pytest
+from benchmarks.serve_browser import (
+    EXAMPLE,
+    browser_available,
+    headless_chromium,
+    running_server,
+    try_page,
+    try_webcam,
+)
+
+from ferkit.serve.app import create_app
+from ferkit.serve.config import ServeConfig
+
+if not browser_available():
+    if os.environ.get("CI"):  # .ci/run installs Chromium: there, a missing browser is a failure
+        pytest.fail("Debian's chromium and chromium-driver are not installed", pytrace=False)
+    pytest.skip("needs Debian's chromium and chromium-driver", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    from ferkit.pipeline import Pipeline
+
+    return Pipeline.from_pretrained(device="cpu")
+
+
+def test_page_shows_labels_for_an_uploaded_photo(pipe, tmp_path):
+    with running_server(create_app(pipe, ServeConfig())) as url, headless_chromium() as driver:
+        shown = try_page(driver, url, EXAMPLE, tmp_path / "page.png")
+    expected = pipe.run(EXAMPLE)
+    assert shown["status"].startswith("2 faces in 786x420")
+    assert shown["emotions"] == [f.emotion for f in expected.faces]
+    assert all(label.startswith(f"face {i}: ") for i, label in enumerate(shown["labels"]))
+    assert shown["canvas"] == [786, 420]  # the photo was drawn, with the boxes over it
+    assert (tmp_path / "page.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_webcam_sends_frames_and_shows_each_answer(pipe):
+    """Chromium's synthetic camera stands in for a webcam: frames go to /v1/detect and each answer shows."""
+    with running_server(create_app(pipe, ServeConfig())) as url, headless_chromium() as driver:
+        statuses = try_webcam(driver, url, frames=3)
+    assert len(statuses) == 3
+    assert all(" in 640x480 (" in s for s in statuses), statuses
