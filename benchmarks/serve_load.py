@@ -115,6 +115,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--max-seconds", type=float, default=600)
+    ap.add_argument("--name", default="serve_load", help="result file: docs/benchmarks/NAME.json")
     args = ap.parse_args()
     photo = scene_photos()[0]  # a 640 px photo with 3-8 faces (the video benchmark's first scene)
     data = photo.read_bytes()
@@ -134,7 +135,7 @@ def main() -> None:
             latencies.append(time.perf_counter() - t0)
             statuses.append(status)
             faces.append(len(body.get("faces", [])))
-            if i % 25 == 0:
+            if i % max(1, args.requests // 8) == 0:
                 memory.append(round(rss_mb(pids), 1))
 
         t0 = time.perf_counter()
@@ -161,7 +162,7 @@ def main() -> None:
         "environment": environment(__import__("torch").device("cpu")),
     }
     print(json.dumps(result, indent=2))
-    write_result(f"serve_load_w{args.workers}" if args.workers > 1 else "serve_load", result)
+    write_result(args.name, result)
 
 
 if __name__ == "__main__":
