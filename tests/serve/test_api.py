@@ -187,3 +187,18 @@ def test_base64_of_a_bomb_is_refused_before_decoding(client, tmp_path):
     r = client.post("/v1/detect", json={"image_base64": data})
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_pixels"
     assert io.BytesIO(b"")  # nothing else to clean up
+
+
+def test_requests_with_other_options_run_in_their_own_batch():
+    from ferkit.serve.batcher import Batcher, RequestOptions
+
+    pipe = SlowPipeline()
+    batcher = Batcher(pipe, queue_size=8, max_batch=8, batch_wait_s=0.3)
+    image = np.zeros((8, 8, 3), np.uint8)
+    futures = [
+        batcher.submit(image, name, RequestOptions(conf))
+        for name, conf in (("a", 0.3), ("b", 0.5), ("c", 0.3))
+    ]
+    assert [f.result(10).source for f in futures] == ["a", "b", "c"]
+    batcher.close()
+    assert pipe.batches == [2, 1]

@@ -140,3 +140,31 @@ def test_cli_video_errors(args, message, clip, real_photo_module):
     r = runner.invoke(app, ["detect-and-classify", *args, "--device", "cpu", "-q"])
     assert r.exit_code == 1, r.output
     assert message in r.stderr and r.stderr.count("error:") == 1
+
+
+def test_sigint_to_the_command_finishes_the_files(real_photo_module, tmp_path):
+    """A real Ctrl-C (SIGINT) to `fer detect-and-classify clip --out DIR`: exit 130, files valid so far."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    there = moving_faces_frames(real_photo_module, 40)
+    clip = write_clip(tmp_path / "long.mp4", (there + there[::-1]) * 4, 10)  # 320 frames
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "ferkit", "detect-and-classify", str(clip), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    frames = out / "frames.jsonl"
+    deadline = time.monotonic() + 120
+    while not (frames.is_file() and len(frames.read_text().splitlines()) >= 5):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted after" in err
+    lines = frames.read_text().splitlines()
+    assert 5 <= len(lines) < 320
+    assert [json.loads(x)["frame_index"] for x in lines] == list(range(len(lines)))
+    assert read_video(out / "annotated.mp4")[0] == len(lines)
+    assert (out / "tracks.csv").is_file() and (out / "tracks.png").is_file()
