@@ -84,7 +84,22 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, ClassifierMeta]:
     """Rebuild a checkpoint's model (eval mode, float32, on ``device``); return it with its metadata."""
     ckpt = read_checkpoint(path)
-    meta = ClassifierMeta(
+    meta = meta_from_dict(ckpt)
+    model = create_model(meta.arch, num_classes=len(meta.class_names), input_size=meta.input_size)
+    try:
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        )
+    except RuntimeError as exc:
+        raise WeightsError(
+            f"{path}: weights do not fit architecture {meta.arch!r}: {str(exc)[:200]}"
+        ) from None
+    return model.to(device, memory_format=torch.channels_last).eval(), meta
+
+
+def meta_from_dict(ckpt: dict[str, Any]) -> ClassifierMeta:
+    """The metadata of :meth:`ClassifierMeta.to_dict` (a checkpoint, or an exported model's), rebuilt."""
+    return ClassifierMeta(
         arch=ckpt["arch"],
         class_names=tuple(ckpt["class_names"]),
         grouping=LabelGrouping.from_dict(ckpt["grouping"]),
@@ -97,16 +112,6 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
         blur_skip_below=float((ckpt.get("preprocess") or {}).get("blur_skip_below", 0.0)),
         crop=CropRecipe.from_dict(ckpt.get("crop")),
     )
-    model = create_model(meta.arch, num_classes=len(meta.class_names), input_size=meta.input_size)
-    try:
-        model.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-        )
-    except RuntimeError as exc:
-        raise WeightsError(
-            f"{path}: weights do not fit architecture {meta.arch!r}: {str(exc)[:200]}"
-        ) from None
-    return model.to(device, memory_format=torch.channels_last).eval(), meta
 
 
 def export_checkpoint(

@@ -57,14 +57,16 @@ class EnsembleClassifier:
 
 
 def load_classifier(
-    weights: str | Path | Sequence[str | Path] | None = "default", device: str | torch.device = "auto"
+    weights: str | Path | Sequence[str | Path] | None = "default",
+    device: str | torch.device = "auto",
+    backend: str = "torch",
 ) -> EmotionClassifier | EnsembleClassifier:
     """One checkpoint as an :class:`EmotionClassifier`; a list of two or more as an ensemble."""
     dev = device if isinstance(device, torch.device) else select_device(device)
     if weights is None or isinstance(weights, (str, Path)):
-        return EmotionClassifier.from_pretrained(weights, dev)
+        return EmotionClassifier.from_pretrained(weights, dev, backend)
     weights = list(weights)
     if len(weights) == 1:
-        return EmotionClassifier.from_pretrained(weights[0], dev)
-    members = [EmotionClassifier.from_pretrained(w, dev) for w in weights]
+        return EmotionClassifier.from_pretrained(weights[0], dev, backend)
+    members = [EmotionClassifier.from_pretrained(w, dev, backend) for w in weights]
     return EnsembleClassifier(members, [str(w) for w in weights])

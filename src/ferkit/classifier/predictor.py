@@ -9,9 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint
+from ferkit.backends import ExportedModel, resolve_backend
+from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
 from ferkit.classifier.data import preprocess
 from ferkit.device import select_device
+from ferkit.errors import WeightsError
+from ferkit.export import load_exported
 from ferkit.imaging.crop import CropRecipe, resize_square
 from ferkit.imaging.images import to_gray8
 from ferkit.weights import resolve_weights
@@ -28,22 +31,50 @@ def tta_views(x: torch.Tensor, shift: int = 3) -> list[torch.Tensor]:
     return views + [v.flip(-1) for v in views]
 
 
+class _ExportedModule:
+    """An exported classifier called like the torch module: a (N, 1, S, S) tensor in, logits out."""
+
+    def __init__(self, run: ExportedModel):
+        self.run = run
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.run(x.cpu().numpy())[0])
+
+
 class EmotionClassifier:
     """A trained emotion classifier: crops in, probabilities per class name out."""
 
     def __init__(
-        self, model: torch.nn.Module, meta: ClassifierMeta, device: torch.device, weights: Path | None = None
+        self,
+        model: torch.nn.Module,
+        meta: ClassifierMeta,
+        device: torch.device,
+        weights: Path | None = None,
+        backend: str = "torch",
     ):
-        self.model, self.meta, self.device = model, meta, device
-        self.weights = weights  # the checkpoint file it was loaded from, when known
+        self.model, self.meta, self.device, self.backend = model, meta, device, backend
+        self.weights = weights  # the checkpoint (or exported) file it was loaded from, when known
 
     @classmethod
-    def from_pretrained(cls, weights: str | Path | None = "default", device: str | torch.device = "auto"):
-        """Load shipped ('default') or user weights onto ``device`` (auto/cpu/cuda or a torch.device)."""
+    def from_pretrained(
+        cls,
+        weights: str | Path | None = "default",
+        device: str | torch.device = "auto",
+        backend: str = "torch",
+    ):
+        """Load shipped ('default') or user weights onto ``device`` (auto/cpu/cuda or a torch.device), run by
+        ``backend`` (torch, onnx, openvino or auto: see :func:`ferkit.backends.resolve_backend`)."""
         dev = device if isinstance(device, torch.device) else select_device(device)
-        path = resolve_weights("classifier", weights)
-        model, meta = load_checkpoint(path, dev)
-        return cls(model, meta, dev, path)
+        backend = resolve_backend(backend, dev)
+        if backend == "torch":
+            if weights is not None and Path(str(weights)).suffix == ".onnx":
+                raise WeightsError(f"{weights} is an exported model: use backend onnx or openvino")
+            path = resolve_weights("classifier", weights)
+            model, meta = load_checkpoint(path, dev)
+            return cls(model, meta, dev, path)
+        model_src, info, path = load_exported("classifier", weights, backend)
+        exported = _ExportedModule(ExportedModel(model_src, backend, dev))
+        return cls(exported, meta_from_dict(info["meta"]), dev, path, backend)
 
     @property
     def class_names(self) -> tuple[str, ...]:

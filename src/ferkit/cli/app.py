@@ -93,3 +93,11 @@ def _root(
 
     set_process_env()
     send_logs_to_stderr()
+
+
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto (the fastest installed for the device), torch, onnx (ONNX Runtime) or openvino.",
+    ),
+]

@@ -9,9 +9,11 @@ from typing import Annotated
 
 import typer
 
+from ferkit.backends import DEFAULT_BACKEND, resolve_backend
 from ferkit.cli.app import (
     EXIT_ERROR,
     EXIT_FAILED_INPUTS,
+    BackendOpt,
     DeviceOpt,
     Format,
     _error,
@@ -20,6 +22,7 @@ from ferkit.cli.app import (
 )
 from ferkit.cli.video import VIDEO, run_video_command
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
+from ferkit.device import select_device
 from ferkit.errors import ConfigError
 from ferkit.video.config import VideoOptions, is_video_input
 from ferkit.video.source import parse_source
@@ -75,6 +78,7 @@ def detect_and_classify(
         bool, typer.Option(help="Redo images already in --out instead of skipping them.")
     ] = False,
     device: DeviceOpt = "auto",
+    backend: BackendOpt = DEFAULT_BACKEND,
     conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = DEFAULT_CONF,
     iou: Annotated[float, typer.Option(help="Detector NMS IoU threshold.")] = DEFAULT_NMS_IOU,
     imgsz: Annotated[int, typer.Option(help="Detector input size (pixels).")] = DEFAULT_IMGSZ,
@@ -132,6 +136,7 @@ def detect_and_classify(
     from ferkit.pipeline.writers import ResultPrinter
 
     check_output_options(out, annotate, save_crops)
+    resolve_backend(backend, select_device(device))  # a bad or missing backend fails before anything else
     video = _video_source(paths or [], source)
     if video is not None:
         options = VideoOptions(every=every, fps=fps, start_s=start, end_s=end, smooth=smooth)
@@ -158,6 +163,7 @@ def detect_and_classify(
         detect=not no_detect,
         tta=tta,
         batch_size=batch_size,
+        backend=backend,
     )
     if video is not None:
         run_video_command(pipe, video, options, fmt, out, overwrite, annotate, quiet)

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ferkit.cli.app import DeviceOpt, app, fer_errors
+from ferkit.backends import resolve_backend
+from ferkit.cli.app import BackendOpt, DeviceOpt, app, fer_errors
+from ferkit.device import select_device
 from ferkit.errors import ConfigError
 from ferkit.serve.config import ServeConfig
 
@@ -34,6 +36,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = SERVE.port,
     workers: Annotated[int, typer.Option(help="Worker processes, each with its own models.")] = SERVE.workers,
     device: DeviceOpt = SERVE.device,
+    backend: BackendOpt = SERVE.backend,
     detector_weights: Annotated[
         str, typer.Option(help="Detector .pt, or 'default'.")
     ] = SERVE.detector_weights,
@@ -73,6 +76,7 @@ def serve(
         port=port,
         workers=workers,
         device=device,
+        backend=backend,
         detector_weights=detector_weights,
         classifier_weights=tuple(classifier_weights or SERVE.classifier_weights),
         conf=conf,
@@ -83,6 +87,7 @@ def serve(
         queue_size=queue_size,
         max_batch=max_batch,
     )
+    resolve_backend(backend, select_device(device))  # before the port and the models
     check_port_free(host, port)
     from ferkit.serve.app import CONFIG_ENV, create_app, load_pipeline
 

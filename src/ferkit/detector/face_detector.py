@@ -9,6 +9,7 @@ from typing import overload
 import numpy as np
 import torch
 
+from ferkit.backends import resolve_backend
 from ferkit.detector.defaults import (
     DEFAULT_CONF,
     DEFAULT_CONTAINED,
@@ -16,10 +17,12 @@ from ferkit.detector.defaults import (
     DEFAULT_MAX_DET,
     DEFAULT_NMS_IOU,
 )
+from ferkit.detector.exported import ExportedYolo
 from ferkit.detector.metrics import contained_in_higher, detection_arrays
 from ferkit.detector.yolo import YoloModel
 from ferkit.device import select_device
-from ferkit.errors import ConfigError
+from ferkit.errors import ConfigError, WeightsError
+from ferkit.export import load_exported
 from ferkit.imaging.images import read_image, to_bgr8
 from ferkit.types import Detection
 from ferkit.weights import resolve_weights
@@ -40,16 +43,24 @@ class FaceDetector:
         max_det: int = DEFAULT_MAX_DET,
         batch_size: int = 8,
         contained: float = DEFAULT_CONTAINED,
+        backend: str = "torch",
     ):
         if not 0.0 <= conf <= 1.0 or not 0.0 < iou <= 1.0:
             raise ConfigError(f"conf must be in [0, 1] and iou in (0, 1], got conf={conf}, iou={iou}")
         if imgsz < 32 or max_det < 1 or batch_size < 1:
             raise ConfigError("imgsz must be >= 32 and max_det, batch_size >= 1")
         self.device = device if isinstance(device, torch.device) else select_device(device)
-        self.weights = resolve_weights("detector", weights)
+        self.backend = resolve_backend(backend, self.device)
         self.conf, self.iou, self.imgsz, self.max_det, self.batch_size = conf, iou, imgsz, max_det, batch_size
         self.contained = contained  # > 1 keeps boxes inside others
-        self._model = YoloModel(self.weights, self.device)
+        if self.backend == "torch":
+            if weights is not None and Path(str(weights)).suffix == ".onnx":
+                raise WeightsError(f"{weights} is an exported model: use backend onnx or openvino")
+            self.weights = resolve_weights("detector", weights)
+            self._model: YoloModel | ExportedYolo = YoloModel(self.weights, self.device)
+        else:
+            model, meta, self.weights = load_exported("detector", weights, self.backend, imgsz)
+            self._model = ExportedYolo(model, meta, self.backend, self.device)
 
     @overload
     def detect(self, images: ImageLike) -> list[Detection]: ...

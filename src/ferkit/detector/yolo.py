@@ -245,6 +245,28 @@ def export_weights(src: str | Path, dst: str | Path) -> Path:
     return Path(dst)
 
 
+def export_onnx(weights: Path, imgsz: int) -> tuple[bytes, dict[str, Any]]:
+    """A detector as ONNX (dynamic batch and size, simplified) by ultralytics' exporter, in a temporary
+    folder; with what ferkit needs to run it: class names, stride, and the recorded WIDER split."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ferkit-export-") as tmp:
+        src = Path(tmp) / "detector.pt"
+        shutil.copyfile(weights, src)
+        model = YoloModel(src, torch.device("cpu"))
+        try:
+            with _keep_torch_threads():
+                out = model._model.export(
+                    format="onnx", imgsz=imgsz, dynamic=True, simplify=True, device="cpu"
+                )
+        except Exception as exc:  # ultralytics raises many types
+            raise WeightsError(f"cannot export {weights} to ONNX: {exc}") from None
+        data = Path(out).read_bytes()
+    stride = int(max(getattr(model._model.model, "stride", torch.tensor([32])).tolist()))
+    return data, {"names": model.names, "stride": stride, "split": model.ferkit_meta.get("split")}
+
+
 class YoloModel:
     """A loaded ultralytics detector that returns ferkit Detections."""
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ferkit.backends import DEFAULT_BACKEND, resolve_backend
 from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
@@ -87,17 +88,28 @@ class Pipeline:
         detect: bool = True,
         tta: bool = False,
         batch_size: int = 8,
+        backend: str = DEFAULT_BACKEND,
     ) -> Pipeline:
         """Load the shipped (or given) weights. ``detect=False`` treats every image as one face crop.
 
         ``classifier_weights`` may list several checkpoints: their probabilities are averaged (an ensemble).
-        ``margin`` None uses the classifier's stored crop recipe.
+        ``margin`` None uses the classifier's stored crop recipe. ``backend``: torch, onnx, openvino, or auto
+        (the fastest installed for the device: :func:`ferkit.backends.resolve_backend`).
         """
         _check_options(margin, max_faces)  # before the (slow) loading
         dev = device if isinstance(device, torch.device) else select_device(device)
-        classifier = load_classifier(classifier_weights, dev)
+        backend = resolve_backend(backend, dev)
+        classifier = load_classifier(classifier_weights, dev, backend)
         detector = (
-            FaceDetector(detector_weights, conf=conf, iou=iou, imgsz=imgsz, device=dev, batch_size=batch_size)
+            FaceDetector(
+                detector_weights,
+                conf=conf,
+                iou=iou,
+                imgsz=imgsz,
+                device=dev,
+                batch_size=batch_size,
+                backend=backend,
+            )
             if detect
             else None
         )
@@ -114,6 +126,7 @@ class Pipeline:
         weights = getattr(self.classifier, "weights", None)
         members = weights if isinstance(weights, list) else [weights]
         return {
+            "backend": getattr(self.classifier, "backend", "torch"),
             "detect": det is not None,
             "detector": type(det).__name__ if det is not None else None,
             "detector_weights": _file_id(getattr(det, "weights", None)),

@@ -202,4 +202,5 @@ def load_pipeline(config: ServeConfig):
         config.device,
         conf=config.conf,
         imgsz=config.imgsz,
+        backend=config.backend,
     )

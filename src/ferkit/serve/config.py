@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from ferkit.backends import DEFAULT_BACKEND
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ
 from ferkit.errors import ConfigError
 
@@ -24,6 +25,7 @@ class ServeConfig:
     port: int = 8000
     workers: int = 1
     device: str = "auto"
+    backend: str = DEFAULT_BACKEND
     detector_weights: str = "default"
     classifier_weights: tuple[str, ...] = ("default",)
     conf: float = DEFAULT_CONF

@@ -1,0 +1,107 @@
+"""Inference backends: PyTorch, or an exported ONNX model run by ONNX Runtime or OpenVINO.
+
+One function picks the backend (:func:`resolve_backend`), as :func:`ferkit.device.select_device` picks the
+device; :class:`ExportedModel` runs an exported model on arrays. OpenVINO is asked for float32 precision, so
+that its results match PyTorch's (on CPUs with bfloat16 it would otherwise round to bfloat16).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ferkit.errors import ConfigError, WeightsError
+
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+DEFAULT_BACKEND = "auto"  # what the CLI, the server and Pipeline.from_pretrained use
+RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
+# the order `auto` tries on a CPU: fastest first, as measured by benchmarks/backends.py
+CPU_PREFERENCE = ("openvino", "onnx", "torch")
+
+
+def check_backend_name(name: str | None) -> str:
+    """The normalised backend name, or a ConfigError listing the valid ones."""
+    norm = (name or "auto").strip().lower()
+    if norm not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+    return norm
+
+
+def backend_installed(backend: str) -> bool:
+    """Whether the runtime of ``backend`` can be imported (torch always can)."""
+    return backend == "torch" or importlib.util.find_spec(RUNTIME_PACKAGES[backend]) is not None
+
+
+def _ort_cuda() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def resolve_backend(name: str | None, device: torch.device) -> str:
+    """``auto``: ONNX Runtime with CUDA on a GPU (when its CUDA provider is installed, else PyTorch), the
+    fastest installed backend on a CPU. A named backend whose runtime is missing is a ConfigError saying
+    what to install; OpenVINO runs on CPUs only here."""
+    norm = check_backend_name(name)
+    if norm == "auto":
+        if device.type == "cuda":
+            return "onnx" if backend_installed("onnx") and _ort_cuda() else "torch"
+        if device.type != "cpu":
+            return "torch"
+        return next(b for b in CPU_PREFERENCE if backend_installed(b))
+    if not backend_installed(norm):
+        raise ConfigError(
+            f"backend {norm!r} needs a package that is not installed: pip install {RUNTIME_PACKAGES[norm]}"
+        )
+    if norm == "openvino" and device.type != "cpu":
+        raise ConfigError(
+            f"backend 'openvino' runs on the CPU here; use --device cpu, or --backend onnx on {device}"
+        )
+    if norm == "onnx" and device.type == "cuda" and not _ort_cuda():
+        raise ConfigError("backend 'onnx' on CUDA needs onnxruntime-gpu (its CUDA provider is not installed)")
+    if norm == "onnx" and device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"backend 'onnx' runs on cpu or cuda, not {device}")
+    return norm
+
+
+class ExportedModel:
+    """An exported model (ONNX bytes or file, or an OpenVINO IR .xml) run by ``backend`` on ``device``:
+    float32 arrays in, a list of float32 arrays out."""
+
+    def __init__(self, model: bytes | Path, backend: str, device: torch.device):
+        self.backend = backend
+        self._lock = threading.Lock()
+        try:
+            if backend == "onnx":
+                import onnxruntime as ort
+
+                providers = ["CUDAExecutionProvider"] if device.type == "cuda" else []
+                src = model if isinstance(model, bytes) else str(model)
+                self._session = ort.InferenceSession(src, providers=[*providers, "CPUExecutionProvider"])
+                self._input = self._session.get_inputs()[0].name
+            elif backend == "openvino":
+                import openvino as ov
+
+                core = ov.Core()
+                read = core.read_model(model if isinstance(model, bytes) else str(model))
+                config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+                self._request = core.compile_model(read, "CPU", config).create_infer_request()
+            else:
+                raise ConfigError(f"ExportedModel runs onnx or openvino, not {backend!r}")
+        except (ConfigError, WeightsError):
+            raise
+        except Exception as exc:  # the runtimes raise their own types for a bad file
+            where = "the exported model" if isinstance(model, bytes) else str(model)
+            raise WeightsError(f"{backend} cannot load {where}: {str(exc).splitlines()[0][:300]}") from None
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        with self._lock:
+            if self.backend == "onnx":
+                return self._session.run(None, {self._input: x})
+            self._request.infer({0: x})
+            return [np.array(t.data) for t in self._request.output_tensors]

@@ -1,0 +1,34 @@
+"""fer export: a classifier or detector checkpoint as ONNX or OpenVINO IR, metadata inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ferkit.cli.app import app, fer_errors
+from ferkit.detector.defaults import DEFAULT_IMGSZ
+from ferkit.export import FORMATS
+
+
+@app.command("export")
+@fer_errors
+def export_command(
+    weights: Annotated[str, typer.Option(help="A classifier or detector .pt (told apart by its contents).")],
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = FORMATS[0],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output file (.onnx) or folder (openvino) [default: beside the weights]."),
+    ] = None,
+    imgsz: Annotated[
+        int, typer.Option(help="Detector: the input size it is traced at (sizes stay dynamic).")
+    ] = DEFAULT_IMGSZ,
+) -> None:
+    """Export a model for the fast backends (--backend onnx|openvino): classes, preprocessing and crop
+    recipe travel inside the file, so it is used exactly like the checkpoint."""
+    from ferkit.export import export
+
+    path = export(weights, fmt, out, imgsz)
+    typer.secho(f"exported {weights} -> {path}", err=True, fg=typer.colors.GREEN)
+    typer.echo(str(path))

@@ -1,0 +1,184 @@
+"""``fer export``: both models as ONNX (or OpenVINO IR), with what ferkit needs to use them inside.
+
+An exported ONNX file carries a ``ferkit`` metadata entry (JSON): its kind (classifier or detector), the
+SHA-256 of the checkpoint it came from, and for a classifier the whole checkpoint metadata (classes,
+input size, normalisation, crop recipe); for a detector its class names, stride and recorded WIDER split.
+An OpenVINO export is a folder with ``model.xml``, ``model.bin`` and the same metadata in ``ferkit.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ferkit.errors import ConfigError, WeightsError
+
+FORMATS = ("onnx", "openvino")
+META_KEY = "ferkit"
+IR_META = "ferkit.json"
+KINDS = ("classifier", "detector")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def weights_kind(path: Path) -> str:
+    """'classifier' for a ferkit classifier checkpoint, else 'detector' (ultralytics checks the rest)."""
+    from ferkit.classifier.checkpoint import read_checkpoint
+
+    try:
+        read_checkpoint(path)
+        return "classifier"
+    except WeightsError:
+        return "detector"
+
+
+def classifier_onnx(weights: Path) -> tuple[bytes, dict[str, Any]]:
+    """ONNX bytes of a classifier checkpoint (dynamic batch) and its metadata."""
+    from ferkit.classifier.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(weights, "cpu")
+    model = model.to(memory_format=torch.contiguous_format)
+    x = torch.zeros(1, 1, meta.input_size, meta.input_size)
+    buf = io.BytesIO()
+    torch.onnx.export(
+        model,
+        (x,),
+        buf,
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    return buf.getvalue(), {"kind": "classifier", "meta": meta.to_dict(), "source_sha256": sha256(weights)}
+
+
+def detector_onnx(weights: Path, imgsz: int) -> tuple[bytes, dict[str, Any]]:
+    """ONNX bytes of a detector checkpoint (dynamic batch and size) and its metadata."""
+    from ferkit.detector.yolo import export_onnx
+
+    data, info = export_onnx(weights, imgsz)
+    return data, {"kind": "detector", **info, "imgsz": imgsz, "source_sha256": sha256(weights)}
+
+
+def with_metadata(model: bytes, meta: dict[str, Any]) -> bytes:
+    """The ONNX model with ``meta`` stored as its ``ferkit`` metadata entry."""
+    import onnx
+
+    proto = onnx.load_from_string(model)
+    kept = [p for p in proto.metadata_props if p.key != META_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(meta)
+    return proto.SerializeToString()
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The ``ferkit`` metadata of an exported .onnx file or OpenVINO folder; WeightsError when absent."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return json.loads((path / IR_META).read_text(encoding="utf-8"))
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        props = {p.key: p.value for p in proto.metadata_props}
+        return json.loads(props[META_KEY])
+    except (OSError, KeyError, ValueError) as exc:
+        raise WeightsError(
+            f"{path} carries no ferkit metadata ({type(exc).__name__}): export it with `fer export`"
+        ) from None
+    except Exception as exc:  # onnx's parser errors
+        raise WeightsError(f"{path} is not an ONNX model: {str(exc).splitlines()[0][:200]}") from None
+
+
+def exported_bytes(weights: Path, kind: str, imgsz: int) -> tuple[bytes, dict[str, Any]]:
+    """ONNX bytes with metadata of a ``kind`` checkpoint, made in memory (for a backend given a .pt)."""
+    data, meta = classifier_onnx(weights) if kind == "classifier" else detector_onnx(weights, imgsz)
+    return with_metadata(data, meta), meta
+
+
+def export(weights: str | Path, fmt: str = "onnx", out: str | Path | None = None, imgsz: int = 512) -> Path:
+    """Export a classifier or detector checkpoint (told apart by its contents) to ``fmt``; returns the file
+    (ONNX) or folder (OpenVINO). ``out`` defaults to the checkpoint's name with .onnx / _openvino."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    needs = ("onnx", "onnxruntime") if fmt == "onnx" else ("onnx", "openvino")
+    missing = [n for n in needs if importlib.util.find_spec(n) is None]
+    if missing:
+        raise ConfigError(
+            f"exporting to {fmt} needs packages that are not installed: pip install {' '.join(missing)}"
+        )
+    src = Path(weights).expanduser()
+    if not src.is_file():
+        raise WeightsError(f"weights not found: {src}")
+    kind = weights_kind(src)
+    data, meta = exported_bytes(src, kind, imgsz)
+    dst = (
+        Path(out)
+        if out is not None
+        else src.with_name(src.stem + (".onnx" if fmt == "onnx" else "_openvino"))
+    )
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "onnx":
+        dst.write_bytes(data)
+        return dst
+    import openvino as ov
+
+    dst.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.Core().read_model(data), str(dst / "model.xml"), compress_to_fp16=False)
+    (dst / IR_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return dst
+
+
+def shipped_export(kind: str) -> Path:
+    """Where the shipped default's ONNX export lives inside the package."""
+    from ferkit.weights import packaged_weights
+
+    return packaged_weights(kind).with_suffix(".onnx")
+
+
+def load_exported(
+    kind: str, spec: str | Path | None, backend: str, imgsz: int = 512
+) -> tuple[bytes | Path, dict[str, Any], Path]:
+    """(model to run, its ferkit metadata, the file it came from) for an exported backend.
+
+    ``spec`` may be 'default' (the shipped ONNX export, or the shipped checkpoint exported in memory when the
+    two differ), an exported .onnx file, an OpenVINO folder of ``fer export`` (OpenVINO only), or any
+    checkpoint that :func:`ferkit.weights.resolve_weights` accepts (exported in memory).
+    """
+    from ferkit.weights import packaged_weights, resolve_weights
+
+    if spec is None or str(spec) == "default":
+        onnx_file, pt = shipped_export(kind), resolve_weights(kind, "default")
+        if onnx_file.is_file() and read_metadata(onnx_file).get("source_sha256") == sha256(pt):
+            return _checked(onnx_file, read_metadata(onnx_file), kind), read_metadata(onnx_file), onnx_file
+        return (*exported_bytes(packaged_weights(kind), kind, imgsz), pt)
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / IR_META).is_file():
+        if backend != "openvino":
+            raise WeightsError(f"{path} is an OpenVINO export: use it with --backend openvino")
+        meta = read_metadata(path)
+        return _checked(path / "model.xml", meta, kind), meta, path
+    if path.suffix == ".onnx":
+        meta = read_metadata(path)
+        return _checked(path, meta, kind), meta, path
+    pt = resolve_weights(kind, path)
+    return (*exported_bytes(pt, kind, imgsz), pt)
+
+
+def _checked(model: Path, meta: dict[str, Any], kind: str) -> Path:
+    if meta.get("kind") != kind:
+        raise WeightsError(f"{model} is an exported {meta.get('kind', 'unknown')} model, not a {kind}")
+    if not model.is_file():
+        raise WeightsError(f"exported model file missing: {model}")
+    return model
