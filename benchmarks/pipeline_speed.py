@@ -24,10 +24,10 @@ from ferkit.pipeline.batch import run_items
 from ferkit.pipeline.inputs import collect_inputs
 
 
-def measure(device: torch.device, n: int, batch_size: int, write: bool) -> dict:
+def measure(device: torch.device, n: int, batch_size: int, write: bool, backend: str = "auto") -> dict:
     folder = SHARED / "wider_face" / "WIDER_train" / "images"
     items = collect_inputs([str(folder)], recursive=True).items[:n]
-    pipe = Pipeline.from_pretrained(device=device, batch_size=batch_size)
+    pipe = Pipeline.from_pretrained(device=device, batch_size=batch_size, backend=backend)
     warm = collect_inputs([str(folder)], recursive=True).items[-2 * batch_size :]
     run_items(pipe, warm, progress=False)  # warm-up: model load, first inference, allocator
     pipe.timer.seconds.clear()
@@ -45,6 +45,7 @@ def measure(device: torch.device, n: int, batch_size: int, write: bool) -> dict:
     stages = {k: round(v, 2) for k, v in pipe.timer.seconds.items()}
     return {
         "device": str(device),
+        "backend": pipe.settings()["backend"],
         "images": summary.processed,
         "faces": summary.faces,
         "seconds": round(wall, 2),

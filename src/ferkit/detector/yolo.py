@@ -27,9 +27,10 @@ import numpy as np
 import torch
 import yaml
 
+from ferkit.detector.letterbox import decode_batch, letterbox_batch
 from ferkit.errors import ConfigError, WeightsError
 from ferkit.offline import import_albumentations, scoped_env
-from ferkit.types import Box, Detection
+from ferkit.types import Detection
 
 # Architectures built by name: (ultralytics base config, depth multiple, width multiple).
 ARCHITECTURES: dict[str, tuple[str, float, float]] = {
@@ -263,8 +264,7 @@ def export_onnx(weights: Path, imgsz: int) -> tuple[bytes, dict[str, Any]]:
         except Exception as exc:  # ultralytics raises many types
             raise WeightsError(f"cannot export {weights} to ONNX: {exc}") from None
         data = Path(out).read_bytes()
-    stride = int(max(getattr(model._model.model, "stride", torch.tensor([32])).tolist()))
-    return data, {"names": model.names, "stride": stride, "split": model.ferkit_meta.get("split")}
+    return data, {"names": model.names, "stride": model.stride, "split": model.ferkit_meta.get("split")}
 
 
 class YoloModel:
@@ -278,6 +278,9 @@ class YoloModel:
         if getattr(self._model, "task", "detect") != "detect":
             raise WeightsError(f"{weights} is a {self._model.task} model, not a detector")
         self._device = ultralytics_device(device)
+        self._torch_device = torch.device(device)
+        self._net: torch.nn.Module | None = None
+        self.stride = int(max(getattr(self._model.model, "stride", torch.tensor([32])).tolist()))
         self.names: dict[int, str] = dict(getattr(self._model, "names", {}) or {})
         # what ferkit's export recorded: the WIDER split of the training data (see export_weights)
         self.ferkit_meta: dict = dict((getattr(self._model, "ckpt", None) or {}).get("ferkit") or {})
@@ -290,26 +293,29 @@ class YoloModel:
         imgsz: int,
         max_det: int,
         half: bool = False,
+        upscale: bool = True,
     ) -> list[list[Detection]]:
-        """Detect faces in BGR uint8 images; one list of Detections per image, boxes in original pixels."""
+        """Detect faces in BGR uint8 images; one list of Detections per image, boxes in original pixels.
+
+        The network runs on a batch letterboxed by :mod:`ferkit.detector.letterbox`, as every backend does.
+        """
         if not images:
             return []
-        # half precision only when asked: recent ultralytics warns whenever 'half' is passed at all
-        extra = {"half": True} if half else {}
-        with _keep_torch_threads():
-            results = self._model.predict(
-                list(images),
-                conf=conf,
-                iou=iou,
-                imgsz=imgsz,
-                max_det=max_det,
-                device=self._device,
-                verbose=False,
-                **extra,
-            )
-        out = []
-        for r in results:
-            xyxy = r.boxes.xyxy.cpu().numpy().astype(float)
-            scores = r.boxes.conf.cpu().numpy().astype(float)
-            out.append([Detection(Box(*map(float, b)), float(s)) for b, s in zip(xyxy, scores, strict=True)])
-        return out
+        net = self._network(half)
+        batch, scales = letterbox_batch(images, imgsz, self.stride, upscale)
+        x = torch.from_numpy(batch).to(self._torch_device)
+        with torch.inference_mode(), _keep_torch_threads():
+            out = net(x.half() if half else x)
+        preds = out[0] if isinstance(out, (tuple, list)) else out
+        return decode_batch(preds, images, scales, conf, iou, max_det)
+
+    def _network(self, half: bool) -> torch.nn.Module:
+        """The fused network in eval mode on the device (built once)."""
+        if self._net is None:
+            net = self._model.model
+            with _keep_torch_threads():
+                net = net.fuse(verbose=False) if hasattr(net, "fuse") else net
+            self._net = net.to(self._torch_device).float().eval()
+            if half:
+                self._net = self._net.half()
+        return self._net

@@ -1,0 +1,87 @@
+"""Detector input and output, shared by every backend: letterboxing a batch, decoding raw YOLO output.
+
+A batch is letterboxed to the smallest stride-aligned rectangle that holds every image resized to fit
+``imgsz`` (grey 114 padding, centred), as ultralytics does for one image; photos smaller than ``imgsz``
+keep their own size unless ``upscale``. Decoding mirrors ultralytics' predictor: confidence filter, NMS,
+boxes mapped back to original pixels and clipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+import torchvision
+
+from ferkit.types import Box, Detection
+
+PAD_VALUE = 114
+MAX_NMS = 30000
+
+
+def fitted_size(h: int, w: int, imgsz: int, upscale: bool) -> tuple[int, int, float]:
+    """(new_h, new_w, ratio) of an image resized to fit ``imgsz`` (never enlarged unless ``upscale``)."""
+    r = min(imgsz / h, imgsz / w)
+    if not upscale:
+        r = min(r, 1.0)
+    return max(round(h * r), 1), max(round(w * r), 1), r
+
+
+def letterbox_batch(
+    images: Sequence[np.ndarray], imgsz: int, stride: int, upscale: bool = True
+) -> tuple[np.ndarray, list[tuple[float, float, int, int]]]:
+    """A float32 (N, 3, H, W) RGB batch in [0, 1] and, per image, (gain_x, gain_y, pad_x, pad_y)."""
+    sizes = [fitted_size(*im.shape[:2], imgsz, upscale) for im in images]
+    th = -(-max(s[0] for s in sizes) // stride) * stride
+    tw = -(-max(s[1] for s in sizes) // stride) * stride
+    batch = np.empty((len(images), th, tw, 3), np.uint8)
+    scales = []
+    for i, (im, (nh, nw, _)) in enumerate(zip(images, sizes, strict=True)):
+        h, w = im.shape[:2]
+        if (h, w) != (nh, nw):
+            im = cv2.resize(im, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        dh, dw = (th - nh) / 2, (tw - nw) / 2
+        top, left = round(dh - 0.1), round(dw - 0.1)
+        batch[i] = PAD_VALUE
+        batch[i, top : top + nh, left : left + nw] = im
+        scales.append((nw / w, nh / h, left, top))
+    x = batch[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32)
+    x *= 1.0 / 255.0
+    return x, scales
+
+
+def decode(
+    pred: np.ndarray | torch.Tensor,
+    conf: float,
+    iou: float,
+    max_det: int,
+    scale: tuple[float, float, int, int],
+    size: tuple[int, int],
+) -> list[Detection]:
+    """Detections of one image from its raw (4 + classes, anchors) output; ``size`` is (width, height)."""
+    p = (torch.from_numpy(pred) if isinstance(pred, np.ndarray) else pred).float().cpu().T
+    scores, _ = p[:, 4:].max(dim=1)
+    keep = scores > conf
+    p, scores = p[keep], scores[keep]
+    if not len(p):
+        return []
+    xy, half_wh = p[:, :2], p[:, 2:4] / 2
+    boxes = torch.cat([xy - half_wh, xy + half_wh], dim=1)
+    order = scores.argsort(descending=True)[:MAX_NMS]
+    boxes, scores = boxes[order], scores[order]
+    kept = torchvision.ops.nms(boxes, scores, iou)[:max_det]
+    b, s = boxes[kept].numpy().astype(np.float64), scores[kept].numpy()
+    gx, gy, px, py = scale
+    b[:, [0, 2]] = ((b[:, [0, 2]] - px) / gx).clip(0, size[0])
+    b[:, [1, 3]] = ((b[:, [1, 3]] - py) / gy).clip(0, size[1])
+    return [Detection(Box(*map(float, box)), float(score)) for box, score in zip(b, s, strict=True)]
+
+
+def decode_batch(preds, images: Sequence[np.ndarray], scales, conf: float, iou: float, max_det: int):
+    """:func:`decode` for every image of a batch."""
+    return [
+        decode(p, conf, iou, max_det, sc, (im.shape[1], im.shape[0]))
+        for p, sc, im in zip(preds, scales, images, strict=True)
+    ]

@@ -1,0 +1,166 @@
+"""The exported backends match PyTorch on the shipped weights; backend and export errors are clear."""
+
+import importlib.util
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ferkit.backends import CPU_PREFERENCE, resolve_backend
+from ferkit.classifier.predictor import EmotionClassifier
+from ferkit.cli import app
+from ferkit.detector.face_detector import FaceDetector
+from ferkit.detector.letterbox import letterbox_batch
+from ferkit.detector.metrics import detection_arrays, iou_matrix
+from ferkit.errors import ConfigError, WeightsError
+from ferkit.export import export, read_metadata, sha256, shipped_export
+from ferkit.pipeline import Pipeline
+from ferkit.weights import packaged_weights
+
+EXPORTED = ("onnx", "openvino")
+CPU = torch.device("cpu")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def photos(real_photo):
+    example = cv2.imread("docs/example.jpg")
+    portrait = cv2.imread(str(real_photo))
+    noise = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    return [example, portrait, noise, cv2.resize(example, (393, 210))]
+
+
+def same_faces(a, b):
+    assert len(a) == len(b)
+    if a:
+        (ba, sa), (bb, sb) = detection_arrays(a), detection_arrays(b)
+        assert iou_matrix(ba, bb).max(axis=1).min() >= 0.98
+        assert np.abs(sa - sb).max() < 1e-3
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_exported_detector_finds_the_same_faces(backend, photos):
+    ref, got = FaceDetector(device="cpu"), FaceDetector(device="cpu", backend=backend)
+    assert got.weights == shipped_export("detector")  # the shipped export, not one made at load
+    for a, b in zip(ref.detect(photos), got.detect(photos), strict=True):  # a batch of mixed sizes
+        same_faces(a, b)
+    for im in photos:  # and one by one
+        same_faces(ref.detect(im), got.detect(im))
+    assert len(got.detect(photos[0])) == 2 and got.detect(photos[2]) == []
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+@pytest.mark.parametrize("tta", [False, True])
+def test_exported_classifier_gives_the_same_probabilities(backend, tta):
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 255, (s, s, 3), dtype=np.uint8) for s in (30, 48, 64, 120)]
+    ref = EmotionClassifier.from_pretrained(device="cpu").predict_proba(crops, tta=tta)
+    got = EmotionClassifier.from_pretrained(device="cpu", backend=backend).predict_proba(crops, tta=tta)
+    assert np.abs(ref - got).max() < 1e-3
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_pipeline_results_match_torch(backend):
+    ref = Pipeline.from_pretrained(device="cpu", backend="torch").run("docs/example.jpg")
+    got = Pipeline.from_pretrained(device="cpu", backend=backend).run("docs/example.jpg")
+    assert [f.emotion for f in got.faces] == [f.emotion for f in ref.faces]
+    for a, b in zip(ref.faces, got.faces, strict=True):
+        assert max(abs(a.emotion_probs[k] - b.emotion_probs[k]) for k in a.emotion_probs) < 1e-3
+
+
+@pytest.mark.parametrize("kind", ["classifier", "detector"])
+def test_shipped_exports_are_made_from_the_shipped_checkpoints(kind):
+    meta = read_metadata(shipped_export(kind))
+    assert meta["kind"] == kind and meta["source_sha256"] == sha256(packaged_weights(kind))
+
+
+def test_auto_picks_the_fastest_installed_backend_on_cpu(monkeypatch):
+    assert resolve_backend("auto", CPU) == CPU_PREFERENCE[0]
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "openvino" else real(n, *a))
+    assert resolve_backend("auto", CPU) == "onnx"
+
+
+@pytest.mark.parametrize(
+    ("name", "device", "missing", "message"),
+    [
+        ("tensorrt", CPU, None, "unknown backend 'tensorrt'"),
+        ("openvino", CPU, "openvino", "pip install openvino"),
+        ("onnx", CPU, "onnxruntime", "pip install onnxruntime"),
+        ("openvino", torch.device("cuda"), None, "runs on the CPU"),
+    ],
+)
+def test_backend_errors(monkeypatch, name, device, missing, message):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == missing else real(n, *a))
+    with pytest.raises(ConfigError, match=message):
+        resolve_backend(name, device)
+
+
+def test_export_a_classifier_to_onnx_and_openvino(tiny_classifier, tmp_path):
+    onnx_file = export(tiny_classifier, "onnx", tmp_path / "c.onnx")
+    ir = export(tiny_classifier, "openvino", tmp_path / "c_ov")
+    assert read_metadata(onnx_file)["meta"]["class_names"] == list(
+        EmotionClassifier.from_pretrained(tiny_classifier, "cpu").class_names
+    )
+    crops = [np.random.default_rng(2).integers(0, 255, (50, 50, 3), dtype=np.uint8)]
+    ref = EmotionClassifier.from_pretrained(tiny_classifier, "cpu").predict_proba(crops)
+    for weights, backend in ((onnx_file, "onnx"), (onnx_file, "openvino"), (ir, "openvino")):
+        clf = EmotionClassifier.from_pretrained(weights, "cpu", backend=backend)
+        assert np.abs(clf.predict_proba(crops) - ref).max() < 1e-3
+    with pytest.raises(WeightsError, match="use it with --backend openvino"):
+        EmotionClassifier.from_pretrained(ir, "cpu", backend="onnx")
+    with pytest.raises(WeightsError, match="exported model: use backend onnx or openvino"):
+        EmotionClassifier.from_pretrained(onnx_file, "cpu", backend="torch")
+    with pytest.raises(WeightsError, match="not a detector"):
+        FaceDetector(onnx_file, device="cpu", backend="onnx")
+
+
+def test_export_cli_and_a_detector_export(tiny_detector_run, tmp_path):
+    out = tmp_path / "d.onnx"
+    r = runner.invoke(
+        app, ["export", "--weights", str(tiny_detector_run / "weights" / "best.pt"), "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    assert read_metadata(out)["kind"] == "detector"
+    det = FaceDetector(out, device="cpu", backend="onnx")
+    ref = FaceDetector(tiny_detector_run / "weights" / "best.pt", device="cpu")
+    # an untrained model's boxes are ties and noise: compare the raw outputs on one letterboxed batch
+    images = [np.random.default_rng(3).integers(0, 255, (200, 300, 3), dtype=np.uint8)] * 2
+    x, _ = letterbox_batch(images, 128, det._model.stride)
+    with torch.inference_mode():
+        want = ref._model._network(False)(torch.from_numpy(x))[0].numpy()
+    assert np.abs(det._model._run(x)[0] - want).max() < 1e-3
+
+
+def test_onnx_without_ferkit_metadata_is_refused(tmp_path, tiny_classifier):
+    import onnx
+
+    proto = onnx.load(str(export(tiny_classifier, "onnx", tmp_path / "c.onnx")))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(tmp_path / "bare.onnx"))
+    with pytest.raises(WeightsError, match="no ferkit metadata"):
+        EmotionClassifier.from_pretrained(tmp_path / "bare.onnx", "cpu", backend="onnx")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["detect-and-classify", "docs/example.jpg", "--backend", "nope"], "unknown backend 'nope'"),
+        (["export", "--weights", "{cls}", "--format", "tflite"], "unknown export format 'tflite'"),
+        (["export", "--weights", "/no/such.pt"], "weights not found"),
+        (["serve", "--backend", "nope"], "unknown backend 'nope'"),
+    ],
+)
+def test_cli_errors(args, message, tiny_classifier):
+    r = runner.invoke(app, [a.format(cls=tiny_classifier) for a in args])
+    assert r.exit_code == 1 and message in r.stderr and r.stderr.count("error:") == 1
+
+
+def test_export_without_its_runtime_is_one_clear_error(monkeypatch, tiny_classifier, tmp_path):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "openvino" else real(n, *a))
+    r = runner.invoke(app, ["export", "--weights", str(tiny_classifier), "--format", "openvino"])
+    assert r.exit_code == 1 and "pip install openvino" in r.stderr
