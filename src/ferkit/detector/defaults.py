@@ -5,4 +5,8 @@ DEFAULT_CONF = 0.35
 DEFAULT_NMS_IOU = 0.5
 DEFAULT_MAX_DET = 300
 DEFAULT_CONTAINED = 0.8  # a box with this share of its area inside a higher-scored box is dropped
-DEFAULT_UPSCALE = True  # photos smaller than imgsz are enlarged to it (False: detected at their own size)
+# photos smaller than imgsz are enlarged only until their long side reaches this (0: their own size);
+# chosen with benchmarks/small_photos.py
+DEFAULT_MIN_SIDE = 384
+# big JPEG photos are decoded at 1/2, 1/4 or 1/8 scale, keeping at least this long side (crops stay sharp)
+DEFAULT_DECODE_SIDE = 2 * DEFAULT_IMGSZ

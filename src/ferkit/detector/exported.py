@@ -35,10 +35,10 @@ class ExportedYolo:
         imgsz: int,
         max_det: int,
         half: bool = False,
-        upscale: bool = True,
+        min_side: int = 1 << 30,
     ) -> list[list[Detection]]:
         """Detect faces in BGR uint8 images; one list of Detections per image, boxes in original pixels."""
         if not images:
             return []
-        batch, scales = letterbox_batch(images, imgsz, self.stride, upscale)
+        batch, scales = letterbox_batch(images, imgsz, self.stride, min_side)
         return decode_batch(self._run(batch)[0], images, scales, conf, iou, max_det)

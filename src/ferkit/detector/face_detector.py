@@ -15,8 +15,8 @@ from ferkit.detector.defaults import (
     DEFAULT_CONTAINED,
     DEFAULT_IMGSZ,
     DEFAULT_MAX_DET,
+    DEFAULT_MIN_SIDE,
     DEFAULT_NMS_IOU,
-    DEFAULT_UPSCALE,
 )
 from ferkit.detector.exported import ExportedYolo
 from ferkit.detector.metrics import contained_in_higher, detection_arrays
@@ -45,7 +45,7 @@ class FaceDetector:
         batch_size: int = 8,
         contained: float = DEFAULT_CONTAINED,
         backend: str = "torch",
-        upscale: bool = DEFAULT_UPSCALE,
+        min_side: int = DEFAULT_MIN_SIDE,
     ):
         if not 0.0 <= conf <= 1.0 or not 0.0 < iou <= 1.0:
             raise ConfigError(f"conf must be in [0, 1] and iou in (0, 1], got conf={conf}, iou={iou}")
@@ -55,7 +55,7 @@ class FaceDetector:
         self.backend = resolve_backend(backend, self.device)
         self.conf, self.iou, self.imgsz, self.max_det, self.batch_size = conf, iou, imgsz, max_det, batch_size
         self.contained = contained  # > 1 keeps boxes inside others
-        self.upscale = upscale  # False: photos smaller than imgsz are detected at their own size
+        self.min_side = min_side  # photos smaller than imgsz are enlarged only up to this long side
         if self.backend == "torch":
             if weights is not None and Path(str(weights)).suffix == ".onnx":
                 raise WeightsError(f"{weights} is an exported model: use backend onnx or openvino")
@@ -84,7 +84,7 @@ class FaceDetector:
                 self.imgsz,
                 self.max_det,
                 half=self.device.type == "cuda",
-                upscale=self.upscale,
+                min_side=self.min_side,
             )
         if self.contained <= 1.0:
             found = [_drop_contained(dets, self.contained) for dets in found]

@@ -2,7 +2,7 @@
 
 A batch is letterboxed to the smallest stride-aligned rectangle that holds every image resized to fit
 ``imgsz`` (grey 114 padding, centred), as ultralytics does for one image; photos smaller than ``imgsz``
-keep their own size unless ``upscale``. Decoding mirrors ultralytics' predictor: confidence filter, NMS,
+are enlarged only up to ``min_side``. Decoding mirrors ultralytics' predictor: confidence filter, NMS,
 boxes mapped back to original pixels and clipped.
 """
 
@@ -21,19 +21,20 @@ PAD_VALUE = 114
 MAX_NMS = 30000
 
 
-def fitted_size(h: int, w: int, imgsz: int, upscale: bool) -> tuple[int, int, float]:
-    """(new_h, new_w, ratio) of an image resized to fit ``imgsz`` (never enlarged unless ``upscale``)."""
+def fitted_size(h: int, w: int, imgsz: int, min_side: int) -> tuple[int, int, float]:
+    """(new_h, new_w, ratio) of an image resized to fit ``imgsz``; a smaller image is enlarged only until its
+    long side reaches ``min_side`` (0: kept at its own size; ``imgsz`` or more: always enlarged to fit)."""
     r = min(imgsz / h, imgsz / w)
-    if not upscale:
-        r = min(r, 1.0)
+    if r > 1.0:
+        r = min(r, max(1.0, min_side / max(h, w)))
     return max(round(h * r), 1), max(round(w * r), 1), r
 
 
 def letterbox_batch(
-    images: Sequence[np.ndarray], imgsz: int, stride: int, upscale: bool = True
+    images: Sequence[np.ndarray], imgsz: int, stride: int, min_side: int = 1 << 30
 ) -> tuple[np.ndarray, list[tuple[float, float, int, int]]]:
     """A float32 (N, 3, H, W) RGB batch in [0, 1] and, per image, (gain_x, gain_y, pad_x, pad_y)."""
-    sizes = [fitted_size(*im.shape[:2], imgsz, upscale) for im in images]
+    sizes = [fitted_size(*im.shape[:2], imgsz, min_side) for im in images]
     th = -(-max(s[0] for s in sizes) // stride) * stride
     tw = -(-max(s[1] for s in sizes) // stride) * stride
     batch = np.empty((len(images), th, tw, 3), np.uint8)

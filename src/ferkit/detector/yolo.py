@@ -293,7 +293,7 @@ class YoloModel:
         imgsz: int,
         max_det: int,
         half: bool = False,
-        upscale: bool = True,
+        min_side: int = 1 << 30,
     ) -> list[list[Detection]]:
         """Detect faces in BGR uint8 images; one list of Detections per image, boxes in original pixels.
 
@@ -302,7 +302,7 @@ class YoloModel:
         if not images:
             return []
         net = self._network(half)
-        batch, scales = letterbox_batch(images, imgsz, self.stride, upscale)
+        batch, scales = letterbox_batch(images, imgsz, self.stride, min_side)
         x = torch.from_numpy(batch).to(self._torch_device)
         with torch.inference_mode(), _keep_torch_threads():
             out = net(x.half() if half else x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,28 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             raise DataError(f"{path}: empty file (0 bytes)")
         with Image.open(path) as im:
             return _to_bgr(im, path, max_pixels)
+    except _DECODE_ERRORS as exc:
+        raise _unreadable(path, exc) from None
+
+
+def read_image_reduced(
+    path: str | Path, min_side: int, max_pixels: int = MAX_PIXELS
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`read_image`, but a JPEG whose long side is at least twice ``min_side`` is decoded at 1/2, 1/4
+    or 1/8 scale (by the JPEG decoder itself, much faster than decoding it whole), keeping the long side at
+    least ``min_side``. Returns the array and the full (width, height) as displayed, to map boxes back."""
+    path = Path(path)
+    try:
+        if path.is_dir() or path.stat().st_size == 0:
+            return read_image(path, max_pixels), (0, 0)  # read_image names the problem
+        with Image.open(path) as im:
+            w, h = im.size
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            full = (h, w) if turned else (w, h)
+            if im.format == "JPEG" and max(w, h) >= 2 * min_side and w * h <= max_pixels:
+                k = min_side / max(w, h)
+                im.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
+            return _to_bgr(im, path, max_pixels), full
     except _DECODE_ERRORS as exc:
         raise _unreadable(path, exc) from None
 

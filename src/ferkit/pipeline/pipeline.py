@@ -18,12 +18,12 @@ import torch
 from ferkit.backends import DEFAULT_BACKEND, resolve_backend
 from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
 from ferkit.classifier.predictor import EmotionClassifier
-from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
+from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_DECODE_SIDE, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.device import select_device
 from ferkit.errors import ConfigError, DataError
 from ferkit.imaging.crop import crop_face
-from ferkit.imaging.images import read_image, to_bgr8
+from ferkit.imaging.images import read_image, read_image_reduced, to_bgr8
 from ferkit.types import Box, Detection, Face, FrameResult, ImageResult
 
 if TYPE_CHECKING:
@@ -64,10 +64,14 @@ class Pipeline:
         margin: float | None = None,
         max_faces: int | None = None,
         tta: bool = False,
+        decode_side: int | None = DEFAULT_DECODE_SIDE,
     ):
-        """``margin`` None frames faces as the classifier's checkpoint says (its crop recipe)."""
+        """``margin`` None frames faces as the classifier's checkpoint says (its crop recipe).
+        ``decode_side``: big JPEG files are decoded at reduced scale, keeping at least this long side (None:
+        always whole); boxes are reported in the full image's pixels either way."""
         _check_options(margin, max_faces)
         self.classifier, self.detector = classifier, detector
+        self.decode_side = decode_side
         recipe = classifier.crop
         self.margin = recipe.margin if margin is None else margin
         self.square = recipe.square
@@ -136,6 +140,7 @@ class Pipeline:
             "square": self.square,
             "max_faces": self.max_faces,
             "tta": self.tta,
+            "decode_side": self.decode_side,
         }
 
     def run(self, image: ImageInput, color: str = "bgr") -> ImageResult:
@@ -194,18 +199,30 @@ class Pipeline:
                 yield frame
 
     def _decode(self, batch: list[tuple[int, ImageInput]], color: str):
-        """(sources, arrays, errors, absolute paths) of a batch of (position, input) pairs."""
-        sources, arrays, errors, absolute = [], [], {}, []
+        """(sources, arrays, errors, absolute paths, full sizes) of a batch of (position, input) pairs.
+
+        Big JPEG files are decoded at a reduced scale (``decode_side``); ``full sizes`` keeps their real
+        (width, height), to which boxes are mapped back ((0, 0) where the array is full size).
+        """
+        sources, arrays, errors, absolute, full = [], [], {}, [], []
         for i, (pos, im) in enumerate(batch):
             is_path = isinstance(im, (str, Path))
             sources.append(str(im) if is_path else f"<array {pos}>")
             absolute.append(absolute_source(im) if is_path else None)
+            size = (0, 0)
             try:
-                arrays.append(read_image(im) if is_path else to_bgr8(im, color))
+                if not is_path:
+                    arrays.append(to_bgr8(im, color))
+                elif self.decode_side:
+                    array, size = read_image_reduced(im, self.decode_side)
+                    arrays.append(array)
+                else:
+                    arrays.append(read_image(im))
             except DataError as exc:
                 errors[i] = str(exc)
                 arrays.append(None)
-        return sources, arrays, errors, absolute
+            full.append(size)
+        return sources, arrays, errors, absolute, full
 
     def run_arrays(
         self,
@@ -213,10 +230,13 @@ class Pipeline:
         arrays: Sequence[np.ndarray | None],
         errors: dict[int, str] | None = None,
         sources_abs: Sequence[str | None] | None = None,
+        full_sizes: Sequence[tuple[int, int]] | None = None,
     ) -> list[ImageResult]:
-        """Results for decoded BGR uint8 images; ``None`` entries are failures described in ``errors``."""
+        """Results for decoded BGR uint8 images; ``None`` entries are failures described in ``errors``.
+        ``full_sizes``: the (width, height) of images decoded at reduced scale, whose boxes are scaled up."""
         errors = dict(errors or {})
         absolute = list(sources_abs) if sources_abs is not None else [None] * len(sources)
+        full = list(full_sizes) if full_sizes is not None else [(0, 0)] * len(sources)
         ok = [i for i, a in enumerate(arrays) if a is not None]
         with self.timer("detect"):
             if self.detector is None:
@@ -237,9 +257,6 @@ class Pipeline:
             ]
         with self.timer("classify"):
             preds = iter(self.classifier.predict(crops, tta=self.tta) if crops else [])
-        faces = {
-            i: [Face(d.box, d.score, *next(preds)) for d in dets] for i, dets in zip(ok, found, strict=True)
-        }
         results = []
         for i, src in enumerate(sources):
             a = arrays[i]
@@ -247,10 +264,19 @@ class Pipeline:
                 err = errors.get(i, "unreadable image")
                 results.append(ImageResult(src, 0, 0, [], err, source_abs=absolute[i]))
             else:
-                results.append(
-                    ImageResult(src, int(a.shape[1]), int(a.shape[0]), faces[i], source_abs=absolute[i])
-                )
+                h, w = a.shape[:2]
+                fw, fh = full[i] if full[i][0] else (w, h)
+                sx, sy = fw / w, fh / h
+                faces = [Face(_scaled(d.box, sx, sy), d.score, *next(preds)) for d in found[ok.index(i)]]
+                results.append(ImageResult(src, int(fw), int(fh), faces, source_abs=absolute[i]))
         return results
+
+
+def _scaled(box: Box, sx: float, sy: float) -> Box:
+    """A box of a reduced-scale decode in the full image's pixels."""
+    if sx == sy == 1.0:
+        return box
+    return Box(box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy)
 
 
 def absolute_source(path: str | Path) -> str:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ferkit.imaging.crop import crop_face
-from ferkit.types import SCHEMA_VERSION, FrameResult, ImageResult
+from ferkit.types import SCHEMA_VERSION, Box, FrameResult, ImageResult
 
 CSV_FIELDS = (
     "schema_version",
@@ -140,12 +140,13 @@ def annotate(image: np.ndarray, result: ImageResult | FrameResult, class_names: 
     front, for tracked faces)."""
     out = image.copy()
     scale = max(out.shape[:2]) / 640
+    sx, sy = _image_scale(image, result)
     thick = max(1, round(2 * scale))
     font_scale = max(0.4, 0.5 * scale)
     for f in result.faces:
         c = colour_for(f.emotion, class_names)
         b = f.box_xyxy
-        x1, y1, x2, y2 = (round(v) for v in (b.x1, b.y1, b.x2, b.y2))
+        x1, y1, x2, y2 = (round(v) for v in (b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy))
         cv2.rectangle(out, (x1, y1), (x2, y2), c, thick)
         text = f"{f.emotion} {f.emotion_score:.2f}"
         if f.track_id is not None:
@@ -181,5 +182,15 @@ def save_crops(
     folder: Path, stem: str, image: np.ndarray, result: ImageResult, margin: float, square: bool = True
 ) -> None:
     """Each face as the classifier saw it (before resizing): ``STEM_face<face_index>_<emotion>.png``."""
+    sx, sy = _image_scale(image, result)
     for i, f in enumerate(result.faces):
-        write_image(folder / f"{stem}_face{i}_{f.emotion}.png", crop_face(image, f.box_xyxy, margin, square))
+        b = f.box_xyxy
+        box = Box(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy)
+        write_image(folder / f"{stem}_face{i}_{f.emotion}.png", crop_face(image, box, margin, square))
+
+
+def _image_scale(image: np.ndarray, result: ImageResult | FrameResult) -> tuple[float, float]:
+    """How result boxes (full-image pixels) map onto ``image`` (smaller when decoded at reduced scale)."""
+    if not result.width or not result.height:
+        return 1.0, 1.0
+    return image.shape[1] / result.width, image.shape[0] / result.height
