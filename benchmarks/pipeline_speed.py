@@ -45,7 +45,7 @@ def measure(device: torch.device, n: int, batch_size: int, write: bool, backend:
     stages = {k: round(v, 2) for k, v in pipe.timer.seconds.items()}
     return {
         "device": str(device),
-        "backend": pipe.settings()["backend"],
+        "backend": pipe.settings()["detector_backend"],
         "images": summary.processed,
         "faces": summary.faces,
         "seconds": round(wall, 2),

@@ -164,3 +164,15 @@ def test_export_without_its_runtime_is_one_clear_error(monkeypatch, tiny_classif
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "openvino" else real(n, *a))
     r = runner.invoke(app, ["export", "--weights", str(tiny_classifier), "--format", "openvino"])
     assert r.exit_code == 1 and "pip install openvino" in r.stderr
+
+
+def test_auto_keeps_your_own_checkpoints_on_torch(tiny_classifier, tmp_path):
+    """Exporting a .pt at every start would cost more than it saves: auto runs it with torch."""
+    assert resolve_backend("auto", CPU, tiny_classifier) == "torch"
+    assert (
+        resolve_backend("auto", CPU, export(tiny_classifier, "onnx", tmp_path / "c.onnx"))
+        == CPU_PREFERENCE[0]
+    )
+    pipe = Pipeline.from_pretrained(classifier_weights=tiny_classifier, device="cpu")
+    assert pipe.settings()["classifier_backend"] == "torch"
+    assert pipe.settings()["detector_backend"] == CPU_PREFERENCE[0]

@@ -42,11 +42,15 @@ def _ort_cuda() -> bool:
     return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
-def resolve_backend(name: str | None, device: torch.device) -> str:
+def resolve_backend(name: str | None, device: torch.device, weights: str | Path | None = "default") -> str:
     """``auto``: ONNX Runtime with CUDA on a GPU (when its CUDA provider is installed, else PyTorch), the
-    fastest installed backend on a CPU. A named backend whose runtime is missing is a ConfigError saying
-    what to install; OpenVINO runs on CPUs only here."""
+    fastest installed backend on a CPU; but PyTorch for a checkpoint of your own (``weights`` a .pt or run
+    folder), which an exported backend would have to export at every start (``fer export`` it once and
+    pass the .onnx instead). A named backend whose runtime is missing is a ConfigError saying what to
+    install; OpenVINO runs on CPUs only here."""
     norm = check_backend_name(name)
+    if norm == "auto" and _is_checkpoint(weights):
+        return "torch"
     if norm == "auto":
         if device.type == "cuda":
             return "onnx" if backend_installed("onnx") and _ort_cuda() else "torch"
@@ -105,3 +109,11 @@ class ExportedModel:
                 return self._session.run(None, {self._input: x})
             self._request.infer({0: x})
             return [np.array(t.data) for t in self._request.output_tensors]
+
+
+def _is_checkpoint(weights: str | Path | None) -> bool:
+    """A user's checkpoint (not the shipped default, not an exported .onnx or OpenVINO folder)."""
+    if weights is None or str(weights) == "default":
+        return False
+    path = Path(weights)
+    return path.suffix != ".onnx" and not (path / "ferkit.json").is_file()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ferkit.backends import DEFAULT_BACKEND
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.device import select_device
 from ferkit.errors import WeightsError
@@ -59,7 +60,7 @@ class EnsembleClassifier:
 def load_classifier(
     weights: str | Path | Sequence[str | Path] | None = "default",
     device: str | torch.device = "auto",
-    backend: str = "torch",
+    backend: str = DEFAULT_BACKEND,
 ) -> EmotionClassifier | EnsembleClassifier:
     """One checkpoint as an :class:`EmotionClassifier`; a list of two or more as an ensemble."""
     dev = device if isinstance(device, torch.device) else select_device(device)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ferkit.backends import ExportedModel, resolve_backend
+from ferkit.backends import DEFAULT_BACKEND, ExportedModel, resolve_backend
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
 from ferkit.classifier.data import preprocess
 from ferkit.device import select_device
@@ -60,12 +60,12 @@ class EmotionClassifier:
         cls,
         weights: str | Path | None = "default",
         device: str | torch.device = "auto",
-        backend: str = "torch",
+        backend: str = DEFAULT_BACKEND,
     ):
         """Load shipped ('default') or user weights onto ``device`` (auto/cpu/cuda or a torch.device), run by
         ``backend`` (torch, onnx, openvino or auto: see :func:`ferkit.backends.resolve_backend`)."""
         dev = device if isinstance(device, torch.device) else select_device(device)
-        backend = resolve_backend(backend, dev)
+        backend = resolve_backend(backend, dev, weights)
         if backend == "torch":
             if weights is not None and Path(str(weights)).suffix == ".onnx":
                 raise WeightsError(f"{weights} is an exported model: use backend onnx or openvino")

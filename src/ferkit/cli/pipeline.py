@@ -136,7 +136,7 @@ def detect_and_classify(
     from ferkit.pipeline.writers import ResultPrinter
 
     check_output_options(out, annotate, save_crops)
-    resolve_backend(backend, select_device(device))  # a bad or missing backend fails before anything else
+    resolve_backend(backend, select_device(device), None)  # a bad or missing backend fails first
     video = _video_source(paths or [], source)
     if video is not None:
         options = VideoOptions(every=every, fps=fps, start_s=start, end_s=end, smooth=smooth)

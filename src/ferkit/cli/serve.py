@@ -87,7 +87,7 @@ def serve(
         queue_size=queue_size,
         max_batch=max_batch,
     )
-    resolve_backend(backend, select_device(device))  # before the port and the models
+    resolve_backend(backend, select_device(device), None)  # before the port and the models
     check_port_free(host, port)
     from ferkit.serve.app import CONFIG_ENV, create_app, load_pipeline
 

@@ -9,7 +9,7 @@ from typing import overload
 import numpy as np
 import torch
 
-from ferkit.backends import resolve_backend
+from ferkit.backends import DEFAULT_BACKEND, resolve_backend
 from ferkit.detector.defaults import (
     DEFAULT_CONF,
     DEFAULT_CONTAINED,
@@ -44,7 +44,7 @@ class FaceDetector:
         max_det: int = DEFAULT_MAX_DET,
         batch_size: int = 8,
         contained: float = DEFAULT_CONTAINED,
-        backend: str = "torch",
+        backend: str = DEFAULT_BACKEND,
         min_side: int = DEFAULT_MIN_SIDE,
     ):
         if not 0.0 <= conf <= 1.0 or not 0.0 < iou <= 1.0:
@@ -52,7 +52,7 @@ class FaceDetector:
         if imgsz < 32 or max_det < 1 or batch_size < 1:
             raise ConfigError("imgsz must be >= 32 and max_det, batch_size >= 1")
         self.device = device if isinstance(device, torch.device) else select_device(device)
-        self.backend = resolve_backend(backend, self.device)
+        self.backend = resolve_backend(backend, self.device, weights)
         self.conf, self.iou, self.imgsz, self.max_det, self.batch_size = conf, iou, imgsz, max_det, batch_size
         self.contained = contained  # > 1 keeps boxes inside others
         self.min_side = min_side  # photos smaller than imgsz are enlarged only up to this long side

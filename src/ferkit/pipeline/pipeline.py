@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ferkit.backends import DEFAULT_BACKEND, resolve_backend
+from ferkit.backends import DEFAULT_BACKEND, check_backend_name
 from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_DECODE_SIDE, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
@@ -98,11 +98,11 @@ class Pipeline:
 
         ``classifier_weights`` may list several checkpoints: their probabilities are averaged (an ensemble).
         ``margin`` None uses the classifier's stored crop recipe. ``backend``: torch, onnx, openvino, or auto
-        (the fastest installed for the device: :func:`ferkit.backends.resolve_backend`).
+        (the fastest installed for the device, per model: :func:`ferkit.backends.resolve_backend`).
         """
         _check_options(margin, max_faces)  # before the (slow) loading
         dev = device if isinstance(device, torch.device) else select_device(device)
-        backend = resolve_backend(backend, dev)
+        check_backend_name(backend)  # each model resolves it for its own weights
         classifier = load_classifier(classifier_weights, dev, backend)
         detector = (
             FaceDetector(
@@ -130,7 +130,8 @@ class Pipeline:
         weights = getattr(self.classifier, "weights", None)
         members = weights if isinstance(weights, list) else [weights]
         return {
-            "backend": getattr(self.classifier, "backend", "torch"),
+            "classifier_backend": _backends(self.classifier),
+            "detector_backend": getattr(det, "backend", None),
             "detect": det is not None,
             "detector": type(det).__name__ if det is not None else None,
             "detector_weights": _file_id(getattr(det, "weights", None)),
@@ -270,6 +271,12 @@ class Pipeline:
                 faces = [Face(_scaled(d.box, sx, sy), d.score, *next(preds)) for d in found[ok.index(i)]]
                 results.append(ImageResult(src, int(fw), int(fh), faces, source_abs=absolute[i]))
         return results
+
+
+def _backends(classifier) -> str:
+    """The backend of a classifier, or of each member of an ensemble (joined with '+')."""
+    members = getattr(classifier, "members", [classifier])
+    return "+".join(getattr(m, "backend", "torch") for m in members)
 
 
 def _scaled(box: Box, sx: float, sy: float) -> Box:
