@@ -91,6 +91,13 @@ class Face:
             **({"track_id": self.track_id} if self.track_id is not None else {}),
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Face:
+        """A face of a JSON record (``to_dict``'s output)."""
+        return cls(
+            Box(*d["box_xyxy"]), d["det_score"], d["emotion"], dict(d["emotion_probs"]), d.get("track_id")
+        )
+
 
 SCHEMA_VERSION = 1  # of ImageResult.to_dict(), the JSON/JSONL/CSV records (docs/output.md)
 
@@ -124,6 +131,12 @@ class ImageResult:
             "error": self.error,
             "faces": [f.to_dict() for f in self.faces],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ImageResult:
+        """The result of a JSON record, as in results.jsonl (``to_dict``'s output)."""
+        faces = [Face.from_dict(f) for f in d.get("faces") or []]
+        return cls(d["source"], d["width"], d["height"], faces, d.get("error"), d.get("source_abs"))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from ferkit.cli.app import (
     app,
     fer_errors,
 )
+from ferkit.cli.ray_engine import run_ray_command
 from ferkit.cli.video import VIDEO, run_video_command
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.device import select_device
@@ -28,6 +30,12 @@ from ferkit.video.config import VideoOptions, is_video_input
 from ferkit.video.source import parse_source
 
 VIDEO_PANEL = "Video"
+RAY_PANEL = "Ray"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
 
 
 def _video_source(paths: list[str], source: str | None) -> str | None:
@@ -100,6 +108,26 @@ def detect_and_classify(
     tta: Annotated[bool, typer.Option(help="Test-time augmentation for the classifier (slower).")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per detector batch.")] = 8,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="local, or ray: the same pipeline over a Ray cluster.", rich_help_panel=RAY_PANEL),
+    ] = Engine.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray: the cluster (HOST:PORT) [default: start Ray on this machine].",
+            rich_help_panel=RAY_PANEL,
+        ),
+    ] = None,
+    num_workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Ray: pipeline actors [default: one per 2 CPUs of the cluster].", rich_help_panel=RAY_PANEL
+        ),
+    ] = None,
+    gpus_per_worker: Annotated[
+        float, typer.Option(help="Ray: GPUs for each actor (0: CPU actors).", rich_help_panel=RAY_PANEL)
+    ] = 0.0,
     every: Annotated[
         int, typer.Option(help="Video: process every N-th frame.", rich_help_panel=VIDEO_PANEL)
     ] = VIDEO.every,
@@ -137,24 +165,10 @@ def detect_and_classify(
 
     check_output_options(out, annotate, save_crops)
     resolve_backend(backend, select_device(device), None)  # a bad or missing backend fails first
-    video = _video_source(paths or [], source)
-    if video is not None:
-        options = VideoOptions(every=every, fps=fps, start_s=start, end_s=end, smooth=smooth)
-        if video.isdigit():
-            options = replace(options, batch_size=1)  # a live camera: every frame as soon as it comes
-        if no_detect or save_crops:
-            raise ConfigError("--no-detect and --save-crops are for images; a video needs neither")
-        parse_source(video)  # a missing file fails before the models load
-    else:
-        inputs = collect_inputs(paths or [], recursive)
-        for e in inputs.errors:
-            _error(str(e))
-        if not inputs.items:
-            raise typer.Exit(EXIT_ERROR)
-    pipe = Pipeline.from_pretrained(
-        detector_weights,
-        classifier_weights or "default",
-        device,
+    load = dict(  # Pipeline.from_pretrained's arguments
+        detector_weights=detector_weights,
+        classifier_weights=classifier_weights or "default",
+        device=device,
         conf=conf,
         iou=iou,
         imgsz=imgsz,
@@ -165,8 +179,27 @@ def detect_and_classify(
         batch_size=batch_size,
         backend=backend,
     )
+    if engine is Engine.ray:
+        ray_args = (address, num_workers, gpus_per_worker)
+        run_ray_command(paths or [], recursive, out, overwrite, fmt, quiet, *ray_args, load)
+        return
+    video = _video_source(paths or [], source)
     if video is not None:
-        run_video_command(pipe, video, options, fmt, out, overwrite, annotate, quiet)
+        video_options = VideoOptions(every=every, fps=fps, start_s=start, end_s=end, smooth=smooth)
+        if video.isdigit():
+            video_options = replace(video_options, batch_size=1)  # a live camera: each frame as it comes
+        if no_detect or save_crops:
+            raise ConfigError("--no-detect and --save-crops are for images; a video needs neither")
+        parse_source(video)  # a missing file fails before the models load
+    else:
+        inputs = collect_inputs(paths or [], recursive)
+        for e in inputs.errors:
+            _error(str(e))
+        if not inputs.items:
+            raise typer.Exit(EXIT_ERROR)
+    pipe = Pipeline.from_pretrained(**load)
+    if video is not None:
+        run_video_command(pipe, video, video_options, fmt, out, overwrite, annotate, quiet)
         return
     printer = ResultPrinter(fmt.value, pipe.class_names, sys.stdout)
     summary = run_items(

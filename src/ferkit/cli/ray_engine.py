@@ -1,0 +1,74 @@
+"""The ``--engine ray`` branch of ``fer detect-and-classify``."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+
+import typer
+
+from ferkit.cli.app import EXIT_FAILED_INPUTS, _error
+from ferkit.errors import ConfigError
+
+
+def run_ray_command(
+    paths, recursive, out, overwrite, fmt, quiet, address, num_workers, gpus_per_worker, options
+) -> None:
+    """List the inputs, load the pipeline here once (bad weights fail before Ray starts), run on Ray."""
+    from ferkit.pipeline import Pipeline
+    from ferkit.pipeline.ray_engine import check_address, list_sources, run_ray
+    from ferkit.pipeline.writers import ResultPrinter
+    from ferkit.types import ImageResult
+
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError("--engine ray needs Ray, which is not installed: pip install 'ferkit[ray]'")
+    if out is None:
+        raise ConfigError("--engine ray writes results.jsonl and results.parquet: give --out DIR")
+    if address:
+        check_address(address)
+    sources = list_sources(paths, recursive)
+    if not sources:
+        raise ConfigError("no images to process")
+    pipe = Pipeline.from_pretrained(**options)
+    quiet_ray()
+    printer = ResultPrinter(fmt.value, pipe.class_names, sys.stdout)
+    summary = run_ray(
+        options,
+        pipe.settings(),
+        sources,
+        out,
+        pipe.class_names,
+        address=address,
+        num_workers=num_workers,
+        gpus_per_worker=gpus_per_worker,
+        batch_size=options["batch_size"],
+        overwrite=overwrite,
+        progress=not quiet,
+        on_result=lambda rec: printer(ImageResult.from_dict(rec)),
+    )
+    printer.close()
+    if not quiet:
+        parts = [
+            f"{summary.processed} image(s) processed, {summary.faces} face(s) in {summary.seconds:.1f}s "
+            f"on Ray ({summary.workers} worker(s), {summary.images_per_s:.1f} img/s)",
+            f"results in {out}",
+        ]
+        if summary.skipped:
+            parts.insert(1, f"{summary.skipped} already done (use --overwrite to redo)")
+        typer.secho("; ".join(parts), err=True, fg=typer.colors.GREEN if not summary.failed else None)
+    if summary.failed:
+        for f in summary.failed:
+            _error(f)
+        _error(f"{len(summary.failed)} input(s) failed, {summary.processed} processed")
+        raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def quiet_ray() -> None:
+    """The CLI owns its process: Ray Data reports through ferkit's progress bar and summary, not its own."""
+    import ray.data
+
+    for name in ("ray", "ray.data"):  # Ray's info and notices; its errors still show
+        logging.getLogger(name).setLevel(logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    ray.data.DataContext.get_current().print_on_execution_start = False
