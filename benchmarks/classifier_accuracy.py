@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--data", nargs="+", default=[str(SHARED / "fer2013"), str(SHARED / "expw")])
     ap.add_argument("--split", default="val")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--precision", default="fp32")
     ap.add_argument("--no-tta", action="store_true", help="skip the TTA pass")
     ap.add_argument("--name", default="classifier", help="result file docs/benchmarks/<name>.json")
     args = ap.parse_args()
@@ -50,7 +52,7 @@ def main() -> None:
                 "confusion": report.confusion,
                 "n": report.n,
             }
-    clf = load_classifier(weights, args.device)
+    clf = load_classifier(weights, args.device, args.backend, args.precision)
     first = clf.members[0] if hasattr(clf, "members") else clf
     result["crops_per_s"] = {str(b): round(crops_per_second(clf, b), 0) for b in (1, 8, 64)}
     result["checkpoint"] = {

@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ)
     ap.add_argument("--conf", type=float, default=DEFAULT_CONF)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--precision", default="fp32")
     ap.add_argument("--out", default="", help="plots folder (default docs/benchmarks/NAME)")
     ap.add_argument("--no-speed", action="store_true", help="skip the images/s measurement")
     args = ap.parse_args()
@@ -56,7 +58,9 @@ def main() -> None:
     )
     print(report.table())
     result = report.to_dict()
-    det = FaceDetector(args.weights, imgsz=args.imgsz, device=args.device)
+    det = FaceDetector(
+        args.weights, imgsz=args.imgsz, device=args.device, backend=args.backend, precision=args.precision
+    )
     images = sorted((Path(args.wider) / "WIDER_train" / "images").glob("*/*.jpg"))
     val = [p for p in images if is_val(f"{p.parent.name}/{p.name}", 0.1)][:120]
     if not args.no_speed:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferkit.backends import DEFAULT_BACKEND
+from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.device import select_device
 from ferkit.errors import WeightsError
@@ -61,13 +61,14 @@ def load_classifier(
     weights: str | Path | Sequence[str | Path] | None = "default",
     device: str | torch.device = "auto",
     backend: str = DEFAULT_BACKEND,
+    precision: str = DEFAULT_PRECISION,
 ) -> EmotionClassifier | EnsembleClassifier:
     """One checkpoint as an :class:`EmotionClassifier`; a list of two or more as an ensemble."""
     dev = device if isinstance(device, torch.device) else select_device(device)
     if weights is None or isinstance(weights, (str, Path)):
-        return EmotionClassifier.from_pretrained(weights, dev, backend)
+        return EmotionClassifier.from_pretrained(weights, dev, backend, precision)
     weights = list(weights)
     if len(weights) == 1:
-        return EmotionClassifier.from_pretrained(weights[0], dev, backend)
-    members = [EmotionClassifier.from_pretrained(w, dev, backend) for w in weights]
+        return EmotionClassifier.from_pretrained(weights[0], dev, backend, precision)
+    members = [EmotionClassifier.from_pretrained(w, dev, backend, precision) for w in weights]
     return EnsembleClassifier(members, [str(w) for w in weights])

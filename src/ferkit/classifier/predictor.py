@@ -9,7 +9,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ferkit.backends import DEFAULT_BACKEND, ExportedModel, resolve_backend
+from ferkit.backends import (
+    DEFAULT_BACKEND,
+    DEFAULT_PRECISION,
+    ExportedModel,
+    check_precision,
+    resolve_backend,
+)
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
 from ferkit.classifier.data import preprocess
 from ferkit.device import select_device
@@ -51,8 +57,10 @@ class EmotionClassifier:
         device: torch.device,
         weights: Path | None = None,
         backend: str = "torch",
+        precision: str = DEFAULT_PRECISION,
     ):
         self.model, self.meta, self.device, self.backend = model, meta, device, backend
+        self.precision = precision
         self.weights = weights  # the checkpoint (or exported) file it was loaded from, when known
 
     @classmethod
@@ -61,11 +69,13 @@ class EmotionClassifier:
         weights: str | Path | None = "default",
         device: str | torch.device = "auto",
         backend: str = DEFAULT_BACKEND,
+        precision: str = DEFAULT_PRECISION,
     ):
         """Load shipped ('default') or user weights onto ``device`` (auto/cpu/cuda or a torch.device), run by
         ``backend`` (torch, onnx, openvino or auto: see :func:`ferkit.backends.resolve_backend`)."""
         dev = device if isinstance(device, torch.device) else select_device(device)
         backend = resolve_backend(backend, dev, weights)
+        check_precision(precision, backend)
         if backend == "torch":
             if weights is not None and Path(str(weights)).suffix == ".onnx":
                 raise WeightsError(f"{weights} is an exported model: use backend onnx or openvino")
@@ -73,8 +83,8 @@ class EmotionClassifier:
             model, meta = load_checkpoint(path, dev)
             return cls(model, meta, dev, path)
         model_src, info, path = load_exported("classifier", weights, backend)
-        exported = _ExportedModule(ExportedModel(model_src, backend, dev))
-        return cls(exported, meta_from_dict(info["meta"]), dev, path, backend)
+        exported = _ExportedModule(ExportedModel(model_src, backend, dev, precision))
+        return cls(exported, meta_from_dict(info["meta"]), dev, path, backend, precision)
 
     @property
     def class_names(self) -> tuple[str, ...]:

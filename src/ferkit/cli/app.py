@@ -95,6 +95,11 @@ def _root(
     send_logs_to_stderr()
 
 
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(help="fp32, or bf16 with --backend openvino: about 2x faster where the CPU has bfloat16."),
+]
+
 BackendOpt = Annotated[
     str,
     typer.Option(

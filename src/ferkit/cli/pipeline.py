@@ -10,13 +10,14 @@ from typing import Annotated
 
 import typer
 
-from ferkit.backends import DEFAULT_BACKEND, resolve_backend
+from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, check_precision, resolve_backend
 from ferkit.cli.app import (
     EXIT_ERROR,
     EXIT_FAILED_INPUTS,
     BackendOpt,
     DeviceOpt,
     Format,
+    PrecisionOpt,
     _error,
     app,
     fer_errors,
@@ -87,6 +88,7 @@ def detect_and_classify(
     ] = False,
     device: DeviceOpt = "auto",
     backend: BackendOpt = DEFAULT_BACKEND,
+    precision: PrecisionOpt = DEFAULT_PRECISION,
     conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = DEFAULT_CONF,
     iou: Annotated[float, typer.Option(help="Detector NMS IoU threshold.")] = DEFAULT_NMS_IOU,
     imgsz: Annotated[int, typer.Option(help="Detector input size (pixels).")] = DEFAULT_IMGSZ,
@@ -164,7 +166,9 @@ def detect_and_classify(
     from ferkit.pipeline.writers import ResultPrinter
 
     check_output_options(out, annotate, save_crops)
-    resolve_backend(backend, select_device(device), None)  # a bad or missing backend fails first
+    check_precision(
+        precision, resolve_backend(backend, select_device(device), None)
+    )  # bad options fail first
     load = dict(  # Pipeline.from_pretrained's arguments
         detector_weights=detector_weights,
         classifier_weights=classifier_weights or "default",
@@ -178,6 +182,7 @@ def detect_and_classify(
         tta=tta,
         batch_size=batch_size,
         backend=backend,
+        precision=precision,
     )
     if engine is Engine.ray:
         ray_args = (address, num_workers, gpus_per_worker)

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ferkit.backends import resolve_backend
-from ferkit.cli.app import BackendOpt, DeviceOpt, app, fer_errors
+from ferkit.backends import check_precision, resolve_backend
+from ferkit.cli.app import BackendOpt, DeviceOpt, PrecisionOpt, app, fer_errors
 from ferkit.device import select_device
 from ferkit.errors import ConfigError
 from ferkit.serve.config import ServeConfig
@@ -37,6 +37,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes, each with its own models.")] = SERVE.workers,
     device: DeviceOpt = SERVE.device,
     backend: BackendOpt = SERVE.backend,
+    precision: PrecisionOpt = SERVE.precision,
     detector_weights: Annotated[
         str, typer.Option(help="Detector .pt, or 'default'.")
     ] = SERVE.detector_weights,
@@ -77,6 +78,7 @@ def serve(
         workers=workers,
         device=device,
         backend=backend,
+        precision=precision,
         detector_weights=detector_weights,
         classifier_weights=tuple(classifier_weights or SERVE.classifier_weights),
         conf=conf,
@@ -87,7 +89,9 @@ def serve(
         queue_size=queue_size,
         max_batch=max_batch,
     )
-    resolve_backend(backend, select_device(device), None)  # before the port and the models
+    check_precision(
+        precision, resolve_backend(backend, select_device(device), None)
+    )  # before port and models
     check_port_free(host, port)
     from ferkit.serve.app import CONFIG_ENV, create_app, load_pipeline
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ferkit.backends import ExportedModel
-from ferkit.detector.letterbox import decode_batch, letterbox_batch
+from ferkit.detector.letterbox import detect_batch
 from ferkit.errors import WeightsError
 from ferkit.types import Detection
 
@@ -19,13 +19,20 @@ from ferkit.types import Detection
 class ExportedYolo:
     """An exported detector with the ``predict`` of :class:`ferkit.detector.yolo.YoloModel`."""
 
-    def __init__(self, model: bytes | Path, meta: dict[str, Any], backend: str, device: torch.device):
+    def __init__(
+        self,
+        model: bytes | Path,
+        meta: dict[str, Any],
+        backend: str,
+        device: torch.device,
+        precision: str = "fp32",
+    ):
         if meta.get("kind") != "detector":
             raise WeightsError(f"the exported model is a {meta.get('kind', 'unknown')} model, not a detector")
         self.names = {int(k): v for k, v in (meta.get("names") or {}).items()}
         self.stride = int(meta.get("stride", 32))
         self.ferkit_meta = {"split": meta["split"]} if meta.get("split") else {}
-        self._run = ExportedModel(model, backend, device)
+        self._run = ExportedModel(model, backend, device, precision)
 
     def predict(
         self,
@@ -40,5 +47,5 @@ class ExportedYolo:
         """Detect faces in BGR uint8 images; one list of Detections per image, boxes in original pixels."""
         if not images:
             return []
-        batch, scales = letterbox_batch(images, imgsz, self.stride, min_side)
-        return decode_batch(self._run(batch)[0], images, scales, conf, iou, max_det)
+        run = lambda batch: self._run(batch)[0]  # noqa: E731
+        return detect_batch(images, run, imgsz, self.stride, min_side, conf, iou, max_det)

@@ -9,7 +9,7 @@ from typing import overload
 import numpy as np
 import torch
 
-from ferkit.backends import DEFAULT_BACKEND, resolve_backend
+from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, check_precision, resolve_backend
 from ferkit.detector.defaults import (
     DEFAULT_CONF,
     DEFAULT_CONTAINED,
@@ -45,6 +45,7 @@ class FaceDetector:
         batch_size: int = 8,
         contained: float = DEFAULT_CONTAINED,
         backend: str = DEFAULT_BACKEND,
+        precision: str = DEFAULT_PRECISION,
         min_side: int = DEFAULT_MIN_SIDE,
     ):
         if not 0.0 <= conf <= 1.0 or not 0.0 < iou <= 1.0:
@@ -53,6 +54,7 @@ class FaceDetector:
             raise ConfigError("imgsz must be >= 32 and max_det, batch_size >= 1")
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.backend = resolve_backend(backend, self.device, weights)
+        self.precision = check_precision(precision, self.backend)
         self.conf, self.iou, self.imgsz, self.max_det, self.batch_size = conf, iou, imgsz, max_det, batch_size
         self.contained = contained  # > 1 keeps boxes inside others
         self.min_side = min_side  # photos smaller than imgsz are enlarged only up to this long side
@@ -63,7 +65,7 @@ class FaceDetector:
             self._model: YoloModel | ExportedYolo = YoloModel(self.weights, self.device)
         else:
             model, meta, self.weights = load_exported("detector", weights, self.backend, imgsz)
-            self._model = ExportedYolo(model, meta, self.backend, self.device)
+            self._model = ExportedYolo(model, meta, self.backend, self.device, precision)
 
     @overload
     def detect(self, images: ImageLike) -> list[Detection]: ...

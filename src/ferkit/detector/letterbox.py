@@ -1,9 +1,10 @@
-"""Detector input and output, shared by every backend: letterboxing a batch, decoding raw YOLO output.
+"""Detector input and output, shared by every backend: letterboxing, decoding raw YOLO output.
 
-A batch is letterboxed to the smallest stride-aligned rectangle that holds every image resized to fit
-``imgsz`` (grey 114 padding, centred), as ultralytics does for one image; photos smaller than ``imgsz``
-are enlarged only up to ``min_side``. Decoding mirrors ultralytics' predictor: confidence filter, NMS,
-boxes mapped back to original pixels and clipped.
+Each image is letterboxed to the smallest stride-aligned rectangle that holds it resized to fit ``imgsz``
+(grey 114 padding, centred), as ultralytics does for one image; photos smaller than ``imgsz`` are enlarged
+only up to ``min_side``. Images of a batch that get the same rectangle run together (:func:`detect_batch`),
+so an image's faces never depend on the batch it came in. Decoding mirrors ultralytics' predictor:
+confidence filter, NMS, boxes mapped back to original pixels and clipped.
 """
 
 from __future__ import annotations
@@ -86,3 +87,28 @@ def decode_batch(preds, images: Sequence[np.ndarray], scales, conf: float, iou: 
         decode(p, conf, iou, max_det, sc, (im.shape[1], im.shape[0]))
         for p, sc, im in zip(preds, scales, images, strict=True)
     ]
+
+
+def detect_batch(
+    images: Sequence[np.ndarray],
+    run,
+    imgsz: int,
+    stride: int,
+    min_side: int,
+    conf: float,
+    iou: float,
+    max_det: int,
+) -> list[list[Detection]]:
+    """Detections per image: images grouped by their letterboxed shape, ``run`` (a float32 NCHW batch ->
+    raw (N, 4 + classes, anchors) output) called once per group, results in input order."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, im in enumerate(images):
+        h, w, _ = fitted_size(*im.shape[:2], imgsz, min_side)
+        groups.setdefault((-(-h // stride), -(-w // stride)), []).append(i)
+    out: list[list[Detection]] = [[] for _ in images]
+    for idx in groups.values():
+        part = [images[i] for i in idx]
+        batch, scales = letterbox_batch(part, imgsz, stride, min_side)
+        for i, dets in zip(idx, decode_batch(run(batch), part, scales, conf, iou, max_det), strict=True):
+            out[i] = dets
+    return out

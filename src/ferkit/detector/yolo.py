@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import yaml
 
-from ferkit.detector.letterbox import decode_batch, letterbox_batch
+from ferkit.detector.letterbox import detect_batch
 from ferkit.errors import ConfigError, WeightsError
 from ferkit.offline import import_albumentations, scoped_env
 from ferkit.types import Detection
@@ -297,17 +297,19 @@ class YoloModel:
     ) -> list[list[Detection]]:
         """Detect faces in BGR uint8 images; one list of Detections per image, boxes in original pixels.
 
-        The network runs on a batch letterboxed by :mod:`ferkit.detector.letterbox`, as every backend does.
+        The network runs on batches letterboxed by :mod:`ferkit.detector.letterbox`, as every backend does.
         """
         if not images:
             return []
         net = self._network(half)
-        batch, scales = letterbox_batch(images, imgsz, self.stride, min_side)
-        x = torch.from_numpy(batch).to(self._torch_device)
-        with torch.inference_mode(), _keep_torch_threads():
-            out = net(x.half() if half else x)
-        preds = out[0] if isinstance(out, (tuple, list)) else out
-        return decode_batch(preds, images, scales, conf, iou, max_det)
+
+        def run(batch: np.ndarray) -> torch.Tensor:
+            x = torch.from_numpy(batch).to(self._torch_device)
+            with torch.inference_mode(), _keep_torch_threads():
+                out = net(x.half() if half else x)
+            return out[0] if isinstance(out, (tuple, list)) else out
+
+        return detect_batch(images, run, imgsz, self.stride, min_side, conf, iou, max_det)
 
     def _network(self, half: bool) -> torch.nn.Module:
         """The fused network in eval mode on the device (built once)."""

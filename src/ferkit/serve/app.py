@@ -203,4 +203,5 @@ def load_pipeline(config: ServeConfig):
         conf=config.conf,
         imgsz=config.imgsz,
         backend=config.backend,
+        precision=config.precision,
     )

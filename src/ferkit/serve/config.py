@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from ferkit.backends import DEFAULT_BACKEND
+from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ
 from ferkit.errors import ConfigError
 
@@ -26,6 +26,7 @@ class ServeConfig:
     workers: int = 1
     device: str = "auto"
     backend: str = DEFAULT_BACKEND
+    precision: str = DEFAULT_PRECISION
     detector_weights: str = "default"
     classifier_weights: tuple[str, ...] = ("default",)
     conf: float = DEFAULT_CONF
