@@ -176,3 +176,35 @@ def test_auto_keeps_your_own_checkpoints_on_torch(tiny_classifier, tmp_path):
     pipe = Pipeline.from_pretrained(classifier_weights=tiny_classifier, device="cpu")
     assert pipe.settings()["classifier_backend"] == "torch"
     assert pipe.settings()["detector_backend"] == CPU_PREFERENCE[0]
+
+
+@pytest.mark.parametrize(
+    ("backend", "precision", "message"),
+    [
+        ("onnx", "bf16", "runs with the openvino backend"),
+        ("torch", "bf16", "openvino"),
+        ("openvino", "fp8", "unknown"),
+    ],
+)
+def test_precision_errors(backend, precision, message):
+    with pytest.raises(ConfigError, match=message):
+        FaceDetector(device="cpu", backend=backend, precision=precision)
+
+
+def test_bf16_finds_the_same_faces_with_close_probabilities():
+    """Not bit-exact (hence not the default), but the same faces and emotions on the README photo."""
+    ref = Pipeline.from_pretrained(device="cpu", backend="openvino").run("docs/example.jpg")
+    got = Pipeline.from_pretrained(device="cpu", backend="openvino", precision="bf16").run("docs/example.jpg")
+    assert [f.emotion for f in got.faces] == [f.emotion for f in ref.faces]
+    boxes_ref = np.array([f.box_xyxy.as_list() for f in ref.faces])
+    boxes_got = np.array([f.box_xyxy.as_list() for f in got.faces])
+    assert iou_matrix(boxes_ref, boxes_got).max(axis=1).min() >= 0.9
+    for a, b in zip(ref.faces, got.faces, strict=True):
+        assert max(abs(a.emotion_probs[k] - b.emotion_probs[k]) for k in a.emotion_probs) < 0.05
+
+
+def test_cli_refuses_bf16_without_openvino_before_loading():
+    r = runner.invoke(
+        app, ["detect-and-classify", "docs/example.jpg", "--backend", "onnx", "--precision", "bf16"]
+    )
+    assert r.exit_code == 1 and "precision bf16 runs with the openvino backend" in r.stderr
