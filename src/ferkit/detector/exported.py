@@ -3,20 +3,17 @@ the same input and output handling as the PyTorch backend (:mod:`ferkit.detector
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ferkit.backends import ExportedModel
-from ferkit.detector.letterbox import detect_batch
+from ferkit.detector.letterbox import LetterboxedDetector
 from ferkit.errors import WeightsError
-from ferkit.types import Detection
 
 
-class ExportedYolo:
+class ExportedYolo(LetterboxedDetector):
     """An exported detector with the ``predict`` of :class:`ferkit.detector.yolo.YoloModel`."""
 
     def __init__(
@@ -34,18 +31,5 @@ class ExportedYolo:
         self.ferkit_meta = {"split": meta["split"]} if meta.get("split") else {}
         self._run = ExportedModel(model, backend, device, precision)
 
-    def predict(
-        self,
-        images: Sequence[np.ndarray],
-        conf: float,
-        iou: float,
-        imgsz: int,
-        max_det: int,
-        half: bool = False,
-        min_side: int = 1 << 30,
-    ) -> list[list[Detection]]:
-        """Detect faces in BGR uint8 images; one list of Detections per image, boxes in original pixels."""
-        if not images:
-            return []
-        run = lambda batch: self._run(batch)[0]  # noqa: E731
-        return detect_batch(images, run, imgsz, self.stride, min_side, conf, iou, max_det)
+    def forward(self, half: bool):
+        return lambda batch: self._run(batch)[0]

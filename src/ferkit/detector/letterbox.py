@@ -9,7 +9,7 @@ confidence filter, NMS, boxes mapped back to original pixels and clipped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -112,3 +112,29 @@ def detect_batch(
         for i, dets in zip(idx, decode_batch(run(batch), part, scales, conf, iou, max_det), strict=True):
             out[i] = dets
     return out
+
+
+class LetterboxedDetector:
+    """What every detector backend shares: ``predict`` letterboxes, runs ``forward(half)`` per group of
+    same-shaped images, and decodes. Subclasses set ``stride`` and implement :meth:`forward`."""
+
+    stride: int = 32
+
+    def forward(self, half: bool) -> Callable[[np.ndarray], np.ndarray | torch.Tensor]:
+        """The network: a float32 NCHW batch in, raw (N, 4 + classes, anchors) output out."""
+        raise NotImplementedError
+
+    def predict(
+        self,
+        images: Sequence[np.ndarray],
+        conf: float,
+        iou: float,
+        imgsz: int,
+        max_det: int,
+        half: bool = False,
+        min_side: int = 1 << 30,
+    ) -> list[list[Detection]]:
+        """Detect faces in BGR uint8 images; one list of Detections per image, boxes in original pixels."""
+        if not images:
+            return []
+        return detect_batch(images, self.forward(half), imgsz, self.stride, min_side, conf, iou, max_det)

@@ -18,7 +18,7 @@ import importlib.util
 import logging
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,9 @@ import numpy as np
 import torch
 import yaml
 
-from ferkit.detector.letterbox import detect_batch
+from ferkit.detector.letterbox import LetterboxedDetector
 from ferkit.errors import ConfigError, WeightsError
 from ferkit.offline import import_albumentations, scoped_env
-from ferkit.types import Detection
 
 # Architectures built by name: (ultralytics base config, depth multiple, width multiple).
 ARCHITECTURES: dict[str, tuple[str, float, float]] = {
@@ -267,7 +266,7 @@ def export_onnx(weights: Path, imgsz: int) -> tuple[bytes, dict[str, Any]]:
     return data, {"names": model.names, "stride": model.stride, "split": model.ferkit_meta.get("split")}
 
 
-class YoloModel:
+class YoloModel(LetterboxedDetector):
     """A loaded ultralytics detector that returns ferkit Detections."""
 
     def __init__(self, weights: Path, device: Any):
@@ -285,22 +284,8 @@ class YoloModel:
         # what ferkit's export recorded: the WIDER split of the training data (see export_weights)
         self.ferkit_meta: dict = dict((getattr(self._model, "ckpt", None) or {}).get("ferkit") or {})
 
-    def predict(
-        self,
-        images: Sequence[np.ndarray],
-        conf: float,
-        iou: float,
-        imgsz: int,
-        max_det: int,
-        half: bool = False,
-        min_side: int = 1 << 30,
-    ) -> list[list[Detection]]:
-        """Detect faces in BGR uint8 images; one list of Detections per image, boxes in original pixels.
-
-        The network runs on batches letterboxed by :mod:`ferkit.detector.letterbox`, as every backend does.
-        """
-        if not images:
-            return []
+    def forward(self, half: bool):
+        """The fused network on the device, as every backend's ``predict`` calls it."""
         net = self._network(half)
 
         def run(batch: np.ndarray) -> torch.Tensor:
@@ -309,7 +294,7 @@ class YoloModel:
                 out = net(x.half() if half else x)
             return out[0] if isinstance(out, (tuple, list)) else out
 
-        return detect_batch(images, run, imgsz, self.stride, min_side, conf, iou, max_det)
+        return run
 
     def _network(self, half: bool) -> torch.nn.Module:
         """The fused network in eval mode on the device (built once)."""
