@@ -21,9 +21,11 @@ from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.device import select_device
 
 
-def crops_per_s(backend: str, device, precision: str = "fp32", n: int = 4096, batch: int = 256) -> float:
+def crops_per_s(
+    backend: str, device, precision: str = "fp32", weights: str = "default", n: int = 4096, batch: int = 256
+) -> float:
     """Classifier throughput on random 64x64 colour crops (preprocessing included), batches of ``batch``."""
-    clf = EmotionClassifier.from_pretrained(device=device, backend=backend, precision=precision)
+    clf = EmotionClassifier.from_pretrained(weights, device=device, backend=backend, precision=precision)
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(batch)]
     clf.predict_proba(crops)
@@ -36,25 +38,30 @@ def crops_per_s(backend: str, device, precision: str = "fp32", n: int = 4096, ba
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=300)
-    ap.add_argument("--backends", default="torch,onnx,openvino,openvino:bf16", help="BACKEND[:PRECISION],...")
+    ap.add_argument(
+        "--backends",
+        default="torch,onnx,openvino,openvino:bf16,openvino:fp32:default-int8,openvino:bf16:default-int8",
+        help="BACKEND[:PRECISION[:CLASSIFIER_WEIGHTS]],...",
+    )
+    ap.add_argument("--name", default="", help="result file docs/benchmarks/NAME.json [backends_DEVICE]")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=8)
     args = ap.parse_args()
     device = select_device(args.device)
     results = {}
     for name in args.backends.split(","):
-        backend, _, precision = name.partition(":")
+        backend, _, rest = name.partition(":")
+        precision, _, weights = rest.partition(":")  # BACKEND[:PRECISION[:CLASSIFIER_WEIGHTS]]
+        precision, weights = precision or "fp32", weights or "default"
         if not backend_installed(backend):
             continue
-        run = measure(
-            device, args.n, args.batch_size, write=True, backend=backend, precision=precision or "fp32"
-        )
+        run = measure(device, args.n, args.batch_size, True, backend, precision, weights)
         results[name] = {
             "images_per_s": run["images_per_s"],
             "faces_per_s": run["faces_per_s"],
             "faces": run["faces"],
             "stage_ms_per_image": run["stage_ms_per_image"],
-            "classifier_crops_per_s_batch256": round(crops_per_s(backend, device, precision or "fp32"), 0),
+            "classifier_crops_per_s_batch256": round(crops_per_s(backend, device, precision, weights), 0),
         }
         print(name, results[name], flush=True)
     base = results.get("torch", {}).get("images_per_s")
@@ -66,7 +73,7 @@ def main() -> None:
         "backends": results,
         "environment": environment(device),
     }
-    write_result(f"backends_{device.type}", out)
+    write_result(args.name or f"backends_{device.type}", out)
 
 
 if __name__ == "__main__":

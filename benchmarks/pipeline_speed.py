@@ -25,12 +25,22 @@ from ferkit.pipeline.inputs import collect_inputs
 
 
 def measure(
-    device: torch.device, n: int, batch_size: int, write: bool, backend: str = "auto", precision: str = "fp32"
+    device: torch.device,
+    n: int,
+    batch_size: int,
+    write: bool,
+    backend: str = "auto",
+    precision: str = "fp32",
+    classifier_weights: str = "default",
 ) -> dict:
     folder = SHARED / "wider_face" / "WIDER_train" / "images"
     items = collect_inputs([str(folder)], recursive=True).items[:n]
     pipe = Pipeline.from_pretrained(
-        device=device, batch_size=batch_size, backend=backend, precision=precision
+        classifier_weights=classifier_weights,
+        device=device,
+        batch_size=batch_size,
+        backend=backend,
+        precision=precision,
     )
     warm = collect_inputs([str(folder)], recursive=True).items[-2 * batch_size :]
     run_items(pipe, warm, progress=False)  # warm-up: model load, first inference, allocator

@@ -208,3 +208,66 @@ def test_cli_refuses_bf16_without_openvino_before_loading():
         app, ["detect-and-classify", "docs/example.jpg", "--backend", "onnx", "--precision", "bf16"]
     )
     assert r.exit_code == 1 and "precision bf16 runs with the openvino backend" in r.stderr
+
+
+def test_int8_export_of_a_classifier(tiny_classifier, fer_folder, tmp_path):
+    out = tmp_path / "int8"
+    calibrate = ["--calibration", str(fer_folder / "train"), "--calibration", str(fer_folder / "val")]
+    args = ["export", "--weights", str(tiny_classifier), "--format", "openvino", "--out", str(out), "--int8"]
+    r = runner.invoke(app, [*args, *calibrate])
+    assert r.exit_code == 0, r.output
+    meta = read_metadata(out)
+    assert meta["precision"] == "int8" and meta["calibration"]["folders"][1].endswith("val")
+    crops = [np.random.default_rng(4).integers(0, 255, (48, 48, 3), dtype=np.uint8) for _ in range(8)]
+    ref = EmotionClassifier.from_pretrained(tiny_classifier, "cpu", backend="torch").predict_proba(crops)
+    got = EmotionClassifier.from_pretrained(out, "cpu", backend="openvino").predict_proba(crops)
+    assert got.shape == ref.shape and np.allclose(got.sum(axis=1), 1, atol=1e-4)
+    assert np.abs(got - ref).max() < 0.2  # quantized: close, not exact
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--int8"], "--int8 and --calibration go together"),
+        (["--int8", "--calibration", "{folder}"], "use --format openvino"),
+        (["--format", "openvino", "--int8", "--calibration", "{empty}"], "no images there"),
+    ],
+)
+def test_int8_export_errors(tiny_classifier, fer_folder, tmp_path, extra, message):
+    (tmp_path / "empty").mkdir()
+    args = [a.format(folder=fer_folder, empty=tmp_path / "empty") for a in extra]
+    r = runner.invoke(app, ["export", "--weights", str(tiny_classifier), "--out", str(tmp_path / "o"), *args])
+    assert r.exit_code == 1 and message in r.stderr
+
+
+def test_shipped_int8_classifier_is_made_from_the_shipped_checkpoint_and_agrees():
+    folder = packaged_weights("classifier").parent / "classifier_default_int8"
+    meta = read_metadata(folder)
+    assert meta["precision"] == "int8" and meta["source_sha256"] == sha256(packaged_weights("classifier"))
+    ref = Pipeline.from_pretrained(device="cpu").run("docs/example.jpg")
+    got = Pipeline.from_pretrained(device="cpu", classifier_weights="default-int8").run("docs/example.jpg")
+    assert [f.emotion for f in got.faces] == [f.emotion for f in ref.faces]
+    for a, b in zip(ref.faces, got.faces, strict=True):
+        assert max(abs(a.emotion_probs[k] - b.emotion_probs[k]) for k in a.emotion_probs) < 0.05
+    with pytest.raises(WeightsError, match="runs with --backend openvino"):
+        EmotionClassifier.from_pretrained("default-int8", "cpu", backend="onnx")
+
+
+def test_a_run_folder_records_an_openvino_folder_by_content(tmp_path):
+    r = runner.invoke(
+        app,
+        [
+            "detect-and-classify",
+            "docs/example.jpg",
+            "--classifier-weights",
+            "default-int8",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    import json
+
+    settings = json.loads((tmp_path / "run.json").read_text())
+    assert settings["classifier_weights"][0]["path"].endswith("classifier_default_int8")
+    assert len(settings["classifier_weights"][0]["sha256"]) == 64

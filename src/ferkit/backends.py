@@ -128,7 +128,7 @@ class ExportedModel:
 
 def _is_checkpoint(weights: str | Path | None) -> bool:
     """A user's checkpoint (not the shipped default, not an exported .onnx or OpenVINO folder)."""
-    if weights is None or str(weights) == "default":
+    if weights is None or str(weights) in ("default", "default-int8"):
         return False
     path = Path(weights)
     return path.suffix != ".onnx" and not (path / "ferkit.json").is_file()

@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +108,22 @@ def exported_bytes(weights: Path, kind: str, imgsz: int) -> tuple[bytes, dict[st
     return with_metadata(data, meta), meta
 
 
-def export(weights: str | Path, fmt: str = "onnx", out: str | Path | None = None, imgsz: int = 512) -> Path:
+def export(
+    weights: str | Path,
+    fmt: str = "onnx",
+    out: str | Path | None = None,
+    imgsz: int = 512,
+    int8_calibration: Sequence[str | Path] | None = None,
+    calibration_size: int = 300,
+) -> Path:
     """Export a classifier or detector checkpoint (told apart by its contents) to ``fmt``; returns the file
-    (ONNX) or folder (OpenVINO). ``out`` defaults to the checkpoint's name with .onnx / _openvino."""
+    (ONNX) or folder (OpenVINO). ``out`` defaults to the checkpoint's name with .onnx / _openvino.
+
+    ``int8_calibration`` (OpenVINO, classifiers): folders of face images; the model is quantized to int8 by
+    NNCF's post-training static quantization, calibrated on ``calibration_size`` of them, drawn at random.
+    """
+    if int8_calibration and fmt != "openvino":
+        raise ConfigError("int8 quantization writes an OpenVINO model: use --format openvino")
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     needs = ("onnx", "onnxruntime") if fmt == "onnx" else ("onnx", "openvino")
@@ -122,6 +136,10 @@ def export(weights: str | Path, fmt: str = "onnx", out: str | Path | None = None
     if not src.is_file():
         raise WeightsError(f"weights not found: {src}")
     kind = weights_kind(src)
+    if int8_calibration and kind != "classifier":
+        raise ConfigError("int8 export is for classifiers (the detector's accuracy loss is not measured)")
+    if int8_calibration and importlib.util.find_spec("nncf") is None:
+        raise ConfigError("int8 export needs NNCF, which is not installed: pip install nncf")
     data, meta = exported_bytes(src, kind, imgsz)
     dst = (
         Path(out)
@@ -135,7 +153,13 @@ def export(weights: str | Path, fmt: str = "onnx", out: str | Path | None = None
     import openvino as ov
 
     dst.mkdir(parents=True, exist_ok=True)
-    ov.save_model(ov.Core().read_model(data), str(dst / "model.xml"), compress_to_fp16=False)
+    model = ov.Core().read_model(data)
+    if int8_calibration:
+        folders = [Path(f) for f in int8_calibration]
+        model = _quantize_classifier(model, meta, folders, calibration_size)
+        calib = {"folders": [str(f) for f in folders], "images": calibration_size}
+        meta = {**meta, "precision": "int8", "calibration": calib}
+    ov.save_model(model, str(dst / "model.xml"), compress_to_fp16=False)
     (dst / IR_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return dst
 
@@ -156,8 +180,14 @@ def load_exported(
     two differ), an exported .onnx file, an OpenVINO folder of ``fer export`` (OpenVINO only), or any
     checkpoint that :func:`ferkit.weights.resolve_weights` accepts (exported in memory).
     """
-    from ferkit.weights import packaged_weights, resolve_weights
+    from ferkit.weights import DEFAULT_INT8, INT8_FOLDER, packaged_weights, resolve_weights
 
+    if str(spec) == DEFAULT_INT8:
+        if kind != "classifier" or backend != "openvino":
+            raise WeightsError(
+                f"{DEFAULT_INT8} is the shipped classifier in int8: it runs with --backend openvino"
+            )
+        spec = packaged_weights("classifier").parent / INT8_FOLDER
     if spec is None or str(spec) == "default":
         onnx_file, pt = shipped_export(kind), resolve_weights(kind, "default")
         if onnx_file.is_file() and read_metadata(onnx_file).get("source_sha256") == sha256(pt):
@@ -182,3 +212,25 @@ def _checked(model: Path, meta: dict[str, Any], kind: str) -> Path:
     if not model.is_file():
         raise WeightsError(f"exported model file missing: {model}")
     return model
+
+
+def _quantize_classifier(model, meta: dict[str, Any], folders: list[Path], n: int):
+    """NNCF static int8 quantization, calibrated on ``n`` images of ``folders``, preprocessed as in use."""
+    import nncf
+    import numpy as np
+
+    from ferkit.classifier.checkpoint import meta_from_dict
+    from ferkit.classifier.data import preprocess
+    from ferkit.imaging.images import is_image_file, read_gray
+
+    files = []
+    for folder in folders:
+        found = sorted(p for p in folder.rglob("*") if is_image_file(p)) if folder.is_dir() else []
+        if not found:
+            raise ConfigError(f"--calibration {folder}: no images there")
+        files += found
+    cmeta = meta_from_dict(meta["meta"])
+    picked = [files[i] for i in np.random.default_rng(0).permutation(len(files))[:n]]
+    crops = np.stack([read_gray(f, cmeta.input_size, cmeta.crop.interpolation) for f in picked])
+    x = preprocess(crops, cmeta).numpy()
+    return nncf.quantize(model, nncf.Dataset([x[i : i + 1] for i in range(len(x))]), subset_size=len(x))

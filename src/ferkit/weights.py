@@ -8,6 +8,9 @@ from pathlib import Path
 from ferkit.errors import WeightsError
 
 DEFAULT_FILES = {"classifier": "classifier_default.pt", "detector": "detector_default.pt"}
+# the shipped classifier quantized to int8 (OpenVINO only): `--classifier-weights default-int8`
+DEFAULT_INT8 = "default-int8"
+INT8_FOLDER = "classifier_default_int8"
 PRODUCED_BY = {
     "classifier": "fer train-classifier --data PATH (then pass --classifier-weights RUN/best.pt)",
     "detector": "fer train-detector --data data.yaml (then pass --detector-weights RUN/weights/best.pt)",

@@ -23,7 +23,7 @@ from ferkit.errors import WeightsError
 from ferkit.export import load_exported
 from ferkit.imaging.crop import CropRecipe, resize_square
 from ferkit.imaging.images import to_gray8
-from ferkit.weights import resolve_weights
+from ferkit.weights import DEFAULT_INT8, resolve_weights
 
 
 def tta_views(x: torch.Tensor, shift: int = 3) -> list[torch.Tensor]:
@@ -77,7 +77,7 @@ class EmotionClassifier:
         backend = resolve_backend(backend, dev, weights)
         check_precision(precision, backend)
         if backend == "torch":
-            if weights is not None and Path(str(weights)).suffix == ".onnx":
+            if weights is not None and (Path(str(weights)).suffix == ".onnx" or str(weights) == DEFAULT_INT8):
                 raise WeightsError(f"{weights} is an exported model: use backend onnx or openvino")
             path = resolve_weights("classifier", weights)
             model, meta = load_checkpoint(path, dev)

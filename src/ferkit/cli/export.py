@@ -9,6 +9,7 @@ import typer
 
 from ferkit.cli.app import app, fer_errors
 from ferkit.detector.defaults import DEFAULT_IMGSZ
+from ferkit.errors import ConfigError
 from ferkit.export import FORMATS
 
 
@@ -24,11 +25,22 @@ def export_command(
     imgsz: Annotated[
         int, typer.Option(help="Detector: the input size it is traced at (sizes stay dynamic).")
     ] = DEFAULT_IMGSZ,
+    int8: Annotated[
+        bool, typer.Option(help="Classifier, --format openvino: quantize to int8 (needs --calibration).")
+    ] = False,
+    calibration: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="With --int8: a folder of face images to calibrate on; repeat for several (300 used)."
+        ),
+    ] = None,
 ) -> None:
     """Export a model for the fast backends (--backend onnx|openvino): classes, preprocessing and crop
     recipe travel inside the file, so it is used exactly like the checkpoint."""
     from ferkit.export import export
 
-    path = export(weights, fmt, out, imgsz)
+    if int8 != bool(calibration):
+        raise ConfigError("--int8 and --calibration go together: give both, or neither")
+    path = export(weights, fmt, out, imgsz, calibration)
     typer.secho(f"exported {weights} -> {path}", err=True, fg=typer.colors.GREEN)
     typer.echo(str(path))

@@ -299,7 +299,12 @@ def _file_id(path: str | Path | None) -> dict | None:
     """A weights file by name and content hash."""
     if path is None:
         return None
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    path = Path(path)
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()) if path.is_dir() else [path]:  # an OpenVINO export is a folder
+        if f.is_file():
+            h.update(f.read_bytes())
+    digest = h.hexdigest()
     return {"path": str(Path(path).resolve()), "sha256": digest}
 
 
