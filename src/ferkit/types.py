@@ -41,6 +41,10 @@ class Box:
             min(max(self.y2, 0.0), height),
         )
 
+    def scaled(self, sx: float, sy: float) -> Box:
+        """The box with x multiplied by ``sx`` and y by ``sy`` (another resolution of the same image)."""
+        return self if sx == sy == 1.0 else Box(self.x1 * sx, self.y1 * sy, self.x2 * sx, self.y2 * sy)
+
     def as_list(self, ndigits: int = 1) -> list[float]:
         return [round(v, ndigits) for v in (self.x1, self.y1, self.x2, self.y2)]
 

@@ -44,10 +44,7 @@ def image_size(path: str | Path, oriented: bool = False) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             im.load()
-            w, h = im.size
-            # EXIF orientations 5-8 are transposed or rotated by 90 degrees
-            turned = oriented and im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-            return (h, w) if turned else (w, h)
+            return _displayed_size(im) if oriented else im.size
     except _DECODE_ERRORS as exc:
         raise _unreadable(path, exc) from None
 
@@ -146,8 +143,7 @@ def read_image_reduced(
             return read_image(path, max_pixels), (0, 0)  # read_image names the problem
         with Image.open(path) as im:
             w, h = im.size
-            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-            full = (h, w) if turned else (w, h)
+            full = _displayed_size(im)
             if im.format == "JPEG" and max(w, h) >= 2 * min_side and w * h <= max_pixels:
                 k = min_side / max(w, h)
                 im.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
@@ -166,6 +162,12 @@ def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS
             return _to_bgr(im, name, max_pixels)
     except _DECODE_ERRORS as exc:
         raise _unreadable(name, exc) from None
+
+
+def _displayed_size(im: Image.Image) -> tuple[int, int]:
+    """(width, height) after the EXIF orientation: orientations 5-8 turn the image by 90 degrees."""
+    w, h = im.size
+    return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
 
 
 def _to_bgr(im: Image.Image, name: str | Path, max_pixels: int) -> np.ndarray:

@@ -272,7 +272,7 @@ class Pipeline:
                 h, w = a.shape[:2]
                 fw, fh = full[i] if full[i][0] else (w, h)
                 sx, sy = fw / w, fh / h
-                faces = [Face(_scaled(d.box, sx, sy), d.score, *next(preds)) for d in found[ok.index(i)]]
+                faces = [Face(d.box.scaled(sx, sy), d.score, *next(preds)) for d in found[ok.index(i)]]
                 results.append(ImageResult(src, int(fw), int(fh), faces, source_abs=absolute[i]))
         return results
 
@@ -281,13 +281,6 @@ def _backends(classifier) -> str:
     """The backend of a classifier, or of each member of an ensemble (joined with '+')."""
     members = getattr(classifier, "members", [classifier])
     return "+".join(getattr(m, "backend", "torch") for m in members)
-
-
-def _scaled(box: Box, sx: float, sy: float) -> Box:
-    """A box of a reduced-scale decode in the full image's pixels."""
-    if sx == sy == 1.0:
-        return box
-    return Box(box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy)
 
 
 def absolute_source(path: str | Path) -> str:

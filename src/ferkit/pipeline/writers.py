@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ferkit.imaging.crop import crop_face
-from ferkit.types import SCHEMA_VERSION, Box, FrameResult, ImageResult
+from ferkit.types import SCHEMA_VERSION, FrameResult, ImageResult
 
 CSV_FIELDS = (
     "schema_version",
@@ -145,8 +145,8 @@ def annotate(image: np.ndarray, result: ImageResult | FrameResult, class_names: 
     font_scale = max(0.4, 0.5 * scale)
     for f in result.faces:
         c = colour_for(f.emotion, class_names)
-        b = f.box_xyxy
-        x1, y1, x2, y2 = (round(v) for v in (b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy))
+        b = f.box_xyxy.scaled(sx, sy)
+        x1, y1, x2, y2 = (round(v) for v in (b.x1, b.y1, b.x2, b.y2))
         cv2.rectangle(out, (x1, y1), (x2, y2), c, thick)
         text = f"{f.emotion} {f.emotion_score:.2f}"
         if f.track_id is not None:
@@ -184,9 +184,8 @@ def save_crops(
     """Each face as the classifier saw it (before resizing): ``STEM_face<face_index>_<emotion>.png``."""
     sx, sy = _image_scale(image, result)
     for i, f in enumerate(result.faces):
-        b = f.box_xyxy
-        box = Box(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy)
-        write_image(folder / f"{stem}_face{i}_{f.emotion}.png", crop_face(image, box, margin, square))
+        crop = crop_face(image, f.box_xyxy.scaled(sx, sy), margin, square)
+        write_image(folder / f"{stem}_face{i}_{f.emotion}.png", crop)
 
 
 def _image_scale(image: np.ndarray, result: ImageResult | FrameResult) -> tuple[float, float]:
