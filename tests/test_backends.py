@@ -15,9 +15,9 @@ from ferkit.detector.face_detector import FaceDetector
 from ferkit.detector.letterbox import letterbox_batch
 from ferkit.detector.metrics import detection_arrays, iou_matrix
 from ferkit.errors import ConfigError, WeightsError
-from ferkit.export import export, read_metadata, sha256, shipped_export
+from ferkit.export import export, read_metadata, shipped_export
 from ferkit.pipeline import Pipeline
-from ferkit.weights import packaged_weights
+from ferkit.weights import packaged_weights, weights_sha256
 
 EXPORTED = ("onnx", "openvino")
 CPU = torch.device("cpu")
@@ -73,7 +73,7 @@ def test_pipeline_results_match_torch(backend):
 @pytest.mark.parametrize("kind", ["classifier", "detector"])
 def test_shipped_exports_are_made_from_the_shipped_checkpoints(kind):
     meta = read_metadata(shipped_export(kind))
-    assert meta["kind"] == kind and meta["source_sha256"] == sha256(packaged_weights(kind))
+    assert meta["kind"] == kind and meta["source_sha256"] == weights_sha256(packaged_weights(kind))
 
 
 def test_auto_picks_the_fastest_installed_backend_on_cpu(monkeypatch):
@@ -243,7 +243,9 @@ def test_int8_export_errors(tiny_classifier, fer_folder, tmp_path, extra, messag
 def test_shipped_int8_classifier_is_made_from_the_shipped_checkpoint_and_agrees():
     folder = packaged_weights("classifier").parent / "classifier_default_int8"
     meta = read_metadata(folder)
-    assert meta["precision"] == "int8" and meta["source_sha256"] == sha256(packaged_weights("classifier"))
+    assert meta["precision"] == "int8" and meta["source_sha256"] == weights_sha256(
+        packaged_weights("classifier")
+    )
     ref = Pipeline.from_pretrained(device="cpu").run("docs/example.jpg")
     got = Pipeline.from_pretrained(device="cpu", classifier_weights="default-int8").run("docs/example.jpg")
     assert [f.emotion for f in got.faces] == [f.emotion for f in ref.faces]

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from ferkit.errors import ConfigError, WeightsError
+from ferkit.export import IR_META
+from ferkit.weights import DEFAULT_INT8
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
 DEFAULT_BACKEND = "auto"  # what the CLI, the server and Pipeline.from_pretrained use
@@ -49,10 +51,12 @@ def resolve_backend(name: str | None, device: torch.device, weights: str | Path 
     fastest installed backend on a CPU; but PyTorch for a checkpoint of your own (``weights`` a .pt or run
     folder), which an exported backend would have to export at every start (``fer export`` it once and
     pass the .onnx instead). A named backend whose runtime is missing is a ConfigError saying what to
-    install; OpenVINO runs on CPUs only here."""
+    install; OpenVINO runs on CPUs only here. Exported ``weights`` with backend torch is a WeightsError."""
     norm = check_backend_name(name)
-    if norm == "auto" and _is_checkpoint(weights):
-        return "torch"
+    if norm == "torch" and _is_exported(weights):
+        raise WeightsError(f"{weights} is an exported model: use backend onnx or openvino")
+    if norm == "auto" and not _is_exported(weights) and weights is not None and str(weights) != "default":
+        return "torch"  # a checkpoint of the user's own
     if norm == "auto":
         if device.type == "cuda":
             return "onnx" if backend_installed("onnx") and _ort_cuda() else "torch"
@@ -126,9 +130,9 @@ class ExportedModel:
             return [np.array(t.data) for t in self._request.output_tensors]
 
 
-def _is_checkpoint(weights: str | Path | None) -> bool:
-    """A user's checkpoint (not the shipped default, not an exported .onnx or OpenVINO folder)."""
-    if weights is None or str(weights) in ("default", "default-int8"):
+def _is_exported(weights: str | Path | None) -> bool:
+    """Weights of ``fer export``: an .onnx file, an OpenVINO folder, or the shipped int8 classifier."""
+    if weights is None:
         return False
     path = Path(weights)
-    return path.suffix != ".onnx" and not (path / "ferkit.json").is_file()
+    return str(weights) == DEFAULT_INT8 or path.suffix == ".onnx" or (path / IR_META).is_file()

@@ -8,7 +8,6 @@ An OpenVINO export is a folder with ``model.xml``, ``model.bin`` and the same me
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import io
 import json
@@ -19,15 +18,12 @@ from typing import Any
 import torch
 
 from ferkit.errors import ConfigError, WeightsError
+from ferkit.weights import weights_sha256
 
 FORMATS = ("onnx", "openvino")
 META_KEY = "ferkit"
 IR_META = "ferkit.json"
 KINDS = ("classifier", "detector")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def weights_kind(path: Path) -> str:
@@ -59,7 +55,11 @@ def classifier_onnx(weights: Path) -> tuple[bytes, dict[str, Any]]:
         opset_version=17,
         dynamo=False,
     )
-    return buf.getvalue(), {"kind": "classifier", "meta": meta.to_dict(), "source_sha256": sha256(weights)}
+    return buf.getvalue(), {
+        "kind": "classifier",
+        "meta": meta.to_dict(),
+        "source_sha256": weights_sha256(weights),
+    }
 
 
 def detector_onnx(weights: Path, imgsz: int) -> tuple[bytes, dict[str, Any]]:
@@ -67,7 +67,7 @@ def detector_onnx(weights: Path, imgsz: int) -> tuple[bytes, dict[str, Any]]:
     from ferkit.detector.yolo import export_onnx
 
     data, info = export_onnx(weights, imgsz)
-    return data, {"kind": "detector", **info, "imgsz": imgsz, "source_sha256": sha256(weights)}
+    return data, {"kind": "detector", **info, "imgsz": imgsz, "source_sha256": weights_sha256(weights)}
 
 
 def with_metadata(model: bytes, meta: dict[str, Any]) -> bytes:
@@ -190,9 +190,10 @@ def load_exported(
         spec = packaged_weights("classifier").parent / INT8_FOLDER
     if spec is None or str(spec) == "default":
         onnx_file, pt = shipped_export(kind), resolve_weights(kind, "default")
-        if onnx_file.is_file() and read_metadata(onnx_file).get("source_sha256") == sha256(pt):
-            return _checked(onnx_file, read_metadata(onnx_file), kind), read_metadata(onnx_file), onnx_file
-        return (*exported_bytes(packaged_weights(kind), kind, imgsz), pt)
+        meta = read_metadata(onnx_file) if onnx_file.is_file() else {}
+        if meta.get("source_sha256") == weights_sha256(pt):
+            return _checked(onnx_file, meta, kind), meta, onnx_file
+        return (*exported_bytes(pt, kind, imgsz), pt)
     path = Path(spec).expanduser()
     if path.is_dir() and (path / IR_META).is_file():
         if backend != "openvino":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 from pathlib import Path
 
@@ -15,6 +16,16 @@ PRODUCED_BY = {
     "classifier": "fer train-classifier --data PATH (then pass --classifier-weights RUN/best.pt)",
     "detector": "fer train-detector --data data.yaml (then pass --detector-weights RUN/weights/best.pt)",
 }
+
+
+def weights_sha256(path: str | Path) -> str:
+    """SHA-256 of a weights file, or of the files of a weights folder (an OpenVINO export) in name order."""
+    path = Path(path)
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()) if path.is_dir() else [path]:
+        if f.is_file():
+            h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def packaged_weights(kind: str) -> Path:

@@ -19,11 +19,10 @@ from ferkit.backends import (
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
 from ferkit.classifier.data import preprocess
 from ferkit.device import select_device
-from ferkit.errors import WeightsError
 from ferkit.export import load_exported
 from ferkit.imaging.crop import CropRecipe, resize_square
 from ferkit.imaging.images import to_gray8
-from ferkit.weights import DEFAULT_INT8, resolve_weights
+from ferkit.weights import resolve_weights
 
 
 def tta_views(x: torch.Tensor, shift: int = 3) -> list[torch.Tensor]:
@@ -77,8 +76,6 @@ class EmotionClassifier:
         backend = resolve_backend(backend, dev, weights)
         check_precision(precision, backend)
         if backend == "torch":
-            if weights is not None and (Path(str(weights)).suffix == ".onnx" or str(weights) == DEFAULT_INT8):
-                raise WeightsError(f"{weights} is an exported model: use backend onnx or openvino")
             path = resolve_weights("classifier", weights)
             model, meta = load_checkpoint(path, dev)
             return cls(model, meta, dev, path)

@@ -22,7 +22,7 @@ from ferkit.detector.exported import ExportedYolo
 from ferkit.detector.metrics import contained_in_higher, detection_arrays
 from ferkit.detector.yolo import YoloModel
 from ferkit.device import select_device
-from ferkit.errors import ConfigError, WeightsError
+from ferkit.errors import ConfigError
 from ferkit.export import load_exported
 from ferkit.imaging.images import read_image, to_bgr8
 from ferkit.types import Detection
@@ -59,8 +59,6 @@ class FaceDetector:
         self.contained = contained  # > 1 keeps boxes inside others
         self.min_side = min_side  # photos smaller than imgsz are enlarged only up to this long side
         if self.backend == "torch":
-            if weights is not None and Path(str(weights)).suffix == ".onnx":
-                raise WeightsError(f"{weights} is an exported model: use backend onnx or openvino")
             self.weights = resolve_weights("detector", weights)
             self._model: YoloModel | ExportedYolo = YoloModel(self.weights, self.device)
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,6 +24,7 @@ from ferkit.errors import ConfigError, DataError
 from ferkit.imaging.crop import crop_face
 from ferkit.imaging.images import read_image, read_image_reduced, to_bgr8
 from ferkit.types import Box, Detection, Face, FrameResult, ImageResult
+from ferkit.weights import weights_sha256
 
 if TYPE_CHECKING:
     from ferkit.video.config import VideoOptions
@@ -292,13 +292,7 @@ def _file_id(path: str | Path | None) -> dict | None:
     """A weights file by name and content hash."""
     if path is None:
         return None
-    path = Path(path)
-    h = hashlib.sha256()
-    for f in sorted(path.iterdir()) if path.is_dir() else [path]:  # an OpenVINO export is a folder
-        if f.is_file():
-            h.update(f.read_bytes())
-    digest = h.hexdigest()
-    return {"path": str(Path(path).resolve()), "sha256": digest}
+    return {"path": str(Path(path).resolve()), "sha256": weights_sha256(path)}
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:
