@@ -168,3 +168,11 @@ def test_sigint_to_the_command_finishes_the_files(real_photo_module, tmp_path):
     assert [json.loads(x)["frame_index"] for x in lines] == list(range(len(lines)))
     assert read_video(out / "annotated.mp4")[0] == len(lines)
     assert (out / "tracks.csv").is_file() and (out / "tracks.png").is_file()
+
+
+def test_cli_video_csv_prints_the_track_rows(clip):
+    r = runner.invoke(app, ["detect-and-classify", str(clip), "-f", "csv", "-q", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    rows = r.stdout.splitlines()
+    assert rows[0].startswith("track_id,first_s,last_s,frames_seen,dominant_emotion,share_angry")
+    assert [row.split(",")[3] for row in rows[1:]] == [str(N), str(N)]

@@ -19,7 +19,6 @@ def run_ray_command(
     from ferkit.pipeline import Pipeline
     from ferkit.pipeline.ray_engine import check_address, list_sources, run_ray
     from ferkit.pipeline.writers import ResultPrinter
-    from ferkit.types import ImageResult
 
     if importlib.util.find_spec("ray") is None:
         raise ConfigError("--engine ray needs Ray, which is not installed: pip install 'ferkit[ray]'")
@@ -45,7 +44,7 @@ def run_ray_command(
         batch_size=options["batch_size"],
         overwrite=overwrite,
         progress=not quiet,
-        on_result=lambda rec: printer(ImageResult.from_dict(rec)),
+        on_result=printer,
     )
     printer.close()
     if not quiet:

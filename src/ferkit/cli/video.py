@@ -26,7 +26,7 @@ def run_video_command(
     """Process one video; print per-frame records (jsonl, json) or the per-track summary (table, csv)."""
     from ferkit.pipeline.writers import format_jsonl
     from ferkit.video.run import run_video
-    from ferkit.video.summary import TRACK_FIELDS, format_tracks
+    from ferkit.video.summary import format_tracks, print_tracks_csv
 
     frames: list[dict] = []
 
@@ -52,12 +52,7 @@ def run_video_command(
     elif fmt is Format.table:
         sys.stdout.write(format_tracks(summary.source, summary.tracks, summary.frames) + "\n")
     elif fmt is Format.csv:
-        names = pipe.class_names
-        sys.stdout.write(",".join([*TRACK_FIELDS, *(f"share_{c}" for c in names)]) + "\n")
-        for t in summary.tracks:
-            d = t.to_dict()
-            row = [*(d[k] for k in TRACK_FIELDS), *(d["emotion_share"][c] for c in names)]
-            sys.stdout.write(",".join(str(v) for v in row) + "\n")
+        print_tracks_csv(sys.stdout, summary.tracks, pipe.class_names)
     if not quiet:
         parts = [
             f"{summary.frames} frame(s), {summary.faces} face(s), {len(summary.tracks)} track(s) in "

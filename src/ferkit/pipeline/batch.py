@@ -50,6 +50,14 @@ class RunSummary:
     def images_per_s(self) -> float:
         return self.processed / self.seconds if self.seconds > 0 else 0.0
 
+    def count(self, result: ImageResult) -> None:
+        """Add one finished input: a failure with its reason, or a processed image and its faces."""
+        if result.error:
+            self.failed.append(f"{result.source}: {error_reason(result)}")
+        else:
+            self.processed += 1
+            self.faces += len(result.faces)
+
 
 def load_done(results_file: Path) -> set[str]:
     """Sources with a successful result in ``results_file``; rewrites it without failed or torn lines."""
@@ -156,6 +164,21 @@ def check_run_settings(out_dir: Path, settings: dict) -> None:
     tmp.replace(path)
 
 
+def open_run_folder(out_dir: Path, settings: dict, overwrite: bool, extra: Sequence[str] = ()) -> set[str]:
+    """Make ``out_dir`` ready for a run with ``settings`` (``overwrite``: remove its results, run.json and
+    the files or folders named in ``extra`` first); the sources it already holds results for."""
+    if overwrite and out_dir.exists():
+        for name in (RESULTS_FILE, RUN_FILE, *extra):
+            target = out_dir / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_run_settings(out_dir, settings)
+    return load_done(out_dir / RESULTS_FILE)
+
+
 def run_items(
     pipeline: Pipeline,
     items: Sequence[InputItem],
@@ -175,14 +198,7 @@ def run_items(
     summary = RunSummary()
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
-        if overwrite and out_dir.exists():
-            for sub in ("annotated", "crops"):
-                shutil.rmtree(out_dir / sub, ignore_errors=True)
-            (out_dir / RESULTS_FILE).unlink(missing_ok=True)
-            (out_dir / RUN_FILE).unlink(missing_ok=True)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        check_run_settings(out_dir, pipeline.settings())
-        done = load_done(out_dir / RESULTS_FILE)
+        done = open_run_folder(out_dir, pipeline.settings(), overwrite, ("annotated", "crops"))
         todo = [it for it in items if _key(str(it.path)) not in done]
         summary.skipped = len(items) - len(todo)
     else:
@@ -190,11 +206,7 @@ def run_items(
     sink = _Sink(out_dir, pipeline, save_annotated, save_crops)
 
     def record(res: ImageResult) -> None:
-        if res.error:
-            summary.failed.append(f"{res.source}: {error_reason(res)}")
-        else:
-            summary.processed += 1
-            summary.faces += len(res.faces)
+        summary.count(res)
         if on_result is not None:
             on_result(res)
 

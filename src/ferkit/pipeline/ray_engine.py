@@ -18,15 +18,15 @@ import os
 import socket
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from ferkit.errors import ConfigError, DataError
-from ferkit.pipeline.batch import RESULTS_FILE, check_run_settings, load_done
-from ferkit.pipeline.writers import error_reason
+from ferkit.pipeline.batch import RESULTS_FILE, RunSummary, open_run_folder
+from ferkit.pipeline.pipeline import absolute_source
 from ferkit.types import ImageResult
 
 PARQUET_FILE = "results.parquet"
@@ -34,19 +34,10 @@ DEFAULT_CPUS_PER_WORKER = 2
 
 
 @dataclass
-class RaySummary:
-    """What a Ray run did."""
+class RaySummary(RunSummary):
+    """What a Ray run did, and on how many pipeline actors."""
 
-    processed: int = 0
-    skipped: int = 0
-    faces: int = 0
-    failed: list[str] = field(default_factory=list)
-    seconds: float = 0.0
     workers: int = 0
-
-    @property
-    def images_per_s(self) -> float:
-        return self.processed / self.seconds if self.seconds > 0 else 0.0
 
 
 def list_sources(inputs: Sequence[str], recursive: bool = False) -> list[str]:
@@ -176,13 +167,8 @@ def run_ray(
     import ray
 
     out_dir = Path(out)
-    if overwrite:
-        for name in (RESULTS_FILE, "run.json", PARQUET_FILE):
-            (out_dir / name).unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_run_settings(out_dir, settings)
-    done = load_done(out_dir / RESULTS_FILE)
-    todo = [s for s in sources if (_abs(s) not in done)]
+    done = open_run_folder(out_dir, settings, overwrite, (PARQUET_FILE,))
+    todo = [s for s in sources if _key(s) not in done]
     summary = RaySummary(skipped=len(sources) - len(todo))
     start_ray(address)
     cpus_total = int(ray.cluster_resources().get("CPU", 1))
@@ -205,13 +191,10 @@ def run_ray(
             written.add(key)
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
             fh.flush()
-            if rec.get("error"):
-                summary.failed.append(f"{rec['source']}: {error_reason(ImageResult.from_dict(rec))}")
-            else:
-                summary.processed += 1
-                summary.faces += len(rec["faces"])
+            result = ImageResult.from_dict(rec)
+            summary.count(result)
             if on_result is not None:
-                on_result(rec)
+                on_result(result)
             bar.update(1)
     bar.close()
     summary.seconds = time.perf_counter() - t0
@@ -219,8 +202,9 @@ def run_ray(
     return summary
 
 
-def _abs(source: str) -> str:
-    return source if "://" in source else str(Path(source).expanduser().resolve())
+def _key(source: str) -> str:
+    """How results.jsonl names a finished source: a URI as given, a path made absolute."""
+    return source if "://" in source else absolute_source(source)
 
 
 def parquet_schema(class_names: Sequence[str]):

@@ -7,6 +7,7 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -69,12 +70,17 @@ def write_tracks_csv(path: Path, tracks: Sequence[TrackSummary], class_names: Se
     """``tracks.csv``: one row per track, then a ``share_<emotion>`` column per class."""
     tmp = path.with_name(path.name + ".part")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow([*TRACK_FIELDS, *(f"share_{c}" for c in class_names)])
-        for t in tracks:
-            d = t.to_dict()
-            w.writerow([*(d[k] for k in TRACK_FIELDS), *(d["emotion_share"][c] for c in class_names)])
+        print_tracks_csv(fh, tracks, class_names)
     tmp.replace(path)
+
+
+def print_tracks_csv(stream: TextIO, tracks: Sequence[TrackSummary], class_names: Sequence[str]) -> None:
+    """The rows of ``tracks.csv`` (header included) to a text stream."""
+    w = csv.writer(stream, lineterminator="\n")
+    w.writerow([*TRACK_FIELDS, *(f"share_{c}" for c in class_names)])
+    for t in tracks:
+        d = t.to_dict()
+        w.writerow([*(d[k] for k in TRACK_FIELDS), *(d["emotion_share"][c] for c in class_names)])
 
 
 def format_tracks(source: str, tracks: Sequence[TrackSummary], frames: int, top: int = 3) -> str:
