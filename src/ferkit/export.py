@@ -23,7 +23,6 @@ from ferkit.weights import weights_sha256
 FORMATS = ("onnx", "openvino")
 META_KEY = "ferkit"
 IR_META = "ferkit.json"
-KINDS = ("classifier", "detector")
 
 
 def weights_kind(path: Path) -> str:

@@ -100,6 +100,15 @@ PrecisionOpt = Annotated[
     typer.Option(help="fp32, or bf16 with --backend openvino: about 2x faster where the CPU has bfloat16."),
 ]
 
+
+def check_backend_options(backend: str, precision: str, device: str) -> None:
+    """Refuse an unknown or missing backend, or a precision it cannot run, before anything loads."""
+    from ferkit.backends import check_precision, resolve_backend
+    from ferkit.device import select_device
+
+    check_precision(precision, resolve_backend(backend, select_device(device), None))
+
+
 BackendOpt = Annotated[
     str,
     typer.Option(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, check_precision, resolve_backend
+from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.cli.app import (
     EXIT_ERROR,
     EXIT_FAILED_INPUTS,
@@ -20,12 +20,12 @@ from ferkit.cli.app import (
     PrecisionOpt,
     _error,
     app,
+    check_backend_options,
     fer_errors,
 )
 from ferkit.cli.ray_engine import run_ray_command
 from ferkit.cli.video import VIDEO, run_video_command
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
-from ferkit.device import select_device
 from ferkit.errors import ConfigError
 from ferkit.video.config import VideoOptions, is_video_input
 from ferkit.video.source import parse_source
@@ -166,9 +166,7 @@ def detect_and_classify(
     from ferkit.pipeline.writers import ResultPrinter
 
     check_output_options(out, annotate, save_crops)
-    check_precision(
-        precision, resolve_backend(backend, select_device(device), None)
-    )  # bad options fail first
+    check_backend_options(backend, precision, device)  # bad options fail before anything loads
     load = dict(  # Pipeline.from_pretrained's arguments
         detector_weights=detector_weights,
         classifier_weights=classifier_weights or "default",

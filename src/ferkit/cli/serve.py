@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ferkit.backends import check_precision, resolve_backend
-from ferkit.cli.app import BackendOpt, DeviceOpt, PrecisionOpt, app, fer_errors
-from ferkit.device import select_device
+from ferkit.cli.app import BackendOpt, DeviceOpt, PrecisionOpt, app, check_backend_options, fer_errors
 from ferkit.errors import ConfigError
 from ferkit.serve.config import ServeConfig
 
@@ -89,9 +87,7 @@ def serve(
         queue_size=queue_size,
         max_batch=max_batch,
     )
-    check_precision(
-        precision, resolve_backend(backend, select_device(device), None)
-    )  # before port and models
+    check_backend_options(backend, precision, device)  # bad options fail before anything loads
     check_port_free(host, port)
     from ferkit.serve.app import CONFIG_ENV, create_app, load_pipeline
 
