@@ -253,12 +253,11 @@ class Pipeline:
                 found = self.detector.detect([arrays[i] for i in ok]) if ok else []
         # keep the most confident faces, best first
         found = [sorted(dets, key=lambda d: d.score, reverse=True)[: self.max_faces] for dets in found]
+        by_image = dict(zip(ok, found, strict=True))
         margin = self.margin if self.detector is not None else 0.0
         with self.timer("crop"):
             crops = [
-                crop_face(arrays[i], d.box, margin, self.square)
-                for i, dets in zip(ok, found, strict=True)
-                for d in dets
+                crop_face(arrays[i], d.box, margin, self.square) for i, dets in by_image.items() for d in dets
             ]
         with self.timer("classify"):
             preds = iter(self.classifier.predict(crops, tta=self.tta) if crops else [])
@@ -272,7 +271,7 @@ class Pipeline:
                 h, w = a.shape[:2]
                 fw, fh = full[i] if full[i][0] else (w, h)
                 sx, sy = fw / w, fh / h
-                faces = [Face(d.box.scaled(sx, sy), d.score, *next(preds)) for d in found[ok.index(i)]]
+                faces = [Face(d.box.scaled(sx, sy), d.score, *next(preds)) for d in by_image[i]]
                 results.append(ImageResult(src, int(fw), int(fh), faces, source_abs=absolute[i]))
         return results
 
