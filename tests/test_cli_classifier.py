@@ -75,6 +75,14 @@ def test_train_on_two_datasets_then_resume_without_data(fer_folder, wild_folder,
         (["train-classifier", "--resume", "{run}", "--data", "{data}"], "leave out --data"),
         (["train-classifier", "--data", "{data}", "--data", "/no/root"], "dataset not found: /no/root"),
         (["train-classifier", "--data", "{data}", "--teacher", "/no/t.pt"], "weights not found"),
+        (
+            ["train-classifier", "--data", "{data}", "--init", "/no/init.pt"],
+            "weights not found: tried /no/init.pt",
+        ),
+        (
+            ["train-classifier", "--data", "{data}", "--init", "{cls}", "--grouping", "fer6"],
+            "differ from the data's",
+        ),
         (["eval-classifier", "--weights", "{cls}"], "give --data"),
     ],
 )
@@ -110,3 +118,26 @@ def test_eval_an_ensemble_on_two_datasets(tiny_classifier, fer_folder, wild_fold
     reports = json.loads(j.stdout)
     assert [r["data"] for r in reports] == [str(fer_folder), str(wild_folder)]
     assert "confusion" in reports[0] and "per_class_accuracy" in reports[0]
+
+
+def test_fine_tune_the_shipped_model(fer_folder, tmp_path):
+    r = fer(
+        "train-classifier",
+        "--data",
+        fer_folder,
+        "--init",
+        "default",
+        "--arch",
+        "alexnet_m",
+        *quick(tmp_path, "ft"),
+    )
+    assert r.exit_code == 0, r.output
+    assert "using its architecture alexnet_s" in r.stdout
+    saved = yaml.safe_load((tmp_path / "ft" / "config.yaml").read_text())
+    assert saved["init"] == "default" and saved["arch"] == "alexnet_s"
+
+
+def test_no_amp_is_saved_with_the_run(fer_folder, tmp_path):
+    r = fer("train-classifier", "--data", fer_folder, "--no-amp", *quick(tmp_path, "fp32"))
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load((tmp_path / "fp32" / "config.yaml").read_text())["amp"] is False

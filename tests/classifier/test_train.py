@@ -207,3 +207,65 @@ def test_time_budget_ends_the_run_after_epoch_one(tmp_path, fer_folder):
     run = fit(cfg(fer_folder, tmp_path, epochs=50, hours=1e-6), **QUIET)
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert len(rows) == 1
+
+
+def test_init_starts_from_the_given_weights(tmp_path, fer_folder, tiny_classifier):
+    start, start_meta = load_checkpoint(tiny_classifier)
+    # a learning rate too small to move any weight: the run ends where it started
+    run = fit(cfg(fer_folder, tmp_path, init=str(tiny_classifier), lr=1e-12, seed=5, name="ft"), **QUIET)
+    tuned, meta = load_checkpoint(run / "best.pt")
+    scratch, _ = load_checkpoint(
+        fit(cfg(fer_folder, tmp_path, lr=1e-12, seed=5, name="new"), **QUIET) / "best.pt"
+    )
+    w0, w1, w2 = (m.features[0].weight for m in (start, tuned, scratch))
+    assert torch.allclose(w0, w1, atol=1e-6) and not torch.allclose(w0, w2, atol=1e-3)
+    # inputs are normalised as the starting model was trained
+    assert (meta.mean, meta.std) == (start_meta.mean, start_meta.std)
+
+
+def test_init_with_other_classes_is_refused(tmp_path, fer_folder, tiny_classifier):
+    with pytest.raises(DataError, match="differ from the data's"):
+        fit(cfg(fer_folder, tmp_path, init=str(tiny_classifier), grouping="valence3"), **QUIET)
+
+
+@pytest.mark.parametrize(
+    ("device", "native_bf16", "enabled", "expected"),
+    [
+        ("cpu", True, True, torch.bfloat16),
+        ("cpu", False, True, None),  # emulated bf16 would be slower than float32
+        ("cpu", True, False, None),
+        ("cuda", False, True, torch.float16),
+        ("cuda", True, False, None),
+        ("mps", True, True, None),
+    ],
+)
+def test_mixed_precision_dtype(monkeypatch, device, native_bf16, enabled, expected):
+    import ferkit.device
+
+    monkeypatch.setattr(ferkit.device, "cpu_has_bf16", lambda: native_bf16)
+    assert ferkit.device.autocast_dtype(torch.device(device), enabled) == expected
+
+
+@pytest.mark.parametrize(("amp", "conv_dtype"), [(True, torch.bfloat16), (False, torch.float32)])
+def test_cpu_training_runs_in_bf16_when_the_cpu_has_it(monkeypatch, tmp_path, fer_folder, amp, conv_dtype):
+    import torch.nn as nn
+
+    import ferkit.device
+
+    monkeypatch.setattr(ferkit.device, "cpu_has_bf16", lambda: True)
+    seen = []
+
+    def record(module, inputs, output):
+        if module.training:
+            seen.append(output.dtype)
+
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: record(m, i, o) if isinstance(m, nn.Conv2d) else None
+    )
+    try:
+        run = fit(cfg(fer_folder, tmp_path, amp=amp, name=f"amp{amp}"), **QUIET)
+    finally:
+        hook.remove()
+    assert seen and set(seen) == {conv_dtype}
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert np.isfinite(float(rows[0]["train_loss"]))

@@ -24,6 +24,7 @@ class ClassifierTrainConfig:
     data_weights: list[float] = field(default_factory=list)  # sampling weight per dataset; empty: all 1
     select: str = "mean"  # model selection on val: mean / pooled / min accuracy, or one dataset's name
     arch: str = "alexnet_s"
+    init: str = ""  # start from these classifier weights ('default' or a path): fine-tuning
     input_size: int = 0  # 0: the architecture's default (48)
     crop_margin: float = CropRecipe().margin  # stored in the checkpoint: how the pipeline frames faces
     input_blur: str = "auto"  # auto: measure train-vs-val blur mismatch; none; or a Gaussian sigma
@@ -59,7 +60,7 @@ class ClassifierTrainConfig:
     device: str = "auto"
     workers: int = -1  # -1: 0 on CPU, 4 on CUDA
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
-    amp: bool = True  # mixed precision, on CUDA only
+    amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on CPUs with native bf16
     seed: int = 0
     project: str = "runs/classifier"
     name: str = "train"

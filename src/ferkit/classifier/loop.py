@@ -107,15 +107,19 @@ def train_one_epoch(
     desc: str = "",
     distill_alpha: float = 0.0,
     temperature: float = 1.0,
+    amp_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss and accuracy (against each image's most likely label)."""
+    """One pass over ``loader``; returns mean loss and accuracy (against each image's most likely label).
+
+    ``amp_dtype`` runs the forward pass under autocast in that dtype (float16 needs ``scaler``).
+    """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None)
     for x, y, t in bar:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(x)
             loss = criterion(logits.float(), y)
             if distill_alpha > 0 and t.numel():

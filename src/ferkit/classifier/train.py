@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferkit.classifier.checkpoint import ClassifierMeta, save_checkpoint
+from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, save_checkpoint
 from ferkit.classifier.config import ClassifierTrainConfig
 from ferkit.classifier.data import preprocess
 from ferkit.classifier.loop import (
@@ -26,11 +26,12 @@ from ferkit.classifier.loop import (
 )
 from ferkit.classifier.models import create_model, get_spec
 from ferkit.classifier.train_data import PreparedData, prepare_data
-from ferkit.device import select_device
+from ferkit.device import autocast_dtype, select_device
 from ferkit.errors import DataError
 from ferkit.imaging.crop import CropRecipe
 from ferkit.plots import plot_training_curves
 from ferkit.runs import load_config_dict, next_run_dir, save_config
+from ferkit.weights import resolve_weights
 
 __all__ = [
     "ClassifierTrainConfig",
@@ -62,6 +63,27 @@ def _open_run(resume: str | Path, overrides: dict[str, Any]) -> tuple[Path, Clas
         if v is not None:
             setattr(config, k, v)
     return run_dir, config
+
+
+def _read_init(config: ClassifierTrainConfig, log=print) -> tuple[nn.Module, ClassifierMeta]:
+    """The ``--init`` checkpoint; its architecture and input size become the run's."""
+    path = resolve_weights("classifier", config.init)
+    model, meta = load_checkpoint(path)
+    if (config.arch, config.input_size) not in ((meta.arch, 0), (meta.arch, meta.input_size)):
+        log(f"--init {config.init}: using its architecture {meta.arch} at {meta.input_size} px")
+    config.arch, config.input_size = meta.arch, meta.input_size
+    return model, meta
+
+
+def _match_init(data: PreparedData, init: tuple[nn.Module, ClassifierMeta], spec: str) -> PreparedData:
+    """Check the ``--init`` model has the data's classes; normalise inputs as it was trained to."""
+    meta = init[1]
+    if tuple(meta.class_names) != tuple(data.class_names):
+        raise DataError(
+            f"--init {spec}: its classes ({', '.join(meta.class_names)}) differ from the data's "
+            f"({', '.join(data.class_names)}); use the same --grouping, or train from scratch"
+        )
+    return dataclasses.replace(data, mean=meta.mean, std=meta.std)
 
 
 def teacher_log_probs(
@@ -105,8 +127,11 @@ def fit(
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     device = select_device(config.device)
+    init = _read_init(config, log) if config.init and resume is None else None
     input_size = config.input_size or get_spec(config.arch).input_size
     data = prepare_data(config, input_size, log)
+    if init is not None:
+        data = _match_init(data, init, config.init)
     if resume is None:
         run_dir = next_run_dir(config.project, config.name)
     save_config(config, run_dir / "config.yaml")
@@ -123,7 +148,10 @@ def fit(
 
     # channels-last is ~1.5x faster for these convolutions on CPU (oneDNN) and suits CUDA AMP as well
     model = create_model(config.arch, len(data.class_names), input_size=input_size)
+    if init is not None:
+        model.load_state_dict(init[0].state_dict())
     model = model.to(device, memory_format=torch.channels_last)
+    amp_dtype = autocast_dtype(device, config.amp)
     weight = (
         class_weights(data.train.targets, len(data.class_names)).to(device)
         if config.balance == "weighted-loss"
@@ -142,7 +170,7 @@ def fit(
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loader = make_train_loader(data, config, input_size, device, teacher)
     scheduler = make_scheduler(optimizer, config, len(loader))
-    scaler = torch.amp.GradScaler("cuda") if (config.amp and device.type == "cuda") else None
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     meta = ClassifierMeta(
         config.arch,
         data.class_names,
@@ -192,6 +220,7 @@ def fit(
             desc=f"epoch {epoch}/{config.epochs}",
             distill_alpha=config.distill_alpha if teacher is not None else 0.0,
             temperature=config.distill_temperature,
+            amp_dtype=amp_dtype,
         )
         va = evaluate(model, vals, device, data.class_names)
         score = selection_score(va, config.select)

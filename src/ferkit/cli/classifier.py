@@ -43,6 +43,13 @@ def train_classifier(
         str, typer.Option(help="Model selection on val: mean, pooled or min accuracy, or one dataset's name.")
     ] = _C.select,
     arch: Annotated[str, typer.Option(help="Architecture (see 'fer models').")] = _C.arch,
+    init: Annotated[
+        str,
+        typer.Option(
+            help="Fine-tune: start from these classifier weights ('default' or a path); "
+            "their architecture and input size are used."
+        ),
+    ] = _C.init,
     input_size: Annotated[
         int, typer.Option(help="Input size in pixels (0: the architecture's default).")
     ] = _C.input_size,
@@ -116,6 +123,10 @@ def train_classifier(
         _C.workers
     ),
     threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = _C.threads,
+    amp: Annotated[
+        bool,
+        typer.Option(help="Mixed precision: float16 on CUDA, bfloat16 on CPUs that compute it natively."),
+    ] = _C.amp,
     seed: int = _C.seed,
     project: Annotated[str, typer.Option(help="Parent folder of run folders.")] = _C.project,
     name: Annotated[str, typer.Option(help="Run folder name (a number is added if it exists).")] = _C.name,
@@ -146,6 +157,7 @@ def train_classifier(
         data_weights=list(data_weight or []),
         select=select,
         arch=arch,
+        init=init,
         input_size=input_size,
         input_blur=input_blur,
         crop_margin=crop_margin,
@@ -177,6 +189,7 @@ def train_classifier(
         device=device,
         workers=workers,
         threads=threads,
+        amp=amp,
         seed=seed,
         project=project,
         name=name,
