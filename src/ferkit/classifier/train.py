@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, save_checkpoint
+from ferkit.classifier.checkpoint import ClassifierMeta, save_checkpoint
 from ferkit.classifier.config import ClassifierTrainConfig
 from ferkit.classifier.data import preprocess
 from ferkit.classifier.loop import (
@@ -25,13 +25,13 @@ from ferkit.classifier.loop import (
     train_one_epoch,
 )
 from ferkit.classifier.models import create_model, get_spec
+from ferkit.classifier.starting import match_init, read_init, teacher_log_probs
 from ferkit.classifier.train_data import PreparedData, prepare_data
 from ferkit.device import autocast_dtype, select_device
 from ferkit.errors import DataError
 from ferkit.imaging.crop import CropRecipe
 from ferkit.plots import plot_training_curves
 from ferkit.runs import load_config_dict, next_run_dir, save_config
-from ferkit.weights import resolve_weights
 
 __all__ = [
     "ClassifierTrainConfig",
@@ -65,46 +65,6 @@ def _open_run(resume: str | Path, overrides: dict[str, Any]) -> tuple[Path, Clas
     return run_dir, config
 
 
-def _read_init(config: ClassifierTrainConfig, log=print) -> tuple[nn.Module, ClassifierMeta]:
-    """The ``--init`` checkpoint; its architecture and input size become the run's."""
-    path = resolve_weights("classifier", config.init)
-    model, meta = load_checkpoint(path)
-    if (config.arch, config.input_size) not in ((meta.arch, 0), (meta.arch, meta.input_size)):
-        log(f"--init {config.init}: using its architecture {meta.arch} at {meta.input_size} px")
-    config.arch, config.input_size = meta.arch, meta.input_size
-    return model, meta
-
-
-def _match_init(data: PreparedData, init: tuple[nn.Module, ClassifierMeta], spec: str) -> PreparedData:
-    """Check the ``--init`` model has the data's classes; normalise inputs as it was trained to."""
-    meta = init[1]
-    if tuple(meta.class_names) != tuple(data.class_names):
-        raise DataError(
-            f"--init {spec}: its classes ({', '.join(meta.class_names)}) differ from the data's "
-            f"({', '.join(data.class_names)}); use the same --grouping, or train from scratch"
-        )
-    return dataclasses.replace(data, mean=meta.mean, std=meta.std)
-
-
-def teacher_log_probs(
-    teachers: list[str], images: np.ndarray, class_names: tuple[str, ...], device: torch.device, log=print
-) -> np.ndarray:
-    """Log of the teachers' mean probabilities for each training image (un-augmented), computed once."""
-    from ferkit.classifier.ensemble import load_classifier
-
-    ens = load_classifier(teachers, device)
-    if tuple(ens.class_names) != tuple(class_names):
-        raise DataError(
-            f"teacher classes {', '.join(ens.class_names)} differ from the student's "
-            f"{', '.join(class_names)} ({', '.join(teachers)})"
-        )
-    log(f"distillation: scoring {len(images)} training images with {len(teachers)} teacher(s)")
-    probs = np.concatenate(
-        [ens.predict_proba(list(images[i : i + 1024])) for i in range(0, len(images), 1024)]
-    )
-    return np.log(np.clip(probs, 1e-7, 1.0)).astype(np.float32)
-
-
 def fit(
     config: ClassifierTrainConfig | None = None,
     resume: str | Path | None = None,
@@ -127,11 +87,11 @@ def fit(
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     device = select_device(config.device)
-    init = _read_init(config, log) if config.init and resume is None else None
+    init = read_init(config, log) if config.init and resume is None else None
     input_size = config.input_size or get_spec(config.arch).input_size
     data = prepare_data(config, input_size, log)
     if init is not None:
-        data = _match_init(data, init, config.init)
+        data = match_init(data, init, config.init)
     if resume is None:
         run_dir = next_run_dir(config.project, config.name)
     save_config(config, run_dir / "config.yaml")
