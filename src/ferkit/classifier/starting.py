@@ -25,9 +25,8 @@ def read_init(config: ClassifierTrainConfig, log=print) -> tuple[nn.Module, Clas
     return model, meta
 
 
-def match_init(data: PreparedData, init: tuple[nn.Module, ClassifierMeta], spec: str) -> PreparedData:
+def match_init(data: PreparedData, meta: ClassifierMeta, spec: str) -> PreparedData:
     """Check the ``--init`` model has the data's classes; normalise inputs as it was trained to."""
-    meta = init[1]
     if tuple(meta.class_names) != tuple(data.class_names):
         raise DataError(
             f"--init {spec}: its classes ({', '.join(meta.class_names)}) differ from the data's "

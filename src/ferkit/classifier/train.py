@@ -91,7 +91,7 @@ def fit(
     input_size = config.input_size or get_spec(config.arch).input_size
     data = prepare_data(config, input_size, log)
     if init is not None:
-        data = match_init(data, init, config.init)
+        data = match_init(data, init[1], config.init)
     if resume is None:
         run_dir = next_run_dir(config.project, config.name)
     save_config(config, run_dir / "config.yaml")
@@ -107,9 +107,7 @@ def fit(
     )
 
     # channels-last is ~1.5x faster for these convolutions on CPU (oneDNN) and suits CUDA AMP as well
-    model = create_model(config.arch, len(data.class_names), input_size=input_size)
-    if init is not None:
-        model.load_state_dict(init[0].state_dict())
+    model = init[0] if init else create_model(config.arch, len(data.class_names), input_size=input_size)
     model = model.to(device, memory_format=torch.channels_last)
     amp_dtype = autocast_dtype(device, config.amp)
     weight = (
