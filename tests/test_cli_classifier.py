@@ -141,3 +141,10 @@ def test_no_amp_is_saved_with_the_run(fer_folder, tmp_path):
     r = fer("train-classifier", "--data", fer_folder, "--no-amp", *quick(tmp_path, "fp32"))
     assert r.exit_code == 0, r.output
     assert yaml.safe_load((tmp_path / "fp32" / "config.yaml").read_text())["amp"] is False
+
+
+def test_ema_option_reaches_the_run(fer_folder, tmp_path):
+    r = fer("train-classifier", "--data", fer_folder, "--ema", "0.99", *quick(tmp_path, "ema"))
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load((tmp_path / "ema" / "config.yaml").read_text())["ema"] == 0.99
+    assert "ema" in __import__("torch").load(tmp_path / "ema" / "last.pt", weights_only=True)

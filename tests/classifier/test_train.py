@@ -120,6 +120,8 @@ def test_clean_reports_dropped_images(tmp_path, fer_folder):
         ("input_blur", "blurry", "--input-blur"),
         ("input_size", 4, "--input-size"),
         ("hours", -1.0, "hours"),
+        ("ema", 1.0, "--ema"),
+        ("ema", -0.1, "--ema"),
     ],
 )
 def test_config_validation(tmp_path, fer_folder, field, value, message):
@@ -221,6 +223,32 @@ def test_init_starts_from_the_given_weights(tmp_path, fer_folder, tiny_classifie
     assert torch.allclose(w0, w1, atol=1e-6) and not torch.allclose(w0, w2, atol=1e-3)
     # inputs are normalised as the starting model was trained
     assert (meta.mean, meta.std) == (start_meta.mean, start_meta.std)
+
+
+def test_ema_weights_are_what_is_validated_and_saved(tmp_path, fer_folder, tiny_classifier):
+    start, _ = load_checkpoint(tiny_classifier)
+    # a decay this close to 1 keeps the average at the first step's weights while the raw weights move on
+    run = fit(cfg(fer_folder, tmp_path, init=str(tiny_classifier), ema=0.999999, lr=0.05), **QUIET)
+    best, _ = load_checkpoint(run / "best.pt")
+    last = torch.load(run / "last.pt", weights_only=True)
+    raw = last["state_dict"]["features.0.weight"].float()
+    w0 = start.features[0].weight
+    moved_raw = (raw - w0).abs().max()
+    assert moved_raw > 1e-3 and (best.features[0].weight - w0).abs().max() < 0.1 * moved_raw
+    assert torch.allclose(last["ema"]["module.features.0.weight"].float(), best.features[0].weight)
+    # the average follows the running batch-norm statistics too
+    assert int(last["ema"]["n_averaged"]) > 1
+
+
+def test_ema_is_restored_on_resume(tmp_path, fer_folder):
+    run = fit(cfg(fer_folder, tmp_path, epochs=2, ema=0.9), **QUIET)
+    state = torch.load(run / "last.pt", weights_only=True)
+    steps_per_epoch = int(state["ema"]["n_averaged"]) // 2
+    state["epoch"], state["ema"]["n_averaged"] = 1, torch.tensor(steps_per_epoch)
+    torch.save(state, run / "last.pt")
+    fit(resume=run, **QUIET)
+    resumed = torch.load(run / "last.pt", weights_only=True)
+    assert int(resumed["ema"]["n_averaged"]) == 2 * steps_per_epoch
 
 
 def test_init_with_other_classes_is_refused(tmp_path, fer_folder, tiny_classifier):

@@ -50,6 +50,7 @@ class ClassifierTrainConfig:
     schedule: str = "cosine"
     warmup_epochs: int = 1
     label_smoothing: float = 0.1
+    ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights (decay per step)
     balance: str = "none"
     clean: bool = True
     clean_threshold: float = 0.3
@@ -98,6 +99,8 @@ class ClassifierTrainConfig:
             raise ConfigError("--soft-mix and --distill-alpha must be in [0, 1], --distill-temperature > 0")
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.hours < 0:
             raise ConfigError("epochs must be >= 1, batch size >= 2, lr > 0 and hours >= 0")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"--ema must be a decay in [0, 1) (0 turns it off), got {self.ema}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.input_size and not 8 <= self.input_size <= 512:

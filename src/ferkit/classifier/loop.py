@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm import tqdm
 
@@ -88,6 +89,13 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: ClassifierTrainConf
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def make_ema(model: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights and batch-norm statistics (None if decay is 0)."""
+    if decay <= 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def distillation_loss(logits: torch.Tensor, teacher_logp: torch.Tensor, temperature: float) -> torch.Tensor:
     """KL divergence from the teachers' tempered distribution to the student's, scaled by T^2."""
     t = temperature
@@ -108,10 +116,12 @@ def train_one_epoch(
     distill_alpha: float = 0.0,
     temperature: float = 1.0,
     amp_dtype: torch.dtype | None = None,
+    ema: AveragedModel | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss and accuracy (against each image's most likely label).
 
-    ``amp_dtype`` runs the forward pass under autocast in that dtype (float16 needs ``scaler``).
+    ``amp_dtype`` runs the forward pass under autocast in that dtype (float16 needs ``scaler``); ``ema``
+    is updated after every optimizer step.
     """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
@@ -132,6 +142,8 @@ def train_one_epoch(
         else:
             loss.backward()
             optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
         with warnings.catch_warnings():  # AMP skips the optimizer step of a batch with inf gradients
             warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
             scheduler.step()

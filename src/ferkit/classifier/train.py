@@ -19,6 +19,7 @@ from ferkit.classifier.data import preprocess
 from ferkit.classifier.loop import (
     class_weights,
     evaluate,
+    make_ema,
     make_scheduler,
     make_train_loader,
     selection_score,
@@ -72,6 +73,9 @@ def fit(
     overrides: dict[str, Any] | None = None,
 ) -> Path:
     """Train a classifier; writes config.yaml, metrics.csv, training_curves.png, last.pt and best.pt.
+
+    With ``config.ema`` > 0 the moving average of the weights is what is validated and saved as best.pt
+    (last.pt keeps both, for resuming).
 
     With ``resume`` (a run folder), continues that run from its last.pt with its saved config; ``overrides``
     (e.g. ``{"epochs": 80, "hours": 1.0}``) change that config, the time budget counting from the resume.
@@ -129,6 +133,8 @@ def fit(
     loader = make_train_loader(data, config, input_size, device, teacher)
     scheduler = make_scheduler(optimizer, config, len(loader))
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    ema = make_ema(model, config.ema)
+    scored = ema.module if ema is not None else model  # validated, and saved as best.pt
     meta = ClassifierMeta(
         config.arch,
         data.class_names,
@@ -153,6 +159,8 @@ def fit(
         scheduler.load_state_dict(state["scheduler"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
+        if ema is not None and state.get("ema"):
+            ema.load_state_dict(state["ema"])
         start_epoch, best, best_epoch = state["epoch"] + 1, state["best_acc"], state["best_epoch"]
         history = [r for r in history if r["epoch"] < start_epoch]
         log(
@@ -179,8 +187,9 @@ def fit(
             distill_alpha=config.distill_alpha if teacher is not None else 0.0,
             temperature=config.distill_temperature,
             amp_dtype=amp_dtype,
+            ema=ema,
         )
-        va = evaluate(model, vals, device, data.class_names)
+        va = evaluate(scored, vals, device, data.class_names)
         score = selection_score(va, config.select)
         row = {
             "epoch": epoch,
@@ -200,7 +209,7 @@ def fit(
         summary = _summary(va, data, epoch, score, config.select)
         if improved:
             best, best_epoch = score, epoch
-            save_checkpoint(run_dir / "best.pt", model, dataclasses.replace(meta, metrics=summary))
+            save_checkpoint(run_dir / "best.pt", scored, dataclasses.replace(meta, metrics=summary))
         save_checkpoint(
             run_dir / "last.pt",
             model,
@@ -208,6 +217,7 @@ def fit(
             optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(),
             scaler=scaler.state_dict() if scaler else {},
+            ema=ema.state_dict() if ema is not None else {},
             epoch=epoch,
             best_acc=best,
             best_epoch=best_epoch,

@@ -106,6 +106,13 @@ def train_classifier(
         _C.schedule
     ),
     label_smoothing: float = _C.label_smoothing,
+    ema: Annotated[
+        float,
+        typer.Option(
+            help="Keep an exponential moving average of the weights with this decay per step (e.g. 0.999); "
+            "it is validated and saved as best.pt. 0 turns it off."
+        ),
+    ] = _C.ema,
     balance: Annotated[str, typer.Option(help="none, oversample or weighted-loss.")] = _C.balance,
     clean: Annotated[bool, typer.Option(help="Drop blank/near-constant training images.")] = _C.clean,
     augment: Annotated[float, typer.Option(help="Augmentation strength (0 turns it off).")] = _C.augment,
@@ -180,6 +187,7 @@ def train_classifier(
         weight_decay=weight_decay,
         schedule=schedule,
         label_smoothing=label_smoothing,
+        ema=ema,
         balance=balance,
         clean=clean,
         augment=augment,
