@@ -148,3 +148,16 @@ def test_ema_option_reaches_the_run(fer_folder, tmp_path):
     assert r.exit_code == 0, r.output
     assert yaml.safe_load((tmp_path / "ema" / "config.yaml").read_text())["ema"] == 0.99
     assert "ema" in __import__("torch").load(tmp_path / "ema" / "last.pt", weights_only=True)
+
+
+def test_average_classifiers_cli(tiny_classifier, tmp_path):
+    out = tmp_path / "soup.pt"
+    r = fer("average-classifiers", tiny_classifier, tiny_classifier, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert out.is_file() and "averaged 2 checkpoints" in r.stdout
+
+
+def test_average_classifiers_refuses_a_missing_member(tiny_classifier, tmp_path):
+    r = fer("average-classifiers", tiny_classifier, tmp_path / "none.pt", "--out", tmp_path / "soup.pt")
+    assert r.exit_code == 1
+    assert "weights not found" in r.stderr and "Traceback" not in r.output

@@ -50,6 +50,7 @@ class ClassifierTrainConfig:
     schedule: str = "cosine"
     warmup_epochs: int = 1
     label_smoothing: float = 0.1
+    save_epochs: bool = False  # keep each epoch's validated weights in epochs/ (for fer average-classifiers)
     ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights (decay per step)
     balance: str = "none"
     clean: bool = True

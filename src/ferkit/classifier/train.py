@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ferkit.classifier.averaging import snapshot_path
 from ferkit.classifier.checkpoint import ClassifierMeta, save_checkpoint
 from ferkit.classifier.config import ClassifierTrainConfig
 from ferkit.classifier.data import preprocess
@@ -75,7 +76,8 @@ def fit(
     """Train a classifier; writes config.yaml, metrics.csv, training_curves.png, last.pt and best.pt.
 
     With ``config.ema`` > 0 the moving average of the weights is what is validated and saved as best.pt
-    (last.pt keeps both, for resuming).
+    (last.pt keeps both, for resuming). With ``config.save_epochs`` each epoch's weights are also kept in
+    ``epochs/`` for :func:`ferkit.classifier.averaging.average_checkpoints`.
 
     With ``resume`` (a run folder), continues that run from its last.pt with its saved config; ``overrides``
     (e.g. ``{"epochs": 80, "hours": 1.0}``) change that config, the time budget counting from the resume.
@@ -210,6 +212,8 @@ def fit(
         if improved:
             best, best_epoch = score, epoch
             save_checkpoint(run_dir / "best.pt", scored, dataclasses.replace(meta, metrics=summary))
+        if config.save_epochs:
+            save_checkpoint(snapshot_path(run_dir, epoch), scored, dataclasses.replace(meta, metrics=summary))
         save_checkpoint(
             run_dir / "last.pt",
             model,

@@ -106,6 +106,12 @@ def train_classifier(
         _C.schedule
     ),
     label_smoothing: float = _C.label_smoothing,
+    save_epochs: Annotated[
+        bool,
+        typer.Option(
+            help="Keep each epoch's weights in RUN/epochs/, to average them with fer average-classifiers."
+        ),
+    ] = _C.save_epochs,
     ema: Annotated[
         float,
         typer.Option(
@@ -187,6 +193,7 @@ def train_classifier(
         weight_decay=weight_decay,
         schedule=schedule,
         label_smoothing=label_smoothing,
+        save_epochs=save_epochs,
         ema=ema,
         balance=balance,
         clean=clean,
@@ -247,3 +254,21 @@ def eval_classifier(
         typer.echo(f"\nmean over {len(reports)} datasets: accuracy {mean_acc:.4f}   macro F1 {mean_f1:.4f}")
     if out is not None:
         typer.echo(f"wrote metrics.json and confusion_matrix.png under {out}")
+
+
+@app.command("average-classifiers")
+@fer_errors
+def average_classifiers(
+    weights: Annotated[
+        list[Path],
+        typer.Argument(help="Checkpoints of one architecture and preprocessing, e.g. RUN/epochs/*.pt."),
+    ],
+    out: Annotated[Path, typer.Option(help="Where to write the averaged checkpoint.")],
+    half: Annotated[bool, typer.Option(help="Store float16 weights (half the size), as shipped.")] = False,
+) -> None:
+    """Average the weights of several checkpoints into one model (stochastic weight averaging of a run's
+    epoch snapshots); evaluate the result with fer eval-classifier."""
+    from ferkit.classifier.averaging import average_checkpoints
+
+    path = average_checkpoints(list(weights), out, half=half)
+    typer.secho(f"averaged {len(weights)} checkpoints: {path}", fg=typer.colors.GREEN)

@@ -1,0 +1,88 @@
+"""Weight averaging of checkpoints, and the per-epoch snapshots it averages."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from ferkit.classifier.averaging import average_checkpoints, snapshot_path
+from ferkit.classifier.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from ferkit.classifier.models import create_model
+from ferkit.classifier.train import ClassifierTrainConfig, fit
+from ferkit.errors import ConfigError, WeightsError
+
+
+def _shifted_copy(src, dst, shift: float, **meta_changes):
+    """``src`` with every floating tensor (weights and batch-norm statistics) plus ``shift``."""
+    model, meta = load_checkpoint(src)
+    with torch.no_grad():
+        for v in model.state_dict().values():
+            if v.is_floating_point():
+                v.add_(shift)
+    save_checkpoint(dst, model, dataclasses.replace(meta, **meta_changes))
+    return dst
+
+
+def test_average_is_the_mean_of_weights_and_statistics(tmp_path, tiny_classifier):
+    a = _shifted_copy(tiny_classifier, tmp_path / "a.pt", 0.0)
+    b = _shifted_copy(tiny_classifier, tmp_path / "b.pt", 0.3)
+    c = _shifted_copy(tiny_classifier, tmp_path / "c.pt", 0.9)
+    out = average_checkpoints([a, b, c], tmp_path / "avg.pt")
+    avg, meta = load_checkpoint(out)
+    base, base_meta = load_checkpoint(tiny_classifier)
+    for k, v in avg.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(v, base.state_dict()[k] + 0.4, atol=1e-5), k
+    assert (meta.class_names, meta.mean, meta.crop) == (base_meta.class_names, base_meta.mean, base_meta.crop)
+    assert meta.metrics["averaged_from"] == [str(a), str(b), str(c)]
+
+
+def test_half_stores_float16(tmp_path, tiny_classifier):
+    b = _shifted_copy(tiny_classifier, tmp_path / "b.pt", 0.1)
+    out = average_checkpoints([tiny_classifier, b], tmp_path / "avg.pt", half=True)
+    assert read_checkpoint(out)["state_dict"]["features.0.weight"].dtype == torch.float16
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"class_names": ("a", "b", "c", "d", "e", "f", "g")}, "class names differ"),
+        ({"mean": 0.1}, "mean differ"),
+        ({"input_size": 64}, "input size differ"),
+    ],
+)
+def test_members_must_agree(tmp_path, tiny_classifier, changes, message):
+    _, meta = load_checkpoint(tiny_classifier)
+    meta = dataclasses.replace(meta, **changes)
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, create_model("alexnet_s", 7, input_size=meta.input_size), meta)
+    with pytest.raises(WeightsError, match=message) as info:
+        average_checkpoints([tiny_classifier, other], tmp_path / "avg.pt")
+    assert str(other) in str(info.value)
+    assert not (tmp_path / "avg.pt").exists()
+
+
+def test_needs_two_members(tmp_path, tiny_classifier):
+    with pytest.raises(ConfigError, match="at least 2"):
+        average_checkpoints([tiny_classifier], tmp_path / "avg.pt")
+
+
+def test_save_epochs_keeps_each_epochs_weights(tmp_path, fer_folder):
+    config = ClassifierTrainConfig(
+        data=[str(fer_folder)], epochs=2, batch_size=8, device="cpu", project=str(tmp_path), save_epochs=True
+    )
+    run = fit(config, log=lambda *_: None)
+    first, second = snapshot_path(run, 1), snapshot_path(run, 2)
+    assert first.is_file() and second.is_file()
+    w1, w2 = (load_checkpoint(p)[0].features[0].weight for p in (first, second))
+    assert not torch.allclose(w1, w2)
+    assert torch.allclose(w2, load_checkpoint(run / "last.pt")[0].features[0].weight)
+
+
+def test_no_snapshots_by_default(tmp_path, fer_folder):
+    config = ClassifierTrainConfig(
+        data=[str(fer_folder)], epochs=1, batch_size=8, device="cpu", project=str(tmp_path)
+    )
+    assert not (fit(config, log=lambda *_: None) / "epochs").exists()
