@@ -7,6 +7,7 @@ import inspect
 import json
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -147,14 +148,18 @@ def test_ema_option_reaches_the_run(fer_folder, tmp_path):
     r = fer("train-classifier", "--data", fer_folder, "--ema", "0.99", *quick(tmp_path, "ema"))
     assert r.exit_code == 0, r.output
     assert yaml.safe_load((tmp_path / "ema" / "config.yaml").read_text())["ema"] == 0.99
-    assert "ema" in __import__("torch").load(tmp_path / "ema" / "last.pt", weights_only=True)
+    assert "ema" in torch.load(tmp_path / "ema" / "last.pt", weights_only=True)
 
 
-def test_average_classifiers_cli(tiny_classifier, tmp_path):
+def test_average_classifiers_cli(tiny_classifier, fer_folder, tmp_path):
     out = tmp_path / "soup.pt"
     r = fer("average-classifiers", tiny_classifier, tiny_classifier, "--out", out)
     assert r.exit_code == 0, r.output
-    assert out.is_file() and "averaged 2 checkpoints" in r.stdout
+    assert out.is_file() and "averaged 2 checkpoints" in r.stdout and "val accuracy" not in r.stdout
+    r = fer("average-classifiers", tiny_classifier, tiny_classifier, "--out", out, "--data", fer_folder)
+    assert r.exit_code == 0, r.output
+    assert f"val accuracy {fer_folder.name} " in r.stdout
+    assert "val" in torch.load(out, weights_only=True)["metrics"]
 
 
 def test_average_classifiers_refuses_a_missing_member(tiny_classifier, tmp_path):

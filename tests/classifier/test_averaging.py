@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from ferkit.classifier.averaging import average_checkpoints, snapshot_path
+from ferkit.classifier.averaging import average_checkpoints, record_val_metrics, snapshot_path
 from ferkit.classifier.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from ferkit.classifier.models import create_model
 from ferkit.classifier.train import ClassifierTrainConfig, fit
@@ -36,7 +36,24 @@ def test_average_is_the_mean_of_weights_and_statistics(tmp_path, tiny_classifier
         if v.is_floating_point():
             assert torch.allclose(v, base.state_dict()[k] + 0.4, atol=1e-5), k
     assert (meta.class_names, meta.mean, meta.crop) == (base_meta.class_names, base_meta.mean, base_meta.crop)
-    assert meta.metrics["averaged_from"] == [str(a), str(b), str(c)]
+    # the first member's val figures describe that member, not the average
+    assert meta.metrics == {"averaged_from": [str(a), str(b), str(c)]}
+
+
+def test_recorded_val_metrics_are_the_averages_own(tmp_path, tiny_classifier, fer_folder):
+    from ferkit.classifier.evaluate import evaluate_classifier
+
+    b = _shifted_copy(tiny_classifier, tmp_path / "b.pt", 0.05)
+    out = average_checkpoints([tiny_classifier, b], tmp_path / "avg.pt")
+    metrics = record_val_metrics(out, [str(fer_folder)], device="cpu")
+    report = evaluate_classifier(str(out), str(fer_folder), device="cpu")
+    stored = load_checkpoint(out)[1].metrics
+    assert stored["val"][fer_folder.name]["accuracy"] == report.accuracy == metrics["val_acc"]
+    assert stored["averaged_from"] and set(stored["val"][fer_folder.name]) == {
+        "accuracy",
+        "macro_f1",
+        "per_class_accuracy",
+    }
 
 
 def test_half_stores_float16(tmp_path, tiny_classifier):

@@ -23,7 +23,8 @@ def average_checkpoints(paths: list[str | Path], out: str | Path, half: bool = F
     """Write the element-wise mean of the checkpoints' weights and batch-norm statistics to ``out``.
 
     Every checkpoint must have the same architecture, classes, input size and preprocessing; the first
-    one's metadata is kept, with ``averaged_from`` (the members' paths) added to its metrics.
+    one's metadata is kept, but its metrics (which describe that member, not the average) are replaced by
+    ``averaged_from``, the members' paths: :func:`record_val_metrics` measures the average.
     """
     if len(paths) < 2:
         raise ConfigError(f"averaging needs at least 2 checkpoints, got {len(paths)}")
@@ -34,7 +35,7 @@ def average_checkpoints(paths: list[str | Path], out: str | Path, half: bool = F
         _check_same(meta, other, paths[0], path)
         states.append(model.state_dict())
     first.load_state_dict(mean_state(states))
-    metrics = {**meta.metrics, "averaged_from": [str(p) for p in paths]}
+    metrics = {"averaged_from": [str(p) for p in paths]}
     save_checkpoint(out, first, dataclasses.replace(meta, metrics=metrics), half=half)
     return Path(out)
 
@@ -47,6 +48,28 @@ def _check_same(a: ClassifierMeta, b: ClassifierMeta, path_a: str | Path, path_b
                 f"cannot average {path_b} with {path_a}: their {name.replace('_', ' ')} differ "
                 f"({vb} against {va}); average snapshots of one run, or use an ensemble"
             )
+
+
+def record_val_metrics(path: str | Path, datas: list[str], device: str = "auto", split: str = "val") -> dict:
+    """Evaluate a checkpoint on the ``split`` of each dataset and store the figures in it, in the shape that
+    training records (``val``: accuracy, macro F1 and per-class recall per dataset; ``val_acc``: their mean).
+    Returns those metrics."""
+    from ferkit.classifier.evaluate import evaluate_many
+    from ferkit.classifier.train_data import dataset_names
+
+    reports = evaluate_many(str(path), datas, split, device=device)
+    val = {
+        name: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "per_class_accuracy": r.per_class_accuracy}
+        for name, r in zip(dataset_names(list(datas)), reports, strict=True)
+    }
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt["metrics"] = {
+        **ckpt.get("metrics", {}),
+        "val": val,
+        "val_acc": sum(v["accuracy"] for v in val.values()) / len(val),
+    }
+    torch.save(ckpt, path)
+    return ckpt["metrics"]
 
 
 def snapshot_path(run_dir: str | Path, epoch: int) -> Path:

@@ -265,10 +265,19 @@ def average_classifiers(
     ],
     out: Annotated[Path, typer.Option(help="Where to write the averaged checkpoint.")],
     half: Annotated[bool, typer.Option(help="Store float16 weights (half the size), as shipped.")] = False,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(help="Evaluate the average on this dataset's val split and record it; repeatable."),
+    ] = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Average the weights of several checkpoints into one model (stochastic weight averaging of a run's
     epoch snapshots); evaluate the result with fer eval-classifier."""
-    from ferkit.classifier.averaging import average_checkpoints
+    from ferkit.classifier.averaging import average_checkpoints, record_val_metrics
 
     path = average_checkpoints(list(weights), out, half=half)
     typer.secho(f"averaged {len(weights)} checkpoints: {path}", fg=typer.colors.GREEN)
+    if data:
+        metrics = record_val_metrics(path, list(data), device)
+        per = "  ".join(f"{n} {m['accuracy']:.4f}" for n, m in metrics["val"].items())
+        typer.echo(f"val accuracy {per}  (mean {metrics['val_acc']:.4f}), recorded in {path}")
