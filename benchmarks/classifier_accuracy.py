@@ -40,9 +40,24 @@ def main() -> None:
     ap.add_argument("--name", default="classifier", help="result file docs/benchmarks/<name>.json")
     args = ap.parse_args()
     weights = args.weights if len(args.weights) > 1 else args.weights[0]
-    result: dict = {"weights": args.weights, "split": args.split, "by_dataset": {}}
+    result: dict = {
+        "weights": args.weights,
+        "backend": args.backend,
+        "precision": args.precision,
+        "split": args.split,
+        "by_dataset": {},
+    }
     for tta in (False,) if args.no_tta else (False, True):
-        for report in evaluate_many(weights, args.data, args.split, tta=tta, device=args.device):
+        reports = evaluate_many(
+            weights,
+            args.data,
+            args.split,
+            tta=tta,
+            device=args.device,
+            backend=args.backend,
+            precision=args.precision,
+        )
+        for report in reports:
             print(report.table())
             result["by_dataset"].setdefault(report.data, {})["tta" if tta else "plain"] = {
                 "accuracy": round(report.accuracy, 4),

@@ -41,3 +41,13 @@ def test_tta_views_keep_shape():
     views = tta_views(torch.randn(2, 1, 48, 48))
     assert len(views) == 10 and all(v.shape == (2, 1, 48, 48) for v in views)
     assert torch.equal(views[5], views[0].flip(-1))
+
+
+def test_evaluate_many_loads_on_the_backend_asked_for(tiny_classifier, fer_folder):
+    from ferkit.classifier.evaluate import evaluate_many
+    from ferkit.errors import FerError
+
+    [report] = evaluate_many(str(tiny_classifier), [str(fer_folder)], device="cpu", backend="torch")
+    assert 0 <= report.accuracy <= 1
+    with pytest.raises(FerError, match="backend"):
+        evaluate_many(str(tiny_classifier), [str(fer_folder)], device="cpu", backend="tensorflow")

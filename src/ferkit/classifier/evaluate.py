@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
 
+from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.classifier.data import load_split, preprocess
 from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
 from ferkit.plots import plot_confusion
@@ -148,12 +149,14 @@ def evaluate_many(
     out_dir: str | Path | None = None,
     drop_unmapped: bool = False,
     skip_bad: bool = False,
+    backend: str = DEFAULT_BACKEND,
+    precision: str = DEFAULT_PRECISION,
 ) -> list[ClassifierReport]:
-    """One report per dataset, the model loaded once; with ``out_dir`` and several datasets, each report
-    goes to ``out_dir/<dataset name>/``."""
+    """One report per dataset, the model loaded once (on ``backend`` at ``precision``); with ``out_dir``
+    and several datasets, each report goes to ``out_dir/<dataset name>/``."""
     from ferkit.classifier.train_data import dataset_names
 
-    clf = load_classifier(weights, device)
+    clf = load_classifier(weights, device, backend, precision)
     names = dataset_names(list(datas))
     reports = []
     for name, data in zip(names, datas, strict=True):
