@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, save_checkpoint
+from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, read_checkpoint, save_checkpoint
 from ferkit.errors import ConfigError, WeightsError
 
 # what must agree for weights to be averaged and the average to read its inputs as each member did
@@ -62,7 +62,7 @@ def record_val_metrics(path: str | Path, datas: list[str], device: str = "auto",
         name: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "per_class_accuracy": r.per_class_accuracy}
         for name, r in zip(dataset_names(list(datas)), reports, strict=True)
     }
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(path)
     ckpt["metrics"] = {
         **ckpt.get("metrics", {}),
         "val": val,

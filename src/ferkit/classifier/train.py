@@ -208,16 +208,16 @@ def fit(
         }
         history.append(row)
         improved = score > best
-        summary = _summary(va, data, epoch, score, config.select)
+        epoch_meta = dataclasses.replace(meta, metrics=_summary(va, data, epoch, score, config.select))
         if improved:
             best, best_epoch = score, epoch
-            save_checkpoint(run_dir / "best.pt", scored, dataclasses.replace(meta, metrics=summary))
+            save_checkpoint(run_dir / "best.pt", scored, epoch_meta)
         if config.save_epochs:
-            save_checkpoint(snapshot_path(run_dir, epoch), scored, dataclasses.replace(meta, metrics=summary))
+            save_checkpoint(snapshot_path(run_dir, epoch), scored, epoch_meta)
         save_checkpoint(
             run_dir / "last.pt",
             model,
-            dataclasses.replace(meta, metrics=summary),
+            epoch_meta,
             optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(),
             scaler=scaler.state_dict() if scaler else {},
