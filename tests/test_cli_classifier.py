@@ -166,3 +166,33 @@ def test_average_classifiers_refuses_a_missing_member(tiny_classifier, tmp_path)
     r = fer("average-classifiers", tiny_classifier, tmp_path / "none.pt", "--out", tmp_path / "soup.pt")
     assert r.exit_code == 1
     assert "weights not found" in r.stderr and "Traceback" not in r.output
+
+
+def test_eval_classifier_runs_and_records_the_backend_asked_for(tiny_classifier, fer_folder):
+    def report(*opts):
+        r = fer(
+            "eval-classifier", "--weights", tiny_classifier, "--data", fer_folder, "--device", "cpu", *opts
+        )
+        assert r.exit_code == 0, r.output
+        return r
+
+    torch_run = json.loads(report("--backend", "torch", "--json").stdout)
+    onnx_run = json.loads(report("--backend", "onnx", "--json").stdout)
+    assert (torch_run["backend"], torch_run["precision"]) == ("torch", "fp32")
+    assert onnx_run["backend"] == "onnx"
+    assert onnx_run["accuracy"] == pytest.approx(torch_run["accuracy"], abs=0.02)
+    assert "backend=onnx fp32" in report("--backend", "onnx").stdout
+
+
+@pytest.mark.parametrize(
+    ("opts", "message"),
+    [
+        (["--backend", "torch", "--precision", "bf16"], "precision bf16 runs with the openvino backend"),
+        (["--backend", "tensorrt"], "unknown backend 'tensorrt'"),
+        (["--precision", "fp8"], "unknown precision 'fp8'"),
+    ],
+)
+def test_eval_classifier_refuses_bad_backend_options(opts, message, tiny_classifier, fer_folder):
+    r = fer("eval-classifier", "--weights", tiny_classifier, "--data", fer_folder, "--device", "cpu", *opts)
+    assert r.exit_code == 1, r.output
+    assert message in r.stderr and "Traceback" not in r.output

@@ -34,6 +34,8 @@ class ClassifierReport:
     class_names: list[str]
     dropped_unmapped: int = 0
     skipped: int = 0
+    backend: str = "torch"
+    precision: str = DEFAULT_PRECISION
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -42,7 +44,8 @@ class ClassifierReport:
         """Human-readable summary, one row per class."""
         cm = np.asarray(self.confusion)
         lines = [
-            f"{self.weights} on {self.data} [{self.split}]  n={self.n}  TTA={'on' if self.tta else 'off'}",
+            f"{self.weights} on {self.data} [{self.split}]  n={self.n}  TTA={'on' if self.tta else 'off'}"
+            f"  backend={self.backend} {self.precision}",
             f"accuracy {self.accuracy:.4f}   macro F1 {self.macro_f1:.4f}",
             f"{'class':<12}{'n':>6}{'accuracy':>10}{'ROC AUC':>10}",
         ]
@@ -113,6 +116,7 @@ def evaluate_classifier(
     With ``out_dir``, writes ``metrics.json`` and ``confusion_matrix.png`` there.
     """
     clf = classifier or load_classifier(weights, device)
+    first = clf.members[0] if isinstance(clf, EnsembleClassifier) else clf
     split_data, probs = _split_probs(clf, data, split, tta, drop_unmapped, skip_bad)
     m = classification_metrics(split_data.targets, probs, clf.class_names)
     names = [weights] if isinstance(weights, (str, Path)) else list(weights)
@@ -125,6 +129,8 @@ def evaluate_classifier(
         class_names=list(clf.class_names),
         dropped_unmapped=split_data.dropped_unmapped,
         skipped=split_data.skipped,
+        backend=first.backend,
+        precision=first.precision,
         **m,
     )
     if out_dir is not None:

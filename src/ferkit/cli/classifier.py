@@ -8,11 +8,15 @@ from typing import Annotated
 
 import typer
 
+from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.cli.app import (
     EXIT_ERROR,
+    BackendOpt,
     DeviceOpt,
+    PrecisionOpt,
     _error,
     app,
+    check_backend_options,
     fer_errors,
 )
 
@@ -232,16 +236,21 @@ def eval_classifier(
     drop_unmapped: bool = False,
     skip_bad: bool = False,
     device: DeviceOpt = "auto",
+    backend: BackendOpt = DEFAULT_BACKEND,
+    precision: PrecisionOpt = DEFAULT_PRECISION,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Accuracy, per-class recall, macro F1, confusion matrix and ROC AUC of a classifier (or an ensemble)
-    on each dataset given."""
+    on each dataset given, on the backend and precision that inference will use."""
     from ferkit.classifier.evaluate import evaluate_many
 
     if not data:
         _error("give --data (one or more datasets)")
         raise typer.Exit(EXIT_ERROR)
-    reports = evaluate_many(weights or ["default"], data, split, tta, device, out, drop_unmapped, skip_bad)
+    check_backend_options(backend, precision, device)  # bad options fail before anything loads
+    reports = evaluate_many(
+        weights or ["default"], data, split, tta, device, out, drop_unmapped, skip_bad, backend, precision
+    )
     if as_json:
         typer.echo(
             json.dumps([r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict(), indent=2)
