@@ -40,13 +40,7 @@ def main() -> None:
     ap.add_argument("--name", default="classifier", help="result file docs/benchmarks/<name>.json")
     args = ap.parse_args()
     weights = args.weights if len(args.weights) > 1 else args.weights[0]
-    result: dict = {
-        "weights": args.weights,
-        "backend": args.backend,
-        "precision": args.precision,
-        "split": args.split,
-        "by_dataset": {},
-    }
+    result: dict = {"weights": args.weights, "split": args.split, "by_dataset": {}}
     for tta in (False,) if args.no_tta else (False, True):
         reports = evaluate_many(
             weights,
@@ -57,6 +51,7 @@ def main() -> None:
             backend=args.backend,
             precision=args.precision,
         )
+        result["backend"], result["precision"] = reports[0].backend, reports[0].precision  # as resolved
         for report in reports:
             print(report.table())
             result["by_dataset"].setdefault(report.data, {})["tta" if tta else "plain"] = {

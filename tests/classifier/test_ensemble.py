@@ -152,3 +152,12 @@ def test_validation_and_inference_preprocess_alike(tiny_classifier, fer_folder):
     split = load_split(str(fer_folder), "val", clf.meta.grouping, clf.meta.input_size)
     photos = [cv2.imread(s, cv2.IMREAD_COLOR) for s in split.sources]  # as the pipeline reads photos
     np.testing.assert_array_equal(preprocess(split.images, clf.meta), clf.preprocess(photos))
+
+
+@pytest.mark.parametrize(
+    ("backends", "named"), [(["torch", "torch"], "torch"), (["torch", "onnx"], "torch + onnx")]
+)
+def test_ensemble_names_each_members_backend_once(tiny_classifier, backends, named):
+    members = [EmotionClassifier.from_pretrained(tiny_classifier, "cpu", b) for b in backends]
+    ensemble = EnsembleClassifier(members)
+    assert (ensemble.backend, ensemble.precision) == (named, "fp32")

@@ -48,6 +48,6 @@ def test_evaluate_many_loads_on_the_backend_asked_for(tiny_classifier, fer_folde
     from ferkit.errors import FerError
 
     [report] = evaluate_many(str(tiny_classifier), [str(fer_folder)], device="cpu", backend="torch")
-    assert 0 <= report.accuracy <= 1
+    assert 0 <= report.accuracy <= 1 and report.backend == "torch"
     with pytest.raises(FerError, match="backend"):
         evaluate_many(str(tiny_classifier), [str(fer_folder)], device="cpu", backend="tensorflow")

@@ -47,6 +47,15 @@ class EnsembleClassifier:
     def crop(self):
         return self.members[0].crop
 
+    @property
+    def backend(self) -> str:
+        """The members' backends, each named once (``openvino + torch`` when ``auto`` chose two)."""
+        return " + ".join(dict.fromkeys(m.backend for m in self.members))
+
+    @property
+    def precision(self) -> str:
+        return " + ".join(dict.fromkeys(m.precision for m in self.members))
+
     def predict_proba(self, crops: Sequence[np.ndarray], tta: bool = False) -> np.ndarray:
         """Mean of the members' probabilities (N, K)."""
         return np.mean([m.predict_proba(crops, tta=tta) for m in self.members], axis=0)

@@ -116,7 +116,6 @@ def evaluate_classifier(
     With ``out_dir``, writes ``metrics.json`` and ``confusion_matrix.png`` there.
     """
     clf = classifier or load_classifier(weights, device)
-    first = clf.members[0] if isinstance(clf, EnsembleClassifier) else clf
     split_data, probs = _split_probs(clf, data, split, tta, drop_unmapped, skip_bad)
     m = classification_metrics(split_data.targets, probs, clf.class_names)
     names = [weights] if isinstance(weights, (str, Path)) else list(weights)
@@ -129,8 +128,8 @@ def evaluate_classifier(
         class_names=list(clf.class_names),
         dropped_unmapped=split_data.dropped_unmapped,
         skipped=split_data.skipped,
-        backend=first.backend,
-        precision=first.precision,
+        backend=clf.backend,
+        precision=clf.precision,
         **m,
     )
     if out_dir is not None:
