@@ -11,6 +11,16 @@ import numpy as np
 
 from ferkit.types import Box, Detection
 
+
+def fer(*args):
+    """Run the ``fer`` command in-process (Typer's CliRunner); every argument is passed as a string."""
+    from typer.testing import CliRunner
+
+    from ferkit.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 

@@ -7,17 +7,10 @@ import json
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from ferkit.cli import EXIT_FAILED_INPUTS, app
+from ferkit.cli import EXIT_FAILED_INPUTS
 from ferkit.pipeline.writers import CSV_FIELDS
-from tests.helpers import make_wider
-
-runner = CliRunner()
-
-
-def fer(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from tests.helpers import fer, make_wider
 
 
 @pytest.fixture

@@ -9,16 +9,10 @@ import json
 import pytest
 import torch
 import yaml
-from typer.testing import CliRunner
 
 from ferkit.classifier.config import DEFAULTS, ClassifierTrainConfig
-from ferkit.cli import app, train_classifier
-
-runner = CliRunner()
-
-
-def fer(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from ferkit.cli import train_classifier
+from tests.helpers import fer
 
 
 def quick(tmp_path, name: str) -> list:

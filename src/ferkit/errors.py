@@ -25,3 +25,7 @@ class SplitNotFoundError(DataError):
 
 class ImageTooLargeError(DataError):
     """An image has more pixels than the limit it is read under (a decompression bomb, or just too big)."""
+
+
+class UnsafeWeightsError(WeightsError):
+    """A weights file would run code when loaded (a pickle naming something other than network classes)."""

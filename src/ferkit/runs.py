@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from ferkit.atomic import write_text
+
 
 def next_run_dir(project: str | Path, name: str) -> Path:
     """``project/name``, or ``project/name2``, ``name3``... if it already exists (never overwrite a run)."""
@@ -23,8 +25,7 @@ def next_run_dir(project: str | Path, name: str) -> Path:
 def save_config(config: Any, path: str | Path) -> None:
     """Write a config dataclass as YAML beside a run."""
     data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def load_config_dict(path: str | Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ferkit.atomic import atomic_path
 from ferkit.classifier.models import create_model
 from ferkit.datasets.grouping import LabelGrouping
 from ferkit.errors import WeightsError
@@ -59,8 +60,8 @@ def save_checkpoint(
         k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
         for k, v in model.state_dict().items()
     }
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**meta.to_dict(), "state_dict": state, **extra}, path)
+    with atomic_path(path) as tmp:  # a run killed while saving keeps its previous checkpoint
+        torch.save({**meta.to_dict(), "state_dict": state, **extra}, tmp)
 
 
 NOT_OURS = "not a ferkit classifier checkpoint (a detector .pt, or a file from another tool?)"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from ferkit.classifier.models import get_spec
@@ -114,6 +115,21 @@ class ClassifierTrainConfig:
                 raise ConfigError(
                     f"--input-blur must be auto, none or a sigma >= 0, got {self.input_blur!r}"
                 ) from None
+
+    def with_absolute_paths(self) -> ClassifierTrainConfig:
+        """A copy whose file paths are absolute, so that ``--resume`` works from any working directory."""
+
+        def absolute(p: str) -> str:
+            return str(Path(p).expanduser().resolve()) if p and Path(p).expanduser().exists() else p
+
+        return replace(
+            self,
+            data=[absolute(d) for d in self.data],
+            soft_labels=absolute(self.soft_labels),
+            teachers=[absolute(t) for t in self.teachers],
+            init=absolute(self.init),
+            project=str(Path(self.project).expanduser().resolve()),
+        )
 
     def weights(self) -> list[float]:
         """The sampling weight of each dataset (1 where none was given)."""

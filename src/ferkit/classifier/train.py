@@ -87,6 +87,8 @@ def fit(
         run_dir, config = _open_run(resume, overrides or {})
     elif config is None:
         raise DataError("fit needs a config, or a run folder to resume")
+    else:
+        config = config.with_absolute_paths()
     config.validate()
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)

@@ -28,6 +28,7 @@ import torch
 import yaml
 
 from ferkit.detector.letterbox import LetterboxedDetector
+from ferkit.detector.safe_load import check_detector_checkpoint
 from ferkit.errors import ConfigError, WeightsError
 from ferkit.offline import import_albumentations, scoped_env
 
@@ -197,9 +198,20 @@ def _keep_torch_threads():
         torch.set_num_threads(threads)
 
 
+def checked(weights: str | Path) -> str:
+    """``weights`` once :func:`check_detector_checkpoint` found that unpickling it runs no code.
+
+    Every ``.pt`` handed to ultralytics goes through here first: ultralytics unpickles with
+    ``weights_only=False``.
+    """
+    _ultralytics()  # the allow-list names ultralytics' layer classes
+    check_detector_checkpoint(weights)
+    return str(weights)
+
+
 def train(model_spec: str, overrides: dict[str, Any], device: torch.device) -> Path:
     """Run ultralytics training on ``device`` and return its run folder; AMP where :func:`amp_works`."""
-    yolo = _ultralytics().YOLO(model_spec)
+    yolo = _ultralytics().YOLO(checked(model_spec) if model_spec.endswith(".pt") else model_spec)
     import_albumentations()  # ultralytics imports it while training: without its update check
     amp = amp_works(device)
     with local_checks(amp), _keep_torch_threads():
@@ -209,7 +221,7 @@ def train(model_spec: str, overrides: dict[str, Any], device: torch.device) -> P
 
 def resume(last_pt: Path, device: torch.device) -> Path:
     """Resume an interrupted ultralytics run from its ``last.pt``."""
-    yolo = _ultralytics().YOLO(str(last_pt))
+    yolo = _ultralytics().YOLO(checked(last_pt))
     import_albumentations()
     with local_checks(amp_works(device)), _keep_torch_threads():
         yolo.train(resume=True)
@@ -228,6 +240,7 @@ def export_weights(src: str | Path, dst: str | Path) -> Path:
     from ferkit.datasets.wider_split import SPLIT_KEY
 
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    checked(src)
     try:
         ckpt = strip_optimizer(str(src), str(dst))
     except Exception as exc:  # ultralytics raises many types for a file that is not its checkpoint
@@ -270,8 +283,9 @@ class YoloModel(LetterboxedDetector):
     """A loaded ultralytics detector that returns ferkit Detections."""
 
     def __init__(self, weights: Path, device: Any):
+        spec = checked(weights)
         try:
-            self._model = _ultralytics().YOLO(str(weights), task="detect")
+            self._model = _ultralytics().YOLO(spec, task="detect")
         except Exception as exc:  # ultralytics raises many types for a bad file
             raise WeightsError(f"cannot load detector weights {weights}: {exc}") from None
         if getattr(self._model, "task", "detect") != "detect":
