@@ -17,6 +17,8 @@ os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="ferkit-tests-yolo-")
 
 from tests.helpers import (
     FER_CLASSES,
+    TWO_FACES,
+    FixedDetector,
     draw_faces,
     make_face,
     png_with_size,
@@ -136,3 +138,31 @@ def tiny_detector_run(tmp_path_factory, tiny_yolo) -> Path:
 def wild_folder(tmp_path_factory) -> Path:
     """A second 7-class folder dataset (an ExpW stand-in) with its own val split."""
     return write_face_folder(tmp_path_factory.mktemp("wild") / "wild", FER_CLASSES, {"train": 4, "val": 2}, 5)
+
+
+@pytest.fixture(scope="session")
+def classifier(tiny_classifier):
+    """The tiny classifier, loaded."""
+    from ferkit.classifier.predictor import EmotionClassifier
+
+    return EmotionClassifier.from_pretrained(tiny_classifier, device="cpu")
+
+
+@pytest.fixture
+def two_face_pipeline(classifier):
+    """The tiny classifier behind a stand-in detector that always finds the same two faces."""
+    from ferkit.pipeline import Pipeline
+
+    return Pipeline(classifier, FixedDetector(TWO_FACES))
+
+
+@pytest.fixture
+def photo_folder(tmp_path) -> Path:
+    """Five small generated photos, one in a subfolder."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(4):
+        cv2.imwrite(str(folder / f"p{i}.jpg"), rng.integers(0, 255, (60, 80, 3)).astype(np.uint8))
+    cv2.imwrite(str(folder / "sub" / "deep.png"), rng.integers(0, 255, (50, 50, 3)).astype(np.uint8))
+    return folder

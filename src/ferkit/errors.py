@@ -29,3 +29,7 @@ class ImageTooLargeError(DataError):
 
 class UnsafeWeightsError(WeightsError):
     """A weights file would run code when loaded (a pickle naming something other than network classes)."""
+
+
+class RunFolderBusyError(ConfigError):
+    """An output or run folder is held by another ferkit run that is still going."""

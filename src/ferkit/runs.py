@@ -1,14 +1,18 @@
-"""Run folders shared by the detector and classifier trainers."""
+"""Run folders: numbered training runs, their configs, and the lock that gives a folder to one run."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ferkit.atomic import write_text
+from ferkit.errors import ConfigError, RunFolderBusyError
 
 
 def next_run_dir(project: str | Path, name: str) -> Path:
@@ -30,3 +34,41 @@ def save_config(config: Any, path: str | Path) -> None:
 
 def load_config_dict(path: str | Path) -> dict[str, Any]:
     return yaml.safe_load(Path(path).read_text()) or {}
+
+
+LOCK_FILE = ".ferkit.lock"
+
+
+@contextlib.contextmanager
+def run_lock(folder: str | Path) -> Iterator[None]:
+    """Hold ``folder`` for one run: a second run on it (from any process) is refused, naming the holder.
+
+    An advisory ``flock`` on ``folder/.ferkit.lock``, released when the block ends or the process dies, so a
+    killed run never leaves a stale lock. Where ``flock`` does not exist (Windows) no lock is taken.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot use {folder} as an output folder: {exc.strerror or exc}") from None
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        os.close(fd)
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise RunFolderBusyError(
+                f"{folder} is in use by another ferkit run (PID {holder}): wait for it to end, or use "
+                "another output folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

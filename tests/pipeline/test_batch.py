@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from ferkit.pipeline.batch import RESULTS_FILE, RUN_FILE, load_done, run_items
+from ferkit.pipeline.batch import run_items
 from ferkit.pipeline.inputs import collect_inputs
+from ferkit.pipeline.run_folder import RESULTS_FILE, RUN_FILE, load_done
 
 
 def read_results(out):
@@ -59,7 +60,8 @@ def test_killed_run_resumes_without_losing_results(two_face_pipeline, photo_fold
 def test_load_done_ignores_errors_and_torn_lines(tmp_path):
     f = tmp_path / RESULTS_FILE
     f.write_text('{"source": "/a.jpg", "error": null}\n{"source": "/b.jpg", "error": "bad"}\n{"sou')
-    assert load_done(f) == {"/a.jpg"}
+    resumed = load_done(f)
+    assert resumed.done == {"/a.jpg"} and resumed.torn_lines == 1
     assert f.read_text() == '{"source": "/a.jpg", "error": null}\n'
 
 

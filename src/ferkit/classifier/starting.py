@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint
+from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, read_checkpoint
 from ferkit.classifier.config import ClassifierTrainConfig
 from ferkit.classifier.train_data import PreparedData
-from ferkit.errors import DataError
+from ferkit.errors import DataError, WeightsError
 from ferkit.weights import resolve_weights
 
 
@@ -52,3 +54,34 @@ def teacher_log_probs(
         [ens.predict_proba(list(images[i : i + 1024])) for i in range(0, len(images), 1024)]
     )
     return np.log(np.clip(probs, 1e-7, 1.0)).astype(np.float32)
+
+
+def read_resume_state(run_dir: Path) -> dict[str, Any]:
+    """``run_dir/last.pt``, loaded safely; a damaged one is one error naming the last good alternative."""
+    path = run_dir / "last.pt"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or "optimizer" not in state or "epoch" not in state:
+            raise ValueError("not a training checkpoint")
+        return state
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+    good = _last_good(run_dir)
+    hint = (
+        f"the last good weights here are {good} (no optimizer state): fine-tune from them with --init {good}"
+        if good
+        else "no other checkpoint in it can be used: start the run afresh"
+    )
+    raise WeightsError(f"cannot resume {run_dir}: {path} is damaged ({reason}); {hint}")
+
+
+def _last_good(run_dir: Path) -> Path | None:
+    """The newest epoch snapshot, or best.pt, that still reads as a classifier checkpoint."""
+    candidates = [*sorted((run_dir / "epochs").glob("epoch_*.pt"), reverse=True), run_dir / "best.pt"]
+    for candidate in candidates:
+        try:
+            read_checkpoint(candidate)
+            return candidate
+        except WeightsError:
+            continue
+    return None

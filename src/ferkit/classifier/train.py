@@ -27,10 +27,10 @@ from ferkit.classifier.loop import (
     train_one_epoch,
 )
 from ferkit.classifier.models import create_model, get_spec
-from ferkit.classifier.starting import match_init, read_init, teacher_log_probs
+from ferkit.classifier.starting import match_init, read_init, read_resume_state, teacher_log_probs
 from ferkit.classifier.train_data import PreparedData, prepare_data
 from ferkit.device import autocast_dtype, select_device
-from ferkit.errors import DataError
+from ferkit.errors import DataError, WeightsError
 from ferkit.imaging.crop import CropRecipe
 from ferkit.plots import plot_training_curves
 from ferkit.runs import load_config_dict, next_run_dir, save_config
@@ -54,17 +54,24 @@ def _read_history(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
 
 
-def _open_run(resume: str | Path, overrides: dict[str, Any]) -> tuple[Path, ClassifierTrainConfig]:
+def _open_run(resume: str | Path, overrides: dict[str, Any]) -> tuple[Path, ClassifierTrainConfig, dict]:
+    """The run folder, its config with ``overrides`` applied, and its last.pt state (checked before any
+    data is read)."""
     run_dir = Path(resume)
     if run_dir.is_file():
         run_dir = run_dir.parent
     if not (run_dir / "last.pt").is_file() or not (run_dir / "config.yaml").is_file():
         raise DataError(f"cannot resume: {run_dir} has no last.pt and config.yaml (not a classifier run?)")
-    config = ClassifierTrainConfig.from_dict(load_config_dict(run_dir / "config.yaml"))
+    try:
+        config = ClassifierTrainConfig.from_dict(load_config_dict(run_dir / "config.yaml"))
+    except Exception as exc:  # not YAML, or not a mapping of known options
+        raise DataError(
+            f"cannot resume: {run_dir / 'config.yaml'} is damaged ({type(exc).__name__})"
+        ) from None
     for k, v in overrides.items():
         if v is not None:
             setattr(config, k, v)
-    return run_dir, config
+    return run_dir, config, read_resume_state(run_dir)
 
 
 def fit(
@@ -84,7 +91,7 @@ def fit(
     Returns the run folder.
     """
     if resume is not None:
-        run_dir, config = _open_run(resume, overrides or {})
+        run_dir, config, state = _open_run(resume, overrides or {})
     elif config is None:
         raise DataError("fit needs a config, or a run folder to resume")
     else:
@@ -157,8 +164,13 @@ def fit(
     start_epoch, best, best_epoch = 1, -1.0, 0
     history = _read_history(run_dir / "metrics.csv")
     if resume is not None:
-        state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
-        model.load_state_dict(state["state_dict"])
+        try:
+            model.load_state_dict(state["state_dict"])
+        except RuntimeError:
+            raise WeightsError(
+                f"cannot resume {run_dir}: its last.pt does not fit architecture {config.arch!r} of its "
+                "config.yaml (a run folder of another ferkit version?)"
+            ) from None
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if scaler is not None and state.get("scaler"):

@@ -161,7 +161,7 @@ def detect_and_classify(
     tracks.png and annotated.mp4. Ctrl-C stops early and leaves the files complete.
     """
     from ferkit.pipeline import Pipeline
-    from ferkit.pipeline.batch import check_output_options, run_items
+    from ferkit.pipeline.batch import check_output_options, run_items, torn_note
     from ferkit.pipeline.inputs import collect_inputs
     from ferkit.pipeline.writers import ResultPrinter
 
@@ -225,6 +225,8 @@ def detect_and_classify(
             parts.append(f"{summary.images_per_s:.1f} img/s")
         if summary.skipped:
             parts.append(f"{summary.skipped} already done in {out} (use --overwrite to redo)")
+        if summary.torn_lines:
+            parts.append(torn_note(summary.torn_lines))
         if out is not None:
             parts.append(f"results in {out}")
         typer.secho("; ".join(parts), err=True, fg=typer.colors.GREEN if not failed else None)

@@ -17,6 +17,7 @@ def run_ray_command(
 ) -> None:
     """List the inputs, load the pipeline here once (bad weights fail before Ray starts), run on Ray."""
     from ferkit.pipeline import Pipeline
+    from ferkit.pipeline.batch import torn_note
     from ferkit.pipeline.ray_engine import check_address, list_sources, run_ray
     from ferkit.pipeline.writers import ResultPrinter
 
@@ -55,6 +56,8 @@ def run_ray_command(
         ]
         if summary.skipped:
             parts.insert(1, f"{summary.skipped} already done (use --overwrite to redo)")
+        if summary.torn_lines:
+            parts.append(torn_note(summary.torn_lines))
         typer.secho("; ".join(parts), err=True, fg=typer.colors.GREEN if not summary.failed else None)
     if summary.failed:
         for f in summary.failed:

@@ -8,7 +8,7 @@ from ferkit.datasets.yolo import check_yolo_dataset
 from ferkit.detector import yolo
 from ferkit.detector.config import DEFAULT_ARCH, DetectorTrainConfig
 from ferkit.device import select_device
-from ferkit.errors import ConfigError, DataError
+from ferkit.errors import ConfigError, DataError, UnsafeWeightsError, WeightsError
 from ferkit.runs import next_run_dir, save_config
 
 __all__ = ["DEFAULT_ARCH", "DetectorTrainConfig", "resume_detector", "train_detector"]
@@ -73,4 +73,16 @@ def resume_detector(run_dir: str | Path, device: str = "auto") -> Path:
     last = Path(run_dir) / "weights" / "last.pt"
     if not last.is_file():
         raise DataError(f"cannot resume: {last} not found (is {run_dir} a ferkit detector run folder?)")
+    try:
+        yolo.checked(last)
+    except UnsafeWeightsError:
+        raise
+    except WeightsError as exc:
+        best = last.with_name("best.pt")
+        try:
+            yolo.checked(best)
+            hint = f"fine-tune from its last good weights with --model {best}"
+        except WeightsError:
+            hint = "no other checkpoint in it can be used: start the run afresh"
+        raise WeightsError(f"cannot resume {run_dir}: {exc}; {hint}") from None
     return yolo.resume(last, select_device(device))

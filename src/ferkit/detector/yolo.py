@@ -29,7 +29,7 @@ import yaml
 
 from ferkit.detector.letterbox import LetterboxedDetector
 from ferkit.detector.safe_load import check_detector_checkpoint
-from ferkit.errors import ConfigError, WeightsError
+from ferkit.errors import ConfigError, UnsafeWeightsError, WeightsError
 from ferkit.offline import import_albumentations, scoped_env
 
 # Architectures built by name: (ultralytics base config, depth multiple, width multiple).
@@ -240,7 +240,14 @@ def export_weights(src: str | Path, dst: str | Path) -> Path:
     from ferkit.datasets.wider_split import SPLIT_KEY
 
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    checked(src)
+    try:
+        checked(src)
+    except UnsafeWeightsError:
+        raise
+    except WeightsError as exc:
+        raise WeightsError(
+            f"cannot export detector weights: {src} is not an ultralytics checkpoint ({exc})"
+        ) from None
     try:
         ckpt = strip_optimizer(str(src), str(dst))
     except Exception as exc:  # ultralytics raises many types for a file that is not its checkpoint

@@ -14,8 +14,7 @@ failed are retried. A killed run loses at most the line being written. A rerun w
 
 from __future__ import annotations
 
-import json
-import shutil
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,11 +28,10 @@ from tqdm import tqdm
 from ferkit.errors import ConfigError
 from ferkit.pipeline.inputs import InputError, InputItem
 from ferkit.pipeline.pipeline import Pipeline, absolute_source
+from ferkit.pipeline.run_folder import RESULTS_FILE, open_run_folder
 from ferkit.pipeline.writers import annotate, error_reason, format_jsonl, save_crops, write_image
+from ferkit.runs import run_lock
 from ferkit.types import ImageResult
-
-RESULTS_FILE = "results.jsonl"
-RUN_FILE = "run.json"
 
 
 @dataclass
@@ -42,6 +40,7 @@ class RunSummary:
 
     processed: int = 0
     skipped: int = 0  # already done in an earlier run
+    torn_lines: int = 0  # torn last lines of a killed run, dropped on resume (their images are redone)
     faces: int = 0
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -59,24 +58,9 @@ class RunSummary:
             self.faces += len(result.faces)
 
 
-def load_done(results_file: Path) -> set[str]:
-    """Sources with a successful result in ``results_file``; rewrites it without failed or torn lines."""
-    if not results_file.is_file():
-        return set()
-    kept, done = [], set()
-    for line in results_file.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the last line of a killed run
-        if isinstance(rec, dict) and rec.get("source") and not rec.get("error"):
-            kept.append(line)
-            # absolute paths: a rerun from another folder recognises the same files
-            done.add(rec.get("source_abs") or _key(rec["source"]))
-    tmp = results_file.with_name(results_file.name + ".part")
-    tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
-    tmp.replace(results_file)
-    return done
+def torn_note(lines: int) -> str:
+    """How a summary says that resuming dropped lines torn by a killed run."""
+    return f"dropped {lines} torn line(s) of {RESULTS_FILE} left by a killed run (those images were redone)"
 
 
 def _key(source: str) -> str:
@@ -125,60 +109,6 @@ def check_output_options(out: str | Path | None, save_annotated: bool | None, sa
         raise ConfigError(f"{asked} writes files into the --out folder: give --out DIR as well")
 
 
-def _comparable(settings: dict) -> dict:
-    """Settings as compared on resume: weights by content, not by where the file lies."""
-
-    def strip(v):
-        if isinstance(v, dict) and "sha256" in v:
-            return v["sha256"]
-        if isinstance(v, list):
-            return [strip(x) for x in v]
-        return v
-
-    return {k: strip(v) for k, v in settings.items()}
-
-
-def check_run_settings(out_dir: Path, settings: dict) -> None:
-    """Record ``settings`` in ``out_dir/run.json``, or refuse a folder whose run used other settings."""
-    from ferkit import __version__
-
-    settings = {"ferkit_version": __version__, **settings}
-    path = out_dir / RUN_FILE
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            raise ConfigError(
-                f"{path} is not valid JSON: use --overwrite to start this folder afresh"
-            ) from None
-        a, b = _comparable(old), _comparable(settings)
-        diff = [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-        if diff:
-            raise ConfigError(
-                f"{out_dir} holds results made with other settings ({'; '.join(diff)}): use another --out, "
-                "or --overwrite to start afresh"
-            )
-        return
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def open_run_folder(out_dir: Path, settings: dict, overwrite: bool, extra: Sequence[str] = ()) -> set[str]:
-    """Make ``out_dir`` ready for a run with ``settings`` (``overwrite``: remove its results, run.json and
-    the files or folders named in ``extra`` first); the sources it already holds results for."""
-    if overwrite and out_dir.exists():
-        for name in (RESULTS_FILE, RUN_FILE, *extra):
-            target = out_dir / name
-            if target.is_dir():
-                shutil.rmtree(target, ignore_errors=True)
-            else:
-                target.unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_run_settings(out_dir, settings)
-    return load_done(out_dir / RESULTS_FILE)
-
-
 def run_items(
     pipeline: Pipeline,
     items: Sequence[InputItem],
@@ -195,49 +125,51 @@ def run_items(
     files are written in the background. Every result goes to ``on_result`` (for printing) and, with ``out``,
     to results.jsonl; so do ``failed_inputs`` (paths that gave no image at all), as error records."""
     check_output_options(out, None, save_crops)
-    summary = RunSummary()
     out_dir = Path(out) if out is not None else None
-    if out_dir is not None:
-        done = open_run_folder(out_dir, pipeline.settings(), overwrite, ("annotated", "crops"))
-        todo = [it for it in items if _key(str(it.path)) not in done]
-        summary.skipped = len(items) - len(todo)
-    else:
-        todo = list(items)
-    sink = _Sink(out_dir, pipeline, save_annotated, save_crops)
+    with run_lock(out_dir) if out_dir is not None else contextlib.nullcontext():  # one run per folder
+        summary = RunSummary()
+        if out_dir is not None:
+            resumed = open_run_folder(out_dir, pipeline.settings(), overwrite, ("annotated", "crops"))
+            summary.torn_lines = resumed.torn_lines
+            todo = [it for it in items if _key(str(it.path)) not in resumed.done]
+            summary.skipped = len(items) - len(todo)
+        else:
+            todo = list(items)
+        sink = _Sink(out_dir, pipeline, save_annotated, save_crops)
 
-    def record(res: ImageResult) -> None:
-        summary.count(res)
-        if on_result is not None:
-            on_result(res)
+        def record(res: ImageResult) -> None:
+            summary.count(res)
+            if on_result is not None:
+                on_result(res)
 
-    for bad in failed_inputs:
-        res = ImageResult(bad.source, 0, 0, [], bad.reason)
-        sink.write(None, None, res)
-        record(res)
-    bar = tqdm(
-        total=len(todo),
-        unit="img",
-        desc="images",
-        disable=(not progress or len(todo) <= 1) or None,
-        dynamic_ncols=True,
-    )
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(2, thread_name_prefix="ferkit-write") as writer:
-        pending: list[Future] = []
-        stream = pipeline.stream_with_images([it.path for it in todo], batch_size)
-        for it, (res, img) in zip(todo, stream, strict=True):
-            pending.append(writer.submit(sink.write, it, img, res))
+        for bad in failed_inputs:
+            res = ImageResult(bad.source, 0, 0, [], bad.reason)
+            sink.write(None, None, res)
             record(res)
-            bar.update(1)
+        bar = tqdm(
+            total=len(todo),
+            unit="img",
+            desc="images",
+            disable=(not progress or len(todo) <= 1) or None,
+            dynamic_ncols=True,
+        )
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(2, thread_name_prefix="ferkit-write") as writer:
+            pending: list[Future] = []
+            stream = pipeline.stream_with_images([it.path for it in todo], batch_size)
+            for it, (res, img) in zip(todo, stream, strict=True):
+                pending.append(writer.submit(sink.write, it, img, res))
+                record(res)
+                bar.update(1)
+                with pipeline.timer("write"):
+                    pending = [f for f in pending if not _finished(f)]
             with pipeline.timer("write"):
-                pending = [f for f in pending if not _finished(f)]
-        with pipeline.timer("write"):
-            for f in pending:
-                f.result()
-    sink.close()
-    bar.close()
-    summary.seconds = time.perf_counter() - t0
-    return summary
+                for f in pending:
+                    f.result()
+        sink.close()
+        bar.close()
+        summary.seconds = time.perf_counter() - t0
+        return summary
 
 
 def _finished(f: Future) -> bool:

@@ -25,8 +25,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ferkit.errors import ConfigError, DataError
-from ferkit.pipeline.batch import RESULTS_FILE, RunSummary, open_run_folder
+from ferkit.pipeline.batch import RunSummary
 from ferkit.pipeline.pipeline import absolute_source
+from ferkit.pipeline.run_folder import RESULTS_FILE, open_run_folder
+from ferkit.runs import run_lock
 from ferkit.types import ImageResult
 
 PARQUET_FILE = "results.parquet"
@@ -167,39 +169,40 @@ def run_ray(
     import ray
 
     out_dir = Path(out)
-    done = open_run_folder(out_dir, settings, overwrite, (PARQUET_FILE,))
-    todo = [s for s in sources if _key(s) not in done]
-    summary = RaySummary(skipped=len(sources) - len(todo))
-    start_ray(address)
-    cpus_total = int(ray.cluster_resources().get("CPU", 1))
-    cpus = max(1, min(DEFAULT_CPUS_PER_WORKER, cpus_total))
-    summary.workers = num_workers or max(1, cpus_total // cpus)
-    written: set[str] = set()
-    t0 = time.perf_counter()
-    bar = tqdm(
-        total=len(todo), unit="img", desc="images (ray)", disable=not progress or None, dynamic_ncols=True
-    )
-    with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as fh:
-        for rec in (
-            _records(todo, pipeline_options, summary.workers, cpus, gpus_per_worker, batch_size)
-            if todo
-            else []
-        ):
-            key = rec.get("source_abs") or rec["source"]
-            if key in written:
-                continue
-            written.add(key)
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            fh.flush()
-            result = ImageResult.from_dict(rec)
-            summary.count(result)
-            if on_result is not None:
-                on_result(result)
-            bar.update(1)
-    bar.close()
-    summary.seconds = time.perf_counter() - t0
-    write_parquet(out_dir / RESULTS_FILE, out_dir / PARQUET_FILE, class_names)
-    return summary
+    with run_lock(out_dir):  # one run per folder
+        resumed = open_run_folder(out_dir, settings, overwrite, (PARQUET_FILE,))
+        todo = [s for s in sources if _key(s) not in resumed.done]
+        summary = RaySummary(skipped=len(sources) - len(todo), torn_lines=resumed.torn_lines)
+        start_ray(address)
+        cpus_total = int(ray.cluster_resources().get("CPU", 1))
+        cpus = max(1, min(DEFAULT_CPUS_PER_WORKER, cpus_total))
+        summary.workers = num_workers or max(1, cpus_total // cpus)
+        written: set[str] = set()
+        t0 = time.perf_counter()
+        bar = tqdm(
+            total=len(todo), unit="img", desc="images (ray)", disable=not progress or None, dynamic_ncols=True
+        )
+        with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as fh:
+            for rec in (
+                _records(todo, pipeline_options, summary.workers, cpus, gpus_per_worker, batch_size)
+                if todo
+                else []
+            ):
+                key = rec.get("source_abs") or rec["source"]
+                if key in written:
+                    continue
+                written.add(key)
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                fh.flush()
+                result = ImageResult.from_dict(rec)
+                summary.count(result)
+                if on_result is not None:
+                    on_result(result)
+                bar.update(1)
+        bar.close()
+        summary.seconds = time.perf_counter() - t0
+        write_parquet(out_dir / RESULTS_FILE, out_dir / PARQUET_FILE, class_names)
+        return summary
 
 
 def _key(source: str) -> str:

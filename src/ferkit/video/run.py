@@ -14,6 +14,7 @@ Ctrl-C stops reading, then closes every file properly: what was written stays va
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -29,6 +30,7 @@ from tqdm import tqdm
 
 from ferkit.errors import ConfigError
 from ferkit.pipeline.writers import annotate, colour_for
+from ferkit.runs import run_lock
 from ferkit.types import FrameResult
 from ferkit.video.config import VideoOptions
 from ferkit.video.source import Frame, VideoSource
@@ -180,7 +182,8 @@ def run_video(
 
     options = options or VideoOptions()
     out_dir = Path(out) if out is not None else None
-    with VideoSource(source) as video:
+    hold = run_lock(out_dir) if out_dir is not None else contextlib.nullcontext()  # one run per folder
+    with hold, VideoSource(source) as video:
         summary = VideoSummary(video.name, out=out_dir)
         log = TrackLog(pipeline.class_names)
         fh, writer = None, None
