@@ -145,31 +145,37 @@ def test_checkpoint_killed_while_saving_keeps_the_previous_one(tmp_path, tiny_cl
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"], "no temporary file is left behind"
 
 
-def _tiny_run(data: Path, project: Path, **kw) -> ClassifierTrainConfig:
-    opts = {"epochs": 2, "batch_size": 8, "device": "cpu", **kw}
-    return ClassifierTrainConfig(data=[str(data)], project=str(project), name="r", **opts)
+@pytest.fixture(scope="module")
+def relative_run(tmp_path_factory, fer_folder) -> Path:
+    """A one-epoch classifier run started with relative paths, as typed in a shell (epoch snapshots kept)."""
+    work = tmp_path_factory.mktemp("work")
+    shutil.copytree(fer_folder, work / "data")
+    cwd = Path.cwd()
+    os.chdir(work)
+    try:
+        config = ClassifierTrainConfig(
+            data=["data"], epochs=1, batch_size=8, device="cpu", project="runs", name="r", save_epochs=True
+        )
+        return work / fit(config, **QUIET)
+    finally:
+        os.chdir(cwd)
 
 
-def test_half_written_last_pt_names_the_last_good_checkpoint(tmp_path, fer_folder):
-    run = fit(_tiny_run(fer_folder, tmp_path, save_epochs=True), **QUIET)
+def test_half_written_last_pt_names_the_last_good_checkpoint(tmp_path, relative_run):
+    run = Path(shutil.copytree(relative_run, tmp_path / "run"))
     data = (run / "last.pt").read_bytes()
     (run / "last.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(WeightsError, match=r"last\.pt is damaged") as info:
         fit(resume=run, **QUIET)
-    assert str(run / "epochs" / "epoch_002.pt") in str(info.value) and "--init" in str(info.value)
+    assert str(run / "epochs" / "epoch_001.pt") in str(info.value) and "--init" in str(info.value)
     r = fer("train-classifier", "--resume", run)
-    assert r.exit_code == 1 and "Traceback" not in r.output and "epoch_002.pt" in r.stderr
+    assert r.exit_code == 1 and "Traceback" not in r.output and "epoch_001.pt" in r.stderr
 
 
-def test_resume_from_another_working_directory_finds_its_data(tmp_path, fer_folder, monkeypatch):
-    work = tmp_path / "work"
-    shutil.copytree(fer_folder, work / "data")
-    monkeypatch.chdir(work)
-    run = fit(_tiny_run(Path("data"), Path("runs"), epochs=1), **QUIET)  # relative paths as typed
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)
-    fit(resume=work / run, overrides={"epochs": 2}, **QUIET)
-    assert torch.load(work / run / "last.pt", weights_only=True)["epoch"] == 2
-    recorded = read_checkpoint(work / run / "last.pt")["train_config"]
+def test_resume_from_another_working_directory_finds_its_data(tmp_path, relative_run, monkeypatch):
+    run = Path(shutil.copytree(relative_run, tmp_path / "run"))
+    monkeypatch.chdir(tmp_path)  # where neither "data" nor "runs" exists
+    fit(resume=run, overrides={"epochs": 2}, **QUIET)
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 2
+    recorded = read_checkpoint(run / "last.pt")["train_config"]
     assert os.path.isabs(recorded["data"][0]) and os.path.isabs(recorded["project"])

@@ -12,6 +12,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ferkit.errors import DataError, ImageTooLargeError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# image formats met in photo folders that ferkit does not decode: reported when a folder holds them
+UNREAD_IMAGE_SUFFIXES = (
+    ".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".svg", ".ico", ".psd",
+    ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2",
+)  # fmt: skip
 
 
 def _unreadable(path: str | Path, exc: BaseException) -> DataError:
@@ -33,6 +38,15 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, ImportError, Image.Decompres
 
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def unread_format(path: Path) -> str | None:
+    """Why a file named as an image is not read (a format ferkit does not decode), or None."""
+    suffix = path.suffix.lower()
+    if suffix not in UNREAD_IMAGE_SUFFIXES:
+        return None
+    readable = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES if s not in (".jpeg", ".tiff"))
+    return f"{suffix.lstrip('.').upper()} images are not read (ferkit reads {readable}): convert it first"
 
 
 def image_size(path: str | Path, oriented: bool = False) -> tuple[int, int]:

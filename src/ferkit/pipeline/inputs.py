@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferkit.imaging.images import is_image_file
+from ferkit.imaging.images import is_image_file, unread_format
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,36 @@ class Inputs:
     errors: list[InputError] = field(default_factory=list)  # inputs that yielded nothing
 
 
-def _folder_images(folder: Path, recursive: bool) -> list[Path]:
+def _folder_images(folder: Path, recursive: bool, errors: list[InputError]) -> list[Path]:
+    """The images of ``folder``; subfolders that cannot be listed and files in formats ferkit does not read
+    are added to ``errors``, one each, instead of being dropped."""
+
+    def unlistable(exc: OSError) -> None:
+        if Path(exc.filename or "") != folder:  # the folder itself is checked by the caller
+            errors.append(InputError(str(exc.filename), f"cannot list this folder ({exc.strerror or exc})"))
+
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=None):
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unlistable):
         dirnames.sort()
-        found += [
-            Path(dirpath) / f for f in sorted(filenames) if is_image_file(Path(f)) and not f.startswith(".")
-        ]
+        for f in sorted(filenames):
+            path = Path(dirpath) / f
+            if f.startswith("."):
+                continue
+            if is_image_file(path):
+                found.append(path)
+            elif (why := unread_format(path)) is not None:
+                errors.append(InputError(str(path), why))
         if not recursive:
             break
     return found
+
+
+def _resolved(path: Path) -> str | None:
+    """The absolute real path of ``path``; None for a link that loops or cannot be followed."""
+    try:
+        return str(path.resolve())
+    except (RuntimeError, OSError):  # RuntimeError: "Symlink loop" (Python < 3.13)
+        return None
 
 
 def collect_inputs(paths: list[str], recursive: bool = False) -> Inputs:
@@ -66,7 +86,7 @@ def collect_inputs(paths: list[str], recursive: bool = False) -> Inputs:
             if not os.access(p, os.R_OK | os.X_OK):
                 out.errors.append(InputError(raw, "permission denied (cannot list this folder)"))
                 continue
-            files = _folder_images(p, recursive)
+            files = _folder_images(p, recursive, out.errors)
             if not files:
                 hint = "" if recursive else " (use --recursive for subfolders)"
                 out.errors.append(InputError(raw, f"no images in this folder{hint}"))
@@ -77,7 +97,10 @@ def collect_inputs(paths: list[str], recursive: bool = False) -> Inputs:
             out.errors.append(InputError(raw, "no such file or folder"))
             continue
         for f, name in pairs:
-            key = str(f.resolve())
+            key = _resolved(f)
+            if key is None:
+                out.errors.append(InputError(str(f), "a symbolic link that loops or cannot be followed"))
+                continue
             if key in taken:
                 continue
             taken.add(key)

@@ -61,7 +61,9 @@ def list_sources(inputs: Sequence[str], recursive: bool = False) -> list[str]:
             found = collect_inputs([raw], recursive)
             if found.errors and not found.items:
                 raise DataError(str(found.errors[0]))
-            out += [str(it.path) for it in found.items]
+            # inputs that gave no image (a looping link, an unlistable subfolder, a GIF) still get their
+            # error record: the workers fail to read them, as any bad input
+            out += [str(it.path) for it in found.items] + [e.source for e in found.errors]
     return out
 
 
