@@ -121,6 +121,18 @@ class ExportedModel:
             where = "the exported model" if isinstance(model, bytes) else str(model)
             raise WeightsError(f"{backend} cannot load {where}: {str(exc).splitlines()[0][:300]}") from None
 
+    def probe(self, shape: tuple[int, ...], source: str | Path, expects: str) -> list[np.ndarray]:
+        """The outputs for zeros of ``shape``; a network that cannot take that input is a WeightsError
+        naming ``source`` and what its metadata ``expects`` (checked at load, not at the first image)."""
+        try:
+            return self(np.zeros(shape, np.float32))
+        except Exception as exc:  # the runtimes' own errors for a wrong input shape
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise WeightsError(
+                f"{source}: its metadata does not match the network, which does not take {expects} "
+                f"({first}): re-export it with fer export"
+            ) from None
+
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
         x = np.ascontiguousarray(x, dtype=np.float32)
         with self._lock:

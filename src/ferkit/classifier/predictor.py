@@ -19,10 +19,30 @@ from ferkit.backends import (
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
 from ferkit.classifier.data import preprocess
 from ferkit.device import select_device
+from ferkit.errors import WeightsError
 from ferkit.export import load_exported
 from ferkit.imaging.crop import CropRecipe, resize_square
 from ferkit.imaging.images import to_gray8
 from ferkit.weights import resolve_weights
+
+
+def _exported_meta(run: ExportedModel, info: dict, path: Path) -> ClassifierMeta:
+    """The classifier metadata of an exported model, checked against the network it travels with."""
+    try:
+        meta = meta_from_dict(info["meta"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WeightsError(
+            f"{path}: its ferkit metadata is incomplete or malformed ({type(exc).__name__}: {exc}): "
+            "re-export it with fer export"
+        ) from None
+    size = meta.input_size
+    out = run.probe((1, 1, size, size), path, f"the {size}x{size} gray crops its metadata names")[0]
+    if out.ndim != 2 or out.shape[-1] != len(meta.class_names):
+        raise WeightsError(
+            f"{path}: its metadata names {len(meta.class_names)} classes but the network gives "
+            f"{out.shape[-1] if out.ndim else 0} outputs per face: re-export it with fer export"
+        )
+    return meta
 
 
 def tta_views(x: torch.Tensor, shift: int = 3) -> list[torch.Tensor]:
@@ -80,8 +100,9 @@ class EmotionClassifier:
             model, meta = load_checkpoint(path, dev)
             return cls(model, meta, dev, path)
         model_src, info, path = load_exported("classifier", weights, backend)
-        exported = _ExportedModule(ExportedModel(model_src, backend, dev, precision))
-        return cls(exported, meta_from_dict(info["meta"]), dev, path, backend, precision)
+        run = ExportedModel(model_src, backend, dev, precision)
+        meta = _exported_meta(run, info, path)
+        return cls(_ExportedModule(run), meta, dev, path, backend, precision)
 
     @property
     def class_names(self) -> tuple[str, ...]:

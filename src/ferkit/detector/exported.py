@@ -26,10 +26,23 @@ class ExportedYolo(LetterboxedDetector):
     ):
         if meta.get("kind") != "detector":
             raise WeightsError(f"the exported model is a {meta.get('kind', 'unknown')} model, not a detector")
-        self.names = {int(k): v for k, v in (meta.get("names") or {}).items()}
-        self.stride = int(meta.get("stride", 32))
+        source = "the exported detector" if isinstance(model, bytes) else str(model)
+        try:
+            self.names = {int(k): str(v) for k, v in (meta.get("names") or {}).items()}
+            self.stride = int(meta.get("stride", 32))
+            size = int(meta.get("imgsz") or 640)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise WeightsError(f"{source}: its ferkit metadata is malformed ({exc}): re-export it") from None
+        if not self.names:
+            raise WeightsError(f"{source}: its ferkit metadata names no classes: re-export it (fer export)")
         self.ferkit_meta = {"split": meta["split"]} if meta.get("split") else {}
         self._run = ExportedModel(model, backend, device, precision)
+        out = self._run.probe((1, 3, size, size), source, f"{size} px colour photos")[0]
+        if out.ndim != 3 or out.shape[1] != 4 + len(self.names):
+            raise WeightsError(
+                f"{source}: its metadata names {len(self.names)} class(es) but the network's output has "
+                f"shape {tuple(out.shape)} (4 box values + one score per class expected): re-export it"
+            )
 
     def forward(self, half: bool):
         return lambda batch: self._run(batch)[0]
