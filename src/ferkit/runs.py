@@ -44,31 +44,51 @@ def run_lock(folder: str | Path) -> Iterator[None]:
     """Hold ``folder`` for one run: a second run on it (from any process) is refused, naming the holder.
 
     An advisory ``flock`` on ``folder/.ferkit.lock``, released when the block ends or the process dies, so a
-    killed run never leaves a stale lock. Where ``flock`` does not exist (Windows) no lock is taken.
+    killed run never leaves a stale lock; a run that ends removes the file. Where ``flock`` does not exist
+    (Windows) no lock is taken.
     """
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise ConfigError(f"cannot use {folder} as an output folder: {exc.strerror or exc}") from None
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
-        os.close(fd)
         yield
         return
+    path = folder / LOCK_FILE
+    fd = _locked_fd(path, fcntl)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise RunFolderBusyError(
-                f"{folder} is in use by another ferkit run (PID {holder}): wait for it to end, or use "
-                "another output folder"
-            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        path.unlink(missing_ok=True)  # while still held, so no other run can hold a file being removed
+        os.close(fd)
+
+
+def _locked_fd(path: Path, fcntl) -> int:
+    """An fd of ``path`` holding its exclusive lock (retrying if another run removed the file meanwhile)."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot use {path.parent} as an output folder: {exc.strerror or exc}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise RunFolderBusyError(
+                f"{path.parent} is in use by another ferkit run (PID {holder}): wait for it to end, or use "
+                "another output folder"
+            ) from None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the file we locked was removed by a run that just ended: lock the new one
