@@ -177,5 +177,6 @@ def test_resume_from_another_working_directory_finds_its_data(tmp_path, relative
     monkeypatch.chdir(tmp_path)  # where neither "data" nor "runs" exists
     fit(resume=run, overrides={"epochs": 2}, **QUIET)
     assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 2
+    assert json.loads((run / "data_report.json").read_text())["train"] > 0  # what was read, and skipped
     recorded = read_checkpoint(run / "last.pt")["train_config"]
     assert os.path.isabs(recorded["data"][0]) and os.path.isabs(recorded["project"])

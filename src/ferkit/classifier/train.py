@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ferkit.atomic import write_text
 from ferkit.classifier.averaging import snapshot_path
 from ferkit.classifier.checkpoint import ClassifierMeta, save_checkpoint
 from ferkit.classifier.config import ClassifierTrainConfig
@@ -110,6 +112,7 @@ def fit(
     if resume is None:
         run_dir = next_run_dir(config.project, config.name)
     save_config(config, run_dir / "config.yaml")
+    write_text(run_dir / "data_report.json", json.dumps(data.report, indent=2) + "\n")  # what was skipped too
     sizes = ", ".join(f"{n} {len(v.targets)}" for n, v in data.vals.items())
     log(
         f"run folder: {run_dir}  device: {device}  train {data.report['train']}  val: {sizes}  "

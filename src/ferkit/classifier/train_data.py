@@ -81,6 +81,9 @@ def _encode_train(
         raise DataError(f"dataset {name}: {exc}") from None
     report["dropped_unmapped"] = split.dropped_unmapped
     report["skipped_bad"] = list(faces.skipped)
+    if faces.skipped:
+        n = len(faces.skipped)
+        log(f"{name}: skipped {n} bad file(s) or row(s) (--skip-bad), the first: {faces.skipped[0]}")
     if config.clean:
         blank = near_constant_mask(split.images, config.clean_threshold)
         report["dropped_blank"] = int(blank.sum())
@@ -101,6 +104,8 @@ def _val_split(
     """(train, val) of one dataset: its own val split, or a stratified hold-out of train when it has none."""
     try:
         val = load_split(path, config.val_split, grouping, size, config.drop_unmapped, config.skip_bad)
+        if val.skipped:
+            log(f"{name}: skipped {val.skipped} bad file(s) or row(s) of {config.val_split} (--skip-bad)")
         return train, val
     except SplitNotFoundError:
         pass

@@ -76,12 +76,24 @@ def read_split(data_yaml: str | Path, split: str = "val") -> YoloSplit:
     return YoloSplit(images, [label_path(p) for p in images])
 
 
-def read_labels(label_file: Path, width: int, height: int) -> np.ndarray:
-    """Boxes of one YOLO label file as an (N, 4) array of pixel ``x1, y1, x2, y2``; no file means no faces."""
+def read_labels(label_file: Path, width: int, height: int, num_classes: int | None = None) -> np.ndarray:
+    """Boxes of one YOLO label file as an (N, 4) array of pixel ``x1, y1, x2, y2``; no file means no faces.
+
+    ``num_classes`` (the data set's class count) also refuses class ids the data set does not have, which
+    ultralytics would otherwise drop silently with their image.
+    """
     if not label_file.is_file():
         return np.zeros((0, 4), dtype=np.float32)
+    try:
+        text = label_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{label_file}: not a text label file (bytes that are not UTF-8 at offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise DataError(f"{label_file}: cannot read ({exc.strerror or exc})") from None
     rows = []
-    for lineno, line in enumerate(label_file.read_text().splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
@@ -93,6 +105,11 @@ def read_labels(label_file: Path, width: int, height: int) -> np.ndarray:
             raise DataError(f"{label_file}:{lineno}: non-numeric value in {line.strip()!r}") from None
         if cls != int(cls) or cls < 0:
             raise DataError(f"{label_file}:{lineno}: class must be a non-negative integer, got {parts[0]}")
+        if num_classes is not None and cls >= num_classes:
+            raise DataError(
+                f"{label_file}:{lineno}: class {int(cls)} is not in the data set, whose names has "
+                f"{num_classes} class(es) (ids 0 to {num_classes - 1})"
+            )
         if not all(0.0 <= v <= 1.0 for v in (cx, cy, w, h)):
             raise DataError(
                 f"{label_file}:{lineno}: coordinates must be normalised to [0, 1], got {line.strip()!r}"
@@ -103,6 +120,14 @@ def read_labels(label_file: Path, width: int, height: int) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32).reshape(-1, 4)
 
 
+def class_count(data_yaml: str | Path) -> int | None:
+    """How many classes a data.yaml names (its ``names`` list or mapping, or ``nc``); None if it says not."""
+    d = load_data_yaml(data_yaml)
+    names = d.get("names")
+    count = len(names) if isinstance(names, (list, dict)) else d.get("nc")
+    return count if isinstance(count, int) and count > 0 else None
+
+
 def check_yolo_dataset(data_yaml: str | Path, bad: list[str] | None = None) -> dict[str, int]:
     """Validate a YOLO data.yaml: its splits exist and every label line is well-formed and in [0, 1].
 
@@ -110,11 +135,12 @@ def check_yolo_dataset(data_yaml: str | Path, bad: list[str] | None = None) -> d
     raises a DataError naming file and line or, given a ``bad`` list, is recorded there instead.
     """
     counts = {}
+    num_classes = class_count(data_yaml)
     for split in dict.fromkeys(("train", "val", *splits_in(data_yaml))):  # train and val are required
         s = read_split(data_yaml, split)
         for label in s.labels:
             try:
-                read_labels(label, 1, 1)
+                read_labels(label, 1, 1, num_classes)
             except DataError as exc:
                 if bad is None:
                     raise

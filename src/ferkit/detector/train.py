@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ferkit.atomic import write_text
 from ferkit.datasets.yolo import check_yolo_dataset
 from ferkit.detector import yolo
 from ferkit.detector.config import DEFAULT_ARCH, DetectorTrainConfig
@@ -34,10 +35,12 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
     bad: list[str] = []
     check_yolo_dataset(data_yaml, bad if config.skip_bad else None)
     if bad:
-        log(f"skipping {len(bad)} malformed label file(s), e.g. {bad[0]}")
+        log(f"skipping {len(bad)} malformed label file(s) (listed in skipped_labels.txt), e.g. {bad[0]}")
     device = select_device(config.device)
     run_dir = next_run_dir(config.project, config.name).resolve()
     save_config(config, run_dir / "config.yaml")
+    if bad:
+        write_text(run_dir / "skipped_labels.txt", "".join(f"{b}\n" for b in bad))
     spec = yolo.resolve_model_spec(config.model, run_dir)
     return yolo.train(
         spec,
