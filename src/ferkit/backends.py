@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferkit.errors import ConfigError, WeightsError
+from ferkit.errors import ConfigError, WeightsError, first_line
 from ferkit.export import IR_META
 from ferkit.weights import DEFAULT_INT8
 
@@ -119,7 +119,7 @@ class ExportedModel:
             raise
         except Exception as exc:  # the runtimes raise their own types for a bad file
             where = "the exported model" if isinstance(model, bytes) else str(model)
-            raise WeightsError(f"{backend} cannot load {where}: {str(exc).splitlines()[0][:300]}") from None
+            raise WeightsError(f"{backend} cannot load {where}: {first_line(exc, 300)}") from None
 
     def probe(self, shape: tuple[int, ...], source: str | Path, expects: str) -> list[np.ndarray]:
         """The outputs for zeros of ``shape``; a network that cannot take that input is a WeightsError
@@ -127,7 +127,7 @@ class ExportedModel:
         try:
             return self(np.zeros(shape, np.float32))
         except Exception as exc:  # the runtimes' own errors for a wrong input shape
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc, 160)
             raise WeightsError(
                 f"{source}: its metadata does not match the network, which does not take {expects} "
                 f"({first}): re-export it with fer export"

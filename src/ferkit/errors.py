@@ -33,3 +33,9 @@ class UnsafeWeightsError(WeightsError):
 
 class RunFolderBusyError(ConfigError):
     """An output or run folder is held by another ferkit run that is still going."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message as one short line for an error of ours (its type name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ferkit.errors import ConfigError, WeightsError
+from ferkit.errors import ConfigError, WeightsError, first_line
 from ferkit.weights import weights_sha256
 
 FORMATS = ("onnx", "openvino")
@@ -98,7 +98,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
             f"{path} carries no ferkit metadata ({type(exc).__name__}): export it with `fer export`"
         ) from None
     except Exception as exc:  # onnx's parser errors
-        raise WeightsError(f"{path} is not an ONNX model: {str(exc).splitlines()[0][:200]}") from None
+        raise WeightsError(f"{path} is not an ONNX model: {first_line(exc)}") from None
 
 
 def exported_bytes(weights: Path, kind: str, imgsz: int) -> tuple[bytes, dict[str, Any]]:

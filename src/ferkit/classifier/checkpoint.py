@@ -14,7 +14,7 @@ from torch import nn
 from ferkit.atomic import atomic_path
 from ferkit.classifier.models import create_model
 from ferkit.datasets.grouping import LabelGrouping
-from ferkit.errors import WeightsError
+from ferkit.errors import WeightsError, first_line
 from ferkit.imaging.crop import CropRecipe
 
 FORMAT = "ferkit-classifier/1"
@@ -69,6 +69,8 @@ NOT_OURS = "not a ferkit classifier checkpoint (a detector .pt, or a file from a
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dict, loaded safely."""
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise WeightsError(f"classifier weights {path} are an empty file")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -76,7 +78,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except pickle.UnpicklingError:  # pickled Python objects, refused by weights_only loading
         raise WeightsError(f"{path} is {NOT_OURS}") from None
     except Exception as exc:
-        raise WeightsError(f"cannot read classifier weights {path}: {str(exc).splitlines()[0]}") from None
+        raise WeightsError(f"cannot read classifier weights {path}: {first_line(exc)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise WeightsError(f"{path} is {NOT_OURS}")
     return ckpt

@@ -13,7 +13,7 @@ from torch import nn
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, read_checkpoint
 from ferkit.classifier.config import ClassifierTrainConfig
 from ferkit.classifier.train_data import PreparedData
-from ferkit.errors import DataError, WeightsError
+from ferkit.errors import DataError, WeightsError, first_line
 from ferkit.weights import resolve_weights
 
 
@@ -65,7 +65,7 @@ def read_resume_state(run_dir: Path) -> dict[str, Any]:
             raise ValueError("not a training checkpoint")
         return state
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc, 120)
     good = _last_good(run_dir)
     hint = (
         f"the last good weights here are {good} (no optimizer state): fine-tune from them with --init {good}"

@@ -225,6 +225,11 @@ def detect_and_classify(
             parts.append(f"{summary.images_per_s:.1f} img/s")
         if summary.skipped:
             parts.append(f"{summary.skipped} already done in {out} (use --overwrite to redo)")
+        if summary.skipped and save_crops:
+            parts.append(
+                f"--save-crops wrote no crops for the {summary.skipped} image(s) done before: "
+                "rerun with --overwrite to cut crops for every image"
+            )
         if summary.torn_lines:
             parts.append(torn_note(summary.torn_lines))
         if out is not None:

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from ferkit.cli.app import EXIT_INTERRUPTED, Format, _error
+from ferkit.cli.app import EXIT_FAILED_INPUTS, EXIT_INTERRUPTED, Format, _error
 from ferkit.video.config import VideoOptions
 
 VIDEO = VideoOptions()  # the defaults the CLI shows
@@ -64,3 +64,9 @@ def run_video_command(
     if summary.interrupted:
         _error(f"interrupted after {summary.frames} frame(s); the files written so far are complete")
         raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.failed_frames:
+        _error(
+            f"{summary.source}: {summary.failed_frames} of {summary.expected_frames} frame(s) could not be "
+            "decoded (a damaged or truncated file?); the results cover the frames that could"
+        )
+        raise typer.Exit(EXIT_FAILED_INPUTS)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ferkit.errors import UnsafeWeightsError, WeightsError
+from ferkit.errors import UnsafeWeightsError, WeightsError, first_line
 
 # modules whose nn.Module classes a YOLO detector checkpoint may name (the network and its layers)
 LAYER_MODULES = ("torch.nn.modules.", "ultralytics.nn.modules.")
@@ -98,7 +98,6 @@ def check_detector_checkpoint(path: str | Path) -> None:
             "(loading it could run code)"
         ) from None
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnsafeWeightsError(f"refused to load {path}: {first[:200]}") from None
+        raise UnsafeWeightsError(f"refused to load {path}: {first_line(exc)}") from None
     except Exception as exc:
         raise WeightsError(f"{path} is a damaged checkpoint ({type(exc).__name__})") from None

@@ -117,6 +117,8 @@ class VideoSummary:
     tracks: list[TrackSummary] = field(default_factory=list)
     interrupted: bool = False
     out: Path | None = None
+    expected_frames: int | None = None  # what a file of known length should have given
+    failed_frames: int = 0  # sampled frames of a file that could not be decoded (a damaged file)
 
     @property
     def frames_per_s(self) -> float:
@@ -167,6 +169,24 @@ def _prepare_out(out: Path, overwrite: bool, settings: dict) -> None:
     (out / "run.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
+def _check_start(video: VideoSource, options: VideoOptions) -> None:
+    """Refuse a start time past the end of a file of known length (it would give no frame at all)."""
+    if video.is_file and video.frame_count and video.fps:
+        duration = video.frame_count / video.fps
+        if options.start_s >= duration:
+            raise ConfigError(
+                f"{video.name}: start {options.start_s:g} s is past the end of the video ({duration:.1f} s)"
+            )
+
+
+def _missing(summary: VideoSummary) -> int:
+    """Sampled frames a file should have given but did not decode (tolerating a container's estimate)."""
+    if summary.interrupted or summary.expected_frames is None:
+        return 0
+    missing = summary.expected_frames - summary.frames
+    return missing if missing > max(1, summary.expected_frames // 50) else 0
+
+
 def run_video(
     pipeline,
     source: str | int | Path,
@@ -184,7 +204,8 @@ def run_video(
     out_dir = Path(out) if out is not None else None
     hold = run_lock(out_dir) if out_dir is not None else contextlib.nullcontext()  # one run per folder
     with hold, VideoSource(source) as video:
-        summary = VideoSummary(video.name, out=out_dir)
+        summary = VideoSummary(video.name, out=out_dir, expected_frames=video.sampled_count(options))
+        _check_start(video, options)
         log = TrackLog(pipeline.class_names)
         fh, writer = None, None
         if out_dir is not None:
@@ -233,6 +254,7 @@ def run_video(
             if fh is not None:
                 fh.close()
             summary.seconds = time.perf_counter() - t0
+            summary.failed_frames = _missing(summary)
             summary.tracks = log.summaries()
             if out_dir is not None:
                 write_tracks_csv(out_dir / TRACKS_CSV, summary.tracks, pipeline.class_names)
