@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ferkit.errors import ConfigError, DataError
 from ferkit.pipeline.batch import RunSummary
 from ferkit.pipeline.pipeline import absolute_source
+from ferkit.pipeline.ray_reaper import reap_with_this_process
 from ferkit.pipeline.run_folder import RESULTS_FILE, open_run_folder
 from ferkit.runs import run_lock
 from ferkit.types import ImageResult
@@ -136,7 +137,8 @@ def _records(
 
 
 def start_ray(address: str | None, num_cpus: int | None = None) -> None:
-    """Connect to ``address``, or start a local Ray instance (without its dashboard)."""
+    """Connect to ``address``, or start a local Ray instance (without its dashboard) that ends with this
+    process, however it ends (:mod:`ferkit.pipeline.ray_reaper`)."""
     import ray
 
     if ray.is_initialized():
@@ -145,12 +147,24 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
         check_address(address)
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
     else:
+        before = _child_pids()
         ray.init(
             num_cpus=num_cpus or os.cpu_count(),
             include_dashboard=False,
             log_to_driver=False,
             logging_level="ERROR",
         )
+        # the instance started here ends with this process, even a killed one (Ray's agents would not)
+        reap_with_this_process(sorted(_child_pids() - before))
+
+
+def _child_pids() -> set[int]:
+    """This process's descendants (psutil comes with the ray extra); empty without psutil."""
+    try:
+        import psutil
+    except ImportError:
+        return set()
+    return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
 def run_ray(
