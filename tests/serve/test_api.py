@@ -1,5 +1,4 @@
 import base64
-import io
 import threading
 import time
 
@@ -27,7 +26,7 @@ def pipeline(tiny_classifier):
 @pytest.fixture(scope="module")
 def client(pipeline):
     config = ServeConfig(max_upload_mb=0.05, max_pixels=2_000_000)
-    with TestClient(create_app(pipeline, config)) as c:
+    with TestClient(create_app(pipeline, config), base_url="http://localhost") as c:
         yield c
 
 
@@ -149,7 +148,8 @@ class SlowPipeline:
 
 
 def test_timeout_is_a_504_naming_the_limit():
-    with TestClient(create_app(SlowPipeline(delay=1.0), ServeConfig(timeout_s=0.2))) as c:
+    app = create_app(SlowPipeline(delay=1.0), ServeConfig(timeout_s=0.2))
+    with TestClient(app, base_url="http://localhost") as c:
         r = c.post("/v1/detect", files={"file": ("a.jpg", jpeg(), "image/jpeg")})
     assert r.status_code == 504 and r.json()["error"]["limit"] == "timeout_s"
 
@@ -158,7 +158,7 @@ def test_full_queue_is_a_503_and_waiting_requests_are_batched():
     gate = threading.Event()
     pipe = SlowPipeline(gate=gate)
     config = ServeConfig(queue_size=3, max_batch=8, batch_wait_ms=0)
-    with TestClient(create_app(pipe, config)) as c:
+    with TestClient(create_app(pipe, config), base_url="http://localhost") as c:
         codes = []
 
         def post():
@@ -175,6 +175,7 @@ def test_full_queue_is_a_503_and_waiting_requests_are_batched():
             time.sleep(0.01)
         r = c.post("/v1/detect", files={"file": ("a.jpg", jpeg(), "image/jpeg")})
         assert r.status_code == 503 and r.json()["error"]["limit"] == "queue_size"
+        assert r.headers["retry-after"] == "1"  # a busy answer says when to come back
         gate.set()
         for t in [first, *waiting]:
             t.join(10)
@@ -186,7 +187,7 @@ def test_base64_of_a_bomb_is_refused_before_decoding(client, tmp_path):
     data = base64.b64encode(_bomb(tmp_path)).decode()
     r = client.post("/v1/detect", json={"image_base64": data})
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_pixels"
-    assert io.BytesIO(b"")  # nothing else to clean up
+    assert "limit of 2 MP" in r.json()["error"]["message"]  # the configured limit, not PIL's own
 
 
 def test_requests_with_other_options_run_in_their_own_batch():

@@ -65,6 +65,26 @@ def serve(
             help="Requests that arrive together run as one batch of up to N.", rich_help_panel=LIMITS
         ),
     ] = SERVE.max_batch,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Longest a client may take to send a request's headers (s).", rich_help_panel=LIMITS
+        ),
+    ] = SERVE.header_timeout_s,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Longest a client may take to send a request's body (s; 408 after).", rich_help_panel=LIMITS
+        ),
+    ] = SERVE.body_timeout_s,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A Host header value to answer (repeat; default: what --host implies: loopback names for "
+            "127.0.0.1, any host for 0.0.0.0).",
+            rich_help_panel=LIMITS,
+        ),
+    ] = None,
 ) -> None:
     """Serve the pipeline: POST /v1/detect (JSON), GET / (a page to try it with an image or the webcam),
     GET /healthz, GET /v1/models, and the API docs at /docs."""
@@ -86,17 +106,23 @@ def serve(
         timeout_s=timeout,
         queue_size=queue_size,
         max_batch=max_batch,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+        allowed_hosts=tuple(allowed_host or ()),
     )
     check_backend_options(backend, precision, device)  # bad options fail before anything loads
     check_port_free(host, port)
-    from ferkit.serve.app import CONFIG_ENV, create_app, load_pipeline
+    from ferkit.serve.app import create_app, load_pipeline
+    from ferkit.serve.config import CONFIG_ENV
+    from ferkit.serve.protocol import HeaderDeadlineProtocol
 
+    os.environ[CONFIG_ENV] = config.to_json()  # the CLI owns its process: workers and the protocol read it
+    run = {"host": host, "port": port, "http": HeaderDeadlineProtocol, "timeout_keep_alive": 5}
     if workers > 1:
-        os.environ[CONFIG_ENV] = config.to_json()  # the CLI owns its process: each worker reads this
-        uvicorn.run("ferkit.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers)
+        uvicorn.run("ferkit.serve.app:app_from_env", factory=True, workers=workers, **run)
         return
     pipeline = load_pipeline(config)  # bad weights fail here, as one red line, before listening
     typer.secho(
         f"ferkit serving on http://{host}:{port}/ (API docs at /docs)", err=True, fg=typer.colors.GREEN
     )
-    uvicorn.run(create_app(pipeline, config), host=host, port=port)
+    uvicorn.run(create_app(pipeline, config), **run)

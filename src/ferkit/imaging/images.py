@@ -19,14 +19,17 @@ UNREAD_IMAGE_SUFFIXES = (
 )  # fmt: skip
 
 
-def _unreadable(path: str | Path, exc: BaseException) -> DataError:
-    """One DataError, naming the file, for whatever went wrong while opening or decoding it."""
+def _unreadable(path: str | Path, exc: BaseException, max_pixels: int) -> DataError:
+    """One DataError, naming the file, for whatever went wrong while opening or decoding it (an image past
+    PIL's own bomb guard is named against ``max_pixels``, the limit its caller set)."""
     if isinstance(exc, FileNotFoundError):
         return DataError(f"{path}: file not found")
     if isinstance(exc, PermissionError):
         return DataError(f"{path}: permission denied")
     if isinstance(exc, Image.DecompressionBombError):
-        return ImageTooLargeError(f"{path}: image too large ({exc})")
+        return ImageTooLargeError(
+            f"{path}: image too large (over the limit of {max_pixels / 1e6:.0f} MP); downscale it first"
+        )
     if isinstance(exc, (UnidentifiedImageError, ImportError)):
         # ultralytics patches Image.open to fetch a HEIF plugin on unknown files; without it: ImportError
         return DataError(f"{path}: not an image (unrecognised format)")
@@ -60,7 +63,7 @@ def image_size(path: str | Path, oriented: bool = False) -> tuple[int, int]:
             im.load()
             return _displayed_size(im) if oriented else im.size
     except _DECODE_ERRORS as exc:
-        raise _unreadable(path, exc) from None
+        raise _unreadable(path, exc, MAX_PIXELS) from None
 
 
 def read_gray(path: str | Path, size: int | None = None, interpolation: str = "area") -> np.ndarray:
@@ -72,7 +75,7 @@ def read_gray(path: str | Path, size: int | None = None, interpolation: str = "a
         with Image.open(path) as im:
             gray = np.asarray(im.convert("L"), dtype=np.uint8)
     except _DECODE_ERRORS as exc:
-        raise _unreadable(path, exc) from None
+        raise _unreadable(path, exc, MAX_PIXELS) from None
     return gray if size is None else resize_square(gray, size, interpolation)
 
 
@@ -142,7 +145,7 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         with Image.open(path) as im:
             return _to_bgr(im, path, max_pixels)
     except _DECODE_ERRORS as exc:
-        raise _unreadable(path, exc) from None
+        raise _unreadable(path, exc, max_pixels) from None
 
 
 def read_image_reduced(
@@ -163,7 +166,7 @@ def read_image_reduced(
                 im.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
             return _to_bgr(im, path, max_pixels), full
     except _DECODE_ERRORS as exc:
-        raise _unreadable(path, exc) from None
+        raise _unreadable(path, exc, max_pixels) from None
 
 
 def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -175,7 +178,7 @@ def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS
         with Image.open(io.BytesIO(data)) as im:
             return _to_bgr(im, name, max_pixels)
     except _DECODE_ERRORS as exc:
-        raise _unreadable(name, exc) from None
+        raise _unreadable(name, exc, max_pixels) from None
 
 
 def _displayed_size(im: Image.Image) -> tuple[int, int]:

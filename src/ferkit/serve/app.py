@@ -17,17 +17,19 @@ from importlib import resources
 
 from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from ferkit.errors import DataError, ImageTooLargeError
 from ferkit.imaging.images import decode_image
 from ferkit.serve.batcher import Batcher, RequestOptions, ServerBusyError
-from ferkit.serve.config import ServeConfig
+from ferkit.serve.config import CONFIG_ENV, ServeConfig
+from ferkit.serve.guards import BodyTimeoutError, Guards
 
-CONFIG_ENV = "FERKIT_SERVE_CONFIG"  # how `fer serve --workers N` hands its settings to each worker
 IMAGE_TYPES = ("image/", "application/octet-stream")
 DETECT_DOC = """Send the image as multipart form data (field `file`), as the raw body
 (`Content-Type: image/...`), or as JSON `{"image_base64": "..."}`. The answer is the record of
@@ -38,13 +40,19 @@ DETECT_DOC = """Send the image as multipart form data (field `file`), as the raw
 class ApiError(Exception):
     """An error answered as JSON: HTTP ``status``, a stable ``code``, and the ``limit`` exceeded (if any)."""
 
-    def __init__(self, status: int, code: str, message: str, limit: str | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, limit: str | None = None, headers: dict | None = None
+    ):
         super().__init__(message)
         self.status, self.code, self.message, self.limit = status, code, message, limit
+        self.headers = headers
 
     def response(self) -> JSONResponse:
         body = {"error": {"code": self.code, "message": self.message, "limit": self.limit}}
-        return JSONResponse(body, status_code=self.status)
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "upload_too_large"}
 
 
 def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
@@ -73,6 +81,26 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return exc.response()
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        # the framework's own errors (404, 405, a malformed or over-full form) in the API's one shape
+        code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return ApiError(exc.status_code, code, str(exc.detail), headers=exc.headers).response()
+
+    @app.exception_handler(BodyTimeoutError)
+    async def _slow_body(_request: Request, exc: BodyTimeoutError) -> JSONResponse:
+        close = {"connection": "close"}
+        return ApiError(408, "body_timeout", str(exc), "body_timeout_s", close).response()
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        return Response(status_code=499)  # nobody is there to read it; nothing to log
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        message = f"the server failed on this request ({type(exc).__name__})"
+        return ApiError(500, "internal_error", message).response()
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -124,7 +152,7 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
         try:
             future = state["batcher"].submit(image, name, RequestOptions(conf, max_faces, tta))
         except ServerBusyError as exc:
-            raise ApiError(503, "busy", str(exc), "queue_size") from None
+            raise ApiError(503, "busy", str(exc), "queue_size", {"retry-after": "1"}) from None
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(future), config.timeout_s)
         except asyncio.TimeoutError:
@@ -132,6 +160,7 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
             raise ApiError(504, "timeout", f"no result within {config.timeout_s} s", "timeout_s") from None
         return result.to_dict()
 
+    app.add_middleware(Guards, hosts=config.hosts(), body_timeout_s=config.body_timeout_s)
     return app
 
 
@@ -155,7 +184,7 @@ async def _read_upload(request: Request, config: ServeConfig) -> tuple[bytes, st
         try:
             body = json.loads(await _body(request, limit, too_big))
             data = base64.b64decode(body["image_base64"], validate=True)
-        except (ValueError, KeyError, TypeError, binascii.Error):
+        except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):  # incl. 100k-deep JSON
             raise ApiError(
                 400, "bad_json", 'send JSON {"image_base64": "<base64 of an image file>"}'
             ) from None

@@ -9,6 +9,9 @@ from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ
 from ferkit.errors import ConfigError
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+CONFIG_ENV = "FERKIT_SERVE_CONFIG"  # how `fer serve` hands its settings to its uvicorn workers
+
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -18,7 +21,10 @@ class ServeConfig:
     decoding (decompression bombs); ``timeout_s``: longest wait for a result (queue plus inference);
     ``queue_size``: images waiting for the model beyond which requests are refused (503); ``max_batch``
     and ``batch_wait_ms``: requests that arrive together are run as one batch of up to ``max_batch``
-    images, waiting at most ``batch_wait_ms`` for company.
+    images, waiting at most ``batch_wait_ms`` for company. ``header_timeout_s``: longest a connection may
+    take to send a request's headers, ``body_timeout_s``: its body (slow clients are cut off);
+    ``allowed_hosts``: the ``Host`` header values answered (empty: what ``host`` implies, see
+    :meth:`hosts`).
     """
 
     host: str = "127.0.0.1"
@@ -37,6 +43,9 @@ class ServeConfig:
     queue_size: int = 32
     max_batch: int = 8
     batch_wait_ms: float = 5.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -45,14 +54,32 @@ class ServeConfig:
             raise ConfigError("--workers, --queue-size and --max-batch must be >= 1")
         if self.max_upload_mb <= 0 or self.max_pixels < 1 or self.timeout_s <= 0 or self.batch_wait_ms < 0:
             raise ConfigError("--max-upload-mb, --max-pixels and --timeout must be > 0, --batch-wait-ms >= 0")
+        if self.header_timeout_s <= 0 or self.body_timeout_s <= 0:
+            raise ConfigError("--header-timeout and --body-timeout must be > 0 seconds")
+        if any(not h or "/" in h for h in self.allowed_hosts):
+            raise ConfigError(f"--allowed-host takes host names or addresses, got {list(self.allowed_hosts)}")
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)
 
     def limits(self) -> dict:
-        keys = ("max_upload_mb", "max_pixels", "timeout_s", "queue_size", "max_batch", "batch_wait_ms")
+        keys = (
+            "max_upload_mb", "max_pixels", "timeout_s", "queue_size", "max_batch", "batch_wait_ms",
+            "header_timeout_s", "body_timeout_s",
+        )  # fmt: skip
         return {k: getattr(self, k) for k in keys}
+
+    def hosts(self) -> tuple[str, ...]:
+        """The ``Host`` names answered: ``allowed_hosts``, or by default what the bind address implies (a
+        loopback bind: the loopback names; a wildcard bind: any host, "*"; another address: that one)."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        if self.host in ("0.0.0.0", "::", ""):
+            return ("*",)
+        if self.host in LOOPBACK:
+            return LOOPBACK
+        return (self.host,)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -61,4 +88,5 @@ class ServeConfig:
     def from_json(cls, text: str) -> ServeConfig:
         d = json.loads(text)
         d["classifier_weights"] = tuple(d["classifier_weights"])
+        d["allowed_hosts"] = tuple(d.get("allowed_hosts") or ())
         return cls(**d)
