@@ -43,6 +43,7 @@ class ClassifierTrainConfig:
     distill_temperature: float = 2.0
     epochs: int = 60
     hours: float = 0.0  # > 0: a time budget; after the first epoch, epochs is cut to what fits in it
+    session_hours: float = 0.0  # > 0: stop this invocation in time, schedule unchanged (--resume goes on)
     batch_size: int = 64
     optimizer: str = "sgd"
     lr: float = 0.05
@@ -99,7 +100,7 @@ class ClassifierTrainConfig:
                 raise ConfigError(f"{opt} must be drop, ignore or map:<class>, got {v!r}")
         if not 0 <= self.soft_mix <= 1 or not 0 <= self.distill_alpha <= 1 or self.distill_temperature <= 0:
             raise ConfigError("--soft-mix and --distill-alpha must be in [0, 1], --distill-temperature > 0")
-        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.hours < 0:
+        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.hours < 0 or self.session_hours < 0:
             raise ConfigError("epochs must be >= 1, batch size >= 2, lr > 0 and hours >= 0")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"--ema must be a decay in [0, 1) (0 turns it off), got {self.ema}")

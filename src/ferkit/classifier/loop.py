@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import warnings
 from typing import Any
 
@@ -41,21 +42,19 @@ def make_train_loader(
     Each dataset is drawn in proportion to its size times its ``data_weights`` entry; ``balance=oversample``
     also evens out the classes.
     """
-    ds = AugmentedFaces(
-        data.train.images,
-        data.train.soft,
-        train_transform(input_size, config.augment),
-        data.mean,
-        data.std,
-        teacher_logp,
-    )
+    transform = train_transform(input_size, config.augment)
+    # the run's own random streams (augmentation, order), seeded from the config and saved in last.pt, so
+    # that a resumed run continues exactly where it stopped (see rng_state)
+    transform.set_random_state(np.random.default_rng(config.seed), random.Random(config.seed))
+    order = torch.Generator().manual_seed(config.seed)
+    ds = AugmentedFaces(data.train.images, data.train.soft, transform, data.mean, data.std, teacher_logp)
     per_sample = np.asarray(config.weights(), dtype=np.float64)[data.train.dataset]
     if config.balance == "oversample":
         per_class = class_weights(data.train.targets, len(data.class_names)).numpy()
         per_sample = per_sample * per_class[data.train.targets]
     sampler = None
     if not np.allclose(per_sample, per_sample[0]):
-        sampler = WeightedRandomSampler(per_sample, num_samples=len(ds), replacement=True)
+        sampler = WeightedRandomSampler(per_sample, num_samples=len(ds), replacement=True, generator=order)
     workers = config.workers if config.workers >= 0 else (4 if device.type == "cuda" else 0)
     return DataLoader(
         ds,
@@ -66,7 +65,31 @@ def make_train_loader(
         drop_last=len(ds) > config.batch_size,
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
+        generator=order,
     )
+
+
+def rng_state(loader: DataLoader) -> dict[str, Any]:
+    """Every random stream a training epoch draws from: torch's (dropout), the loader's order, and the
+    augmentation's numpy and Python generators (exact on CPU, where augmentation runs in this process)."""
+    aug = loader.dataset.transform
+    version, internal, gauss = aug.py_random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "order": loader.generator.get_state(),
+        "aug_numpy": aug.random_generator.bit_generator.state,
+        "aug_python": [version, list(internal), gauss],
+    }
+
+
+def set_rng_state(loader: DataLoader, state: dict[str, Any]) -> None:
+    """Put back what :func:`rng_state` saved."""
+    aug = loader.dataset.transform
+    torch.set_rng_state(state["torch"])
+    loader.generator.set_state(state["order"])
+    aug.random_generator.bit_generator.state = state["aug_numpy"]
+    version, internal, gauss = state["aug_python"]
+    aug.py_random.setstate((version, tuple(internal), gauss))
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: ClassifierTrainConfig, steps_per_epoch: int):

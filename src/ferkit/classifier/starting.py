@@ -85,3 +85,26 @@ def _last_good(run_dir: Path) -> Path | None:
         except WeightsError:
             continue
     return None
+
+
+def restore_run(state, run_dir: Path, arch: str, model, optimizer, scheduler, scaler, ema, loader):
+    """Put a run back as its last.pt left it (weights, optimizer, schedule, EMA, random streams); returns
+    (first epoch to run, best score, its epoch)."""
+    from ferkit.classifier.loop import set_rng_state
+
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError:
+        raise WeightsError(
+            f"cannot resume {run_dir}: its last.pt does not fit architecture {arch!r} of its config.yaml "
+            "(a run folder of another ferkit version?)"
+        ) from None
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    if ema is not None and state.get("ema"):
+        ema.load_state_dict(state["ema"])
+    if state.get("rng"):  # runs of earlier versions did not save them: their resume is not exact
+        set_rng_state(loader, state["rng"])
+    return state["epoch"] + 1, state["best_acc"], state["best_epoch"]

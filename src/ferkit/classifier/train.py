@@ -25,14 +25,21 @@ from ferkit.classifier.loop import (
     make_ema,
     make_scheduler,
     make_train_loader,
+    rng_state,
     selection_score,
     train_one_epoch,
 )
 from ferkit.classifier.models import create_model, get_spec
-from ferkit.classifier.starting import match_init, read_init, read_resume_state, teacher_log_probs
+from ferkit.classifier.starting import (
+    match_init,
+    read_init,
+    read_resume_state,
+    restore_run,
+    teacher_log_probs,
+)
 from ferkit.classifier.train_data import PreparedData, prepare_data
 from ferkit.device import autocast_dtype, select_device
-from ferkit.errors import DataError, WeightsError
+from ferkit.errors import DataError
 from ferkit.imaging.crop import CropRecipe
 from ferkit.plots import plot_training_curves
 from ferkit.runs import load_config_dict, next_run_dir, save_config
@@ -70,6 +77,7 @@ def _open_run(resume: str | Path, overrides: dict[str, Any]) -> tuple[Path, Clas
         raise DataError(
             f"cannot resume: {run_dir / 'config.yaml'} is damaged ({type(exc).__name__})"
         ) from None
+    config.session_hours = 0.0  # a session budget is this invocation's alone
     for k, v in overrides.items():
         if v is not None:
             setattr(config, k, v)
@@ -167,21 +175,13 @@ def fit(
     start_epoch, best, best_epoch = 1, -1.0, 0
     history = _read_history(run_dir / "metrics.csv")
     if resume is not None:
-        try:
-            model.load_state_dict(state["state_dict"])
-        except RuntimeError:
-            raise WeightsError(
-                f"cannot resume {run_dir}: its last.pt does not fit architecture {config.arch!r} of its "
-                "config.yaml (a run folder of another ferkit version?)"
-            ) from None
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if ema is not None and state.get("ema"):
-            ema.load_state_dict(state["ema"])
-        start_epoch, best, best_epoch = state["epoch"] + 1, state["best_acc"], state["best_epoch"]
+        start_epoch, best, best_epoch = restore_run(state, run_dir, config.arch, model, optimizer, scheduler,
+                                                    scaler, ema, loader)  # fmt: skip
         history = [r for r in history if r["epoch"] < start_epoch]
+        if start_epoch > config.epochs:
+            done = f"{run_dir} already finished at epoch {start_epoch - 1} of {config.epochs}"
+            log(f"{done} (--epochs extends it)")
+            return run_dir
         log(
             f"resuming at epoch {start_epoch} of {config.epochs} (best val {config.select} {best:.4f} "
             f"at epoch {best_epoch})"
@@ -192,6 +192,9 @@ def fit(
         epoch += 1
         if epoch - best_epoch > config.patience and best_epoch > 0:
             log(f"early stop: no val gain for {config.patience} epochs")
+            break
+        if _session_over(config, started, history, epoch - start_epoch, log):
+            log(f"session budget of {config.session_hours:g} h reached: continue with --resume {run_dir}")
             break
         t0 = time.time()
         tr = train_one_epoch(
@@ -242,6 +245,7 @@ def fit(
             epoch=epoch,
             best_acc=best,
             best_epoch=best_epoch,
+            rng=rng_state(loader),
         )
         if config.hours > 0 and epoch == start_epoch:
             _fit_epochs_to_budget(config, time.time() - started, epoch - 1, run_dir, log)
@@ -256,6 +260,14 @@ def fit(
         sys.stdout.flush()
     log(f"best val {config.select} accuracy {best:.4f} at epoch {best_epoch}: {run_dir / 'best.pt'}")
     return run_dir
+
+
+def _session_over(config: ClassifierTrainConfig, started: float, history: list, done: int, log) -> bool:
+    """Whether ``config.session_hours`` leaves no room for one more epoch (at the last epoch's pace)."""
+    if config.session_hours <= 0 or done == 0:
+        return False
+    last = history[-1]["seconds"] if history else 0.0
+    return time.time() - started + last > config.session_hours * 3600
 
 
 def _summary(va: dict, data: PreparedData, epoch: int, score: float, select: str) -> dict[str, Any]:

@@ -102,6 +102,13 @@ def train_classifier(
         float | None,
         typer.Option(help="Time budget in hours: after the first epoch, --epochs is cut to what fits."),
     ] = None,
+    session_hours: Annotated[
+        float | None,
+        typer.Option(
+            help="Stop in time: after the last epoch that fits in these hours; the schedule is kept, so "
+            "--resume continues it exactly (for runs longer than one session)."
+        ),
+    ] = None,
     batch_size: int = _C.batch_size,
     optimizer: Annotated[str, typer.Option(help="sgd or adamw.")] = _C.optimizer,
     lr: float = _C.lr,
@@ -163,7 +170,8 @@ def train_classifier(
         if data:
             _error("--resume continues a run with its saved options: leave out --data")
             raise typer.Exit(EXIT_ERROR)
-        run = fit(resume=resume, log=typer.echo, overrides={"epochs": epochs, "hours": hours})
+        overrides = {"epochs": epochs, "hours": hours, "session_hours": session_hours}
+        run = fit(resume=resume, log=typer.echo, overrides=overrides)
         typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
         return
     if not data:
@@ -191,6 +199,7 @@ def train_classifier(
         distill_temperature=distill_temperature,
         epochs=_C.epochs if epochs is None else epochs,
         hours=_C.hours if hours is None else hours,
+        session_hours=_C.session_hours if session_hours is None else session_hours,
         batch_size=batch_size,
         optimizer=optimizer,
         lr=lr,
