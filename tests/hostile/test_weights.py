@@ -117,3 +117,5 @@ def test_no_command_runs_code_from_detector_weights(command, payload, tmp_path, 
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "refused to load" in errors[0] and "os.system" not in r.stdout
     assert "Traceback" not in r.output
+    if command == "train-detector":
+        assert not (tmp_path / "runs" / "train").exists(), "a refused run must not create its run folder"

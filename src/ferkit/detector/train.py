@@ -38,6 +38,10 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
         log(f"skipping {len(bad)} malformed label file(s) (listed in skipped_labels.txt), e.g. {bad[0]}")
     device = select_device(config.device)
     run_dir = next_run_dir(config.project, config.name).resolve()
+    if config.model not in yolo.ARCHITECTURES:  # a .pt or .yaml: checked before the run folder exists
+        given = yolo.resolve_model_spec(config.model, run_dir)
+        if given.endswith(".pt"):
+            yolo.checked(given)
     save_config(config, run_dir / "config.yaml")
     if bad:
         write_text(run_dir / "skipped_labels.txt", "".join(f"{b}\n" for b in bad))
