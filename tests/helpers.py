@@ -122,7 +122,8 @@ class FixedDetector:
         self.boxes = boxes  # fractions of width/height, and a score
         self.conf = conf  # boxes scored below are dropped, as the detector's conf does
 
-    def detect(self, images):
+    def detect(self, images, conf: float | None = None):
+        conf = self.conf if conf is None else conf
         out = []
         for im in images:
             h, w = im.shape[:2]
@@ -130,7 +131,7 @@ class FixedDetector:
                 [
                     Detection(Box(x1 * w, y1 * h, x2 * w, y2 * h), s)
                     for x1, y1, x2, y2, s in self.boxes
-                    if s >= self.conf
+                    if s >= conf
                 ]
             )
         return out

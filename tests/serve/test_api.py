@@ -139,7 +139,7 @@ class SlowPipeline:
     def settings(self) -> dict:
         return {}
 
-    def run_arrays(self, sources, arrays):
+    def run_arrays(self, sources, arrays, options=None):
         self.batches.append(len(arrays))
         if self.gate is not None:
             self.gate.wait(10)
@@ -191,15 +191,45 @@ def test_base64_of_a_bomb_is_refused_before_decoding(client, tmp_path):
 
 
 def test_requests_with_other_options_run_in_their_own_batch():
-    from ferkit.serve.batcher import Batcher, RequestOptions
+    from ferkit.config import RunOptions
+    from ferkit.serve.batcher import Batcher
 
     pipe = SlowPipeline()
     batcher = Batcher(pipe, queue_size=8, max_batch=8, batch_wait_s=0.3)
     image = np.zeros((8, 8, 3), np.uint8)
     futures = [
-        batcher.submit(image, name, RequestOptions(conf))
+        batcher.submit(image, name, RunOptions(conf))
         for name, conf in (("a", 0.3), ("b", 0.5), ("c", 0.3))
     ]
     assert [f.result(10).source for f in futures] == ["a", "b", "c"]
     batcher.close()
     assert pipe.batches == [2, 1]
+
+
+def test_interleaved_requests_keep_their_own_options(client):
+    """Per-request options go with the call: the shared pipeline and /v1/models never change."""
+    configured = client.get("/v1/models").json()["detector"]["conf"]
+    counts: dict[str, list[int]] = {"strict": [], "loose": []}
+
+    def post(kind: str, conf: float) -> None:
+        for _ in range(6):
+            r = client.post(f"/v1/detect?conf={conf}", files={"file": ("a.jpg", jpeg(), "image/jpeg")})
+            counts[kind].append(len(r.json()["faces"]))
+
+    threads = [threading.Thread(target=post, args=a) for a in (("strict", 0.95), ("loose", 0.0))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert counts == {"strict": [0] * 6, "loose": [2] * 6}
+    client.post("/v1/detect?conf=0.95", files={"file": ("a.jpg", jpeg(), "image/jpeg")})  # the last one
+    assert client.get("/v1/models").json()["detector"]["conf"] == configured != 0.95
+
+
+def test_run_options_do_not_change_the_pipeline(pipeline):
+    from ferkit.config import RunOptions
+
+    before = pipeline.settings()
+    image = cv2.imdecode(np.frombuffer(jpeg(), np.uint8), cv2.IMREAD_COLOR)
+    one = pipeline.run_arrays(["a"], [image], options=RunOptions(conf=0.0, max_faces=1, tta=True))[0]
+    assert len(one.faces) == 1 and pipeline.settings() == before

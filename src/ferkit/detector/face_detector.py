@@ -66,12 +66,13 @@ class FaceDetector:
             self._model = ExportedYolo(model, meta, self.backend, self.device, precision)
 
     @overload
-    def detect(self, images: ImageLike) -> list[Detection]: ...
+    def detect(self, images: ImageLike, conf: float | None = None) -> list[Detection]: ...
     @overload
-    def detect(self, images: Sequence[ImageLike]) -> list[list[Detection]]: ...
+    def detect(self, images: Sequence[ImageLike], conf: float | None = None) -> list[list[Detection]]: ...
 
-    def detect(self, images):
-        """Faces of one image (a list of Detections) or of each image of a sequence (a list of lists)."""
+    def detect(self, images, conf: float | None = None):
+        """Faces of one image (a list of Detections) or of each image of a sequence (a list of lists);
+        ``conf`` replaces the detector's threshold for this call only."""
         single = isinstance(images, (str, Path)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
         batch = [images] if single else list(images)
         arrays = [read_image(im) if isinstance(im, (str, Path)) else to_bgr8(im) for im in batch]
@@ -79,7 +80,7 @@ class FaceDetector:
         for i in range(0, len(arrays), self.batch_size):
             found += self._model.predict(
                 arrays[i : i + self.batch_size],
-                self.conf,
+                self.conf if conf is None else conf,
                 self.iou,
                 self.imgsz,
                 self.max_det,

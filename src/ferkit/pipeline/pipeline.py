@@ -17,6 +17,7 @@ import torch
 from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, check_backend_name
 from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
 from ferkit.classifier.predictor import EmotionClassifier
+from ferkit.config import RunOptions
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_DECODE_SIDE, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.device import select_device
@@ -236,9 +237,14 @@ class Pipeline:
         errors: dict[int, str] | None = None,
         sources_abs: Sequence[str | None] | None = None,
         full_sizes: Sequence[tuple[int, int]] | None = None,
+        options: RunOptions | None = None,
     ) -> list[ImageResult]:
         """Results for decoded BGR uint8 images; ``None`` entries are failures described in ``errors``.
-        ``full_sizes``: the (width, height) of images decoded at reduced scale, whose boxes are scaled up."""
+        ``full_sizes``: the (width, height) of images decoded at reduced scale, whose boxes are scaled up.
+        ``options`` (conf, max_faces, tta) apply to this call only; the pipeline is not changed."""
+        options = options or RunOptions()
+        max_faces = self.max_faces if options.max_faces is None else options.max_faces
+        tta = self.tta if options.tta is None else options.tta
         errors = dict(errors or {})
         absolute = list(sources_abs) if sources_abs is not None else [None] * len(sources)
         full = list(full_sizes) if full_sizes is not None else [(0, 0)] * len(sources)
@@ -250,9 +256,9 @@ class Pipeline:
                     for i in ok
                 ]
             else:
-                found = self.detector.detect([arrays[i] for i in ok]) if ok else []
+                found = self.detector.detect([arrays[i] for i in ok], conf=options.conf) if ok else []
         # keep the most confident faces, best first
-        found = [sorted(dets, key=lambda d: d.score, reverse=True)[: self.max_faces] for dets in found]
+        found = [sorted(dets, key=lambda d: d.score, reverse=True)[:max_faces] for dets in found]
         by_image = dict(zip(ok, found, strict=True))
         margin = self.margin if self.detector is not None else 0.0
         with self.timer("crop"):
@@ -260,7 +266,7 @@ class Pipeline:
                 crop_face(arrays[i], d.box, margin, self.square) for i, dets in by_image.items() for d in dets
             ]
         with self.timer("classify"):
-            preds = iter(self.classifier.predict(crops, tta=self.tta) if crops else [])
+            preds = iter(self.classifier.predict(crops, tta=tta) if crops else [])
         results = []
         for i, src in enumerate(sources):
             a = arrays[i]

@@ -24,9 +24,10 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from ferkit.config import RunOptions
 from ferkit.errors import DataError, ImageTooLargeError
 from ferkit.imaging.images import decode_image
-from ferkit.serve.batcher import Batcher, RequestOptions, ServerBusyError
+from ferkit.serve.batcher import Batcher, ServerBusyError
 from ferkit.serve.config import CONFIG_ENV, ServeConfig
 from ferkit.serve.guards import BodyTimeoutError, Guards
 
@@ -150,7 +151,7 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
         except DataError as exc:
             raise ApiError(400, "not_an_image", str(exc)) from None
         try:
-            future = state["batcher"].submit(image, name, RequestOptions(conf, max_faces, tta))
+            future = state["batcher"].submit(image, name, RunOptions(conf, max_faces, tta))
         except ServerBusyError as exc:
             raise ApiError(503, "busy", str(exc), "queue_size", {"retry-after": "1"}) from None
         try:

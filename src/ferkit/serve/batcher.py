@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ferkit.config import RunOptions
 from ferkit.errors import FerError
 from ferkit.types import ImageResult
 
@@ -19,20 +20,11 @@ class ServerBusyError(FerError):
     """The queue in front of the model is full."""
 
 
-@dataclass(frozen=True)
-class RequestOptions:
-    """Per-request options (query parameters); requests with equal options share a batch."""
-
-    conf: float
-    max_faces: int | None = None
-    tta: bool = False
-
-
 @dataclass
 class _Job:
     image: np.ndarray
     source: str
-    options: RequestOptions
+    options: RunOptions
     future: Future = field(default_factory=Future)
 
 
@@ -51,7 +43,7 @@ class Batcher:
     def queued(self) -> int:
         return self._queue.qsize()
 
-    def submit(self, image: np.ndarray, source: str, options: RequestOptions) -> Future:
+    def submit(self, image: np.ndarray, source: str, options: RunOptions) -> Future:
         """A future of the image's ImageResult; ServerBusyError when the queue is full."""
         job = _Job(image, source, options)
         try:
@@ -82,7 +74,7 @@ class Batcher:
 
     def _loop(self) -> None:
         while (batch := self._next_batch()) is not None:
-            groups: dict[RequestOptions, list[_Job]] = {}
+            groups: dict[RunOptions, list[_Job]] = {}
             for job in batch:
                 groups.setdefault(job.options, []).append(job)
             for options, jobs in groups.items():
@@ -97,9 +89,6 @@ class Batcher:
                 self.batches += 1
                 self.images += len(jobs)
 
-    def _run(self, options: RequestOptions, jobs: list[_Job]) -> list[ImageResult]:
-        pipe = self.pipeline
-        if pipe.detector is not None:
-            pipe.detector.conf = options.conf
-        pipe.max_faces, pipe.tta = options.max_faces, options.tta
-        return pipe.run_arrays([j.source for j in jobs], [j.image for j in jobs])
+    def _run(self, options: RunOptions, jobs: list[_Job]) -> list[ImageResult]:
+        # the options go with the call: the shared pipeline is never changed by a request
+        return self.pipeline.run_arrays([j.source for j in jobs], [j.image for j in jobs], options=options)
