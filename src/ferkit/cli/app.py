@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from enum import Enum
 from typing import Annotated
 
 import typer
 
-from ferkit.errors import FerError
+from ferkit.errors import ConfigError, FerError
 
 app = typer.Typer(
     name="fer",
@@ -101,12 +102,23 @@ PrecisionOpt = Annotated[
 ]
 
 
-def check_backend_options(backend: str, precision: str, device: str) -> None:
-    """Refuse an unknown or missing backend, or a precision it cannot run, before anything loads."""
+def check_backend_options(
+    backend: str, precision: str, device: str, weights: Sequence[str | None] = ("default",)
+) -> None:
+    """Refuse an unknown or missing backend, or a precision it cannot run, before anything loads: resolved
+    for each of the ``weights`` that will load, as the models themselves resolve it (``auto`` picks
+    PyTorch for a checkpoint of your own, which then cannot run bf16)."""
     from ferkit.backends import check_precision, resolve_backend
     from ferkit.device import select_device
 
-    check_precision(precision, resolve_backend(backend, select_device(device), None))
+    dev = select_device(device)
+    for spec in weights:
+        resolved = resolve_backend(backend, dev, spec)
+        try:
+            check_precision(precision, resolved)
+        except ConfigError as exc:
+            where = f" (for {spec}, which backend {backend} runs on {resolved})" if spec != "default" else ""
+            raise ConfigError(f"{exc}{where}") from None
 
 
 BackendOpt = Annotated[

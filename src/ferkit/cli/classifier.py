@@ -256,7 +256,7 @@ def eval_classifier(
     if not data:
         _error("give --data (one or more datasets)")
         raise typer.Exit(EXIT_ERROR)
-    check_backend_options(backend, precision, device)  # bad options fail before anything loads
+    check_backend_options(backend, precision, device, weights or ["default"])  # before anything loads
     reports = evaluate_many(
         weights or ["default"], data, split, tta, device, out, drop_unmapped, skip_bad, backend, precision
     )

@@ -166,7 +166,8 @@ def detect_and_classify(
     from ferkit.pipeline.writers import ResultPrinter
 
     check_output_options(out, annotate, save_crops)
-    check_backend_options(backend, precision, device)  # bad options fail before anything loads
+    models = [*(classifier_weights or ["default"]), *([] if no_detect else [detector_weights])]
+    check_backend_options(backend, precision, device, models)  # bad options fail before anything loads
     load = dict(  # Pipeline.from_pretrained's arguments
         detector_weights=detector_weights,
         classifier_weights=classifier_weights or "default",

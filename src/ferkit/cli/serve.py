@@ -110,7 +110,8 @@ def serve(
         body_timeout_s=body_timeout,
         allowed_hosts=tuple(allowed_host or ()),
     )
-    check_backend_options(backend, precision, device)  # bad options fail before anything loads
+    # bad options fail before anything loads
+    check_backend_options(backend, precision, device, [*config.classifier_weights, config.detector_weights])
     check_port_free(host, port)
     from ferkit.serve.app import create_app, load_pipeline
     from ferkit.serve.config import CONFIG_ENV
