@@ -10,13 +10,16 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ferkit.errors import ConfigError, WeightsError, first_line
 from ferkit.export import IR_META
 from ferkit.weights import DEFAULT_INT8
+
+if TYPE_CHECKING:
+    import torch
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
 DEFAULT_BACKEND = "auto"  # what the CLI, the server and Pipeline.from_pretrained use

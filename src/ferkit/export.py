@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ferkit.errors import ConfigError, WeightsError, first_line
 from ferkit.weights import weights_sha256
 
@@ -38,6 +36,8 @@ def weights_kind(path: Path) -> str:
 
 def classifier_onnx(weights: Path) -> tuple[bytes, dict[str, Any]]:
     """ONNX bytes of a classifier checkpoint (dynamic batch) and its metadata."""
+    import torch
+
     from ferkit.classifier.checkpoint import load_checkpoint
 
     model, meta = load_checkpoint(weights, "cpu")

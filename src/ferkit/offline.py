@@ -45,3 +45,19 @@ def import_albumentations():
         import albumentations
 
     return albumentations
+
+
+LOGS_TO_STDERR = False  # set by the fer command: ultralytics' log lines go to stderr (stdout holds results)
+
+
+def send_logs_to_stderr() -> None:
+    """For the CLI: ultralytics' log handler writes to stderr instead of stdout, now and after its import
+    (which :func:`ferkit.detector.yolo._ultralytics` does with stdout pointed at stderr)."""
+    import logging
+    import sys
+
+    global LOGS_TO_STDERR
+    LOGS_TO_STDERR = True
+    for handler in logging.getLogger("ultralytics").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)

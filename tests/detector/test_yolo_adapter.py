@@ -80,7 +80,7 @@ def test_library_imports_ultralytics_offline_and_restores_the_environment(tmp_pa
 
 def test_cli_sends_ultralytics_logs_to_stderr(tmp_path):
     code = (
-        "from ferkit.detector.yolo import _ultralytics, send_logs_to_stderr\n"
+        "from ferkit.detector.yolo import _ultralytics\nfrom ferkit.offline import send_logs_to_stderr\n"
         "from ferkit.offline import set_process_env\n"
         "set_process_env()\nsend_logs_to_stderr()\n_ultralytics()\n"
         "from ultralytics.utils import LOGGER\nLOGGER.warning('probe-warning')"

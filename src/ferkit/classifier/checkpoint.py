@@ -15,7 +15,7 @@ from ferkit.atomic import atomic_path
 from ferkit.classifier.models import create_model
 from ferkit.datasets.grouping import LabelGrouping
 from ferkit.errors import WeightsError, first_line
-from ferkit.imaging.crop import CropRecipe
+from ferkit.imaging.recipe import CropRecipe
 
 FORMAT = "ferkit-classifier/1"
 

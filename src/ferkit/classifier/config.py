@@ -6,9 +6,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ferkit.classifier.models import get_spec
 from ferkit.errors import ConfigError
-from ferkit.imaging.crop import CropRecipe
+from ferkit.imaging.recipe import CropRecipe
 
 BALANCE_CHOICES = ("none", "oversample", "weighted-loss")
 OPTIMIZERS = ("sgd", "adamw")
@@ -77,6 +76,8 @@ class ClassifierTrainConfig:
         self.teachers = [str(t) for t in self.teachers]
 
     def validate(self) -> None:
+        from ferkit.classifier.models import get_spec  # torch: not needed to read the defaults
+
         get_spec(self.arch)
         CropRecipe(margin=self.crop_margin)
         if not self.data:

@@ -40,7 +40,7 @@ from ferkit.classifier.starting import (
 from ferkit.classifier.train_data import PreparedData, prepare_data
 from ferkit.device import autocast_dtype, select_device
 from ferkit.errors import DataError
-from ferkit.imaging.crop import CropRecipe
+from ferkit.imaging.recipe import CropRecipe
 from ferkit.plots import plot_training_curves
 from ferkit.runs import load_config_dict, next_run_dir, save_config
 

@@ -89,8 +89,7 @@ def _root(
 ) -> None:
     """ferkit: find faces and recognise their expressions; train and evaluate both models."""
     # the command owns its process: the only place ferkit changes it (see ferkit.offline)
-    from ferkit.detector.yolo import send_logs_to_stderr
-    from ferkit.offline import set_process_env
+    from ferkit.offline import send_logs_to_stderr, set_process_env
 
     set_process_env()
     send_logs_to_stderr()

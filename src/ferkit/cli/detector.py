@@ -14,10 +14,9 @@ from ferkit.cli.app import (
     datasets_app,
     fer_errors,
 )
-from ferkit.datasets.closeups import DEFAULT_N as CLOSEUPS_N
 from ferkit.datasets.wider_split import AUTO_EVENT_SHARE, DEFAULT_VAL_EVENTS, DEFAULT_VAL_FRACTION
 from ferkit.detector.config import DetectorTrainConfig
-from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
+from ferkit.detector.defaults import CLOSEUPS_N, DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.errors import FerError
 
 TRAIN = DetectorTrainConfig(data="")  # the defaults of train-detector

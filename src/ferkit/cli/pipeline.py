@@ -28,7 +28,6 @@ from ferkit.cli.video import VIDEO, run_video_command
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.errors import ConfigError
 from ferkit.video.config import VideoOptions, is_video_input
-from ferkit.video.source import parse_source
 
 VIDEO_PANEL = "Video"
 RAY_PANEL = "Ray"
@@ -194,6 +193,8 @@ def detect_and_classify(
             video_options = replace(video_options, batch_size=1)  # a live camera: each frame as it comes
         if no_detect or save_crops:
             raise ConfigError("--no-detect and --save-crops are for images; a video needs neither")
+        from ferkit.video.source import parse_source
+
         parse_source(video)  # a missing file fails before the models load
     else:
         inputs = collect_inputs(paths or [], recursive)

@@ -21,6 +21,7 @@ import yaml
 
 from ferkit.datasets.wider_split import SPLIT_KEY
 from ferkit.datasets.yolo import load_data_yaml, read_labels, read_split, splits_in
+from ferkit.detector.defaults import CLOSEUPS_N
 from ferkit.detector.metrics import box_area
 from ferkit.errors import DataError
 from ferkit.imaging.images import is_image_file, read_image
@@ -29,7 +30,7 @@ FILL = (0.3, 1.0)  # face side / frame side
 SIDE = (192, 640)  # longer side of a written photo, pixels
 INSET = 0.04  # a face crop's label: the crop less this share of its side on every side
 MIN_FACE = 40  # zoom-ins start from faces at least this large (shorter side, pixels)
-DEFAULT_N = 2000  # close-up photos written by default
+DEFAULT_N = CLOSEUPS_N  # close-up photos written by default
 KEEP_VISIBLE = 0.6  # a face cut by a zoom-in window keeps its label when this share of it is inside
 
 

@@ -10,3 +10,4 @@ DEFAULT_CONTAINED = 0.8  # a box with this share of its area inside a higher-sco
 DEFAULT_MIN_SIDE = 384
 # big JPEG photos are decoded at 1/2, 1/4 or 1/8 scale, keeping at least this long side (crops stay sharp)
 DEFAULT_DECODE_SIDE = 2 * DEFAULT_IMGSZ
+CLOSEUPS_N = 2000  # close-up photos `fer datasets closeups` writes by default (detector training data)

@@ -7,15 +7,15 @@ sees an ultralytics object. What it changes, and for how long:
 - training swaps two ultralytics checks for local ones while it runs: the AMP check (which downloads a
   model) becomes :func:`amp_works`, and the font look-up (which downloads Arial) uses a font that is
   already on the machine; both are put back afterwards, and nothing is written to the user's folders;
-- the ``fer`` command, and only it, sends ultralytics' log lines to stderr (:func:`send_logs_to_stderr`),
-  so that its stdout holds just the results. Log levels stay ultralytics' own (``YOLO_VERBOSE``).
+- the ``fer`` command, and only it, sends ultralytics' log lines to stderr
+  (:func:`ferkit.offline.send_logs_to_stderr`), so that its stdout holds just the results. Log levels
+  stay ultralytics' own (``YOLO_VERBOSE``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import logging
 import re
 import sys
 from collections.abc import Iterator
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import yaml
 
+from ferkit import offline
 from ferkit.detector.letterbox import LetterboxedDetector
 from ferkit.detector.safe_load import check_detector_checkpoint
 from ferkit.errors import ConfigError, UnsafeWeightsError, WeightsError
@@ -38,25 +39,15 @@ ARCHITECTURES: dict[str, tuple[str, float, float]] = {
     "yolo11n-face": ("11/yolo11.yaml", 0.50, 0.25),  # ~2.6M params: nano, for GPU training
     "yolo11s-face": ("11/yolo11.yaml", 0.50, 0.50),  # ~9.4M params
 }
-_LOGS_TO_STDERR = False
 
 
 @cache
 def _ultralytics():
     """Import ultralytics with its network features off (for the import only, see ferkit.offline)."""
-    stream = contextlib.redirect_stdout(sys.stderr) if _LOGS_TO_STDERR else contextlib.nullcontext()
+    stream = contextlib.redirect_stdout(sys.stderr) if offline.LOGS_TO_STDERR else contextlib.nullcontext()
     with scoped_env(), stream:
         import ultralytics  # its log handler binds to the sys.stdout of this moment
     return ultralytics
-
-
-def send_logs_to_stderr() -> None:
-    """For the CLI: ultralytics' log handler writes to stderr instead of stdout, now and after its import."""
-    global _LOGS_TO_STDERR
-    _LOGS_TO_STDERR = True
-    for handler in logging.getLogger("ultralytics").handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
-            handler.setStream(sys.stderr)
 
 
 def _models_dir() -> Path:

@@ -3,47 +3,16 @@ the recipe a classifier checkpoint carries so every user of the model frames fac
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import cv2
 import numpy as np
 
-from ferkit.errors import ConfigError
+from ferkit.imaging.recipe import INTERPOLATION_NAMES, CropRecipe
 from ferkit.types import Box
 
+__all__ = ["INTERPOLATIONS", "CropRecipe", "crop_face", "expand_box", "resize_square"]
+
 INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
-
-
-@dataclass(frozen=True)
-class CropRecipe:
-    """How a detector box becomes the model's input: grown by ``margin`` (fraction of the box on each
-    side), made square around its centre, cut out, converted to ``color`` and resized with
-    ``interpolation`` when shrinking (linear when enlarging)."""
-
-    margin: float = 0.025
-    square: bool = True
-    interpolation: str = "area"
-    color: str = "gray"
-
-    def __post_init__(self) -> None:
-        if not -0.4 <= self.margin <= 2.0:
-            raise ConfigError(
-                f"crop margin must be between -0.4 and 2.0 (a fraction of the box), got {self.margin}"
-            )
-        if self.interpolation not in INTERPOLATIONS:
-            raise ConfigError(f"crop interpolation must be one of {', '.join(INTERPOLATIONS)}")
-        if self.color != "gray":
-            raise ConfigError(f"crop colour {self.color!r} is not supported (gray)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> CropRecipe:
-        """The recipe stored in a checkpoint; checkpoints from before recipes get the defaults."""
-        d = dict(d or {})
-        return cls(**{k: d[k] for k in ("margin", "square", "interpolation", "color") if k in d})
+assert set(INTERPOLATIONS) == set(INTERPOLATION_NAMES)
 
 
 def expand_box(box: Box, margin: float, width: int, height: int, square: bool = True) -> Box:
