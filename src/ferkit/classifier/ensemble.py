@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
-from ferkit.classifier.predictor import EmotionClassifier
+from ferkit.classifier.predictor import EmotionClassifier, as_crops
 from ferkit.device import select_device
 from ferkit.errors import WeightsError
 
@@ -58,6 +58,7 @@ class EnsembleClassifier:
 
     def predict_proba(self, crops: Sequence[np.ndarray], tta: bool = False) -> np.ndarray:
         """Mean of the members' probabilities (N, K)."""
+        crops = as_crops(crops)
         return np.mean([m.predict_proba(crops, tta=tta) for m in self.members], axis=0)
 
     def predict(self, crops: Sequence[np.ndarray], tta: bool = False) -> list[tuple[str, dict[str, float]]]:

@@ -19,11 +19,46 @@ from ferkit.backends import (
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
 from ferkit.classifier.data import preprocess
 from ferkit.device import select_device
-from ferkit.errors import WeightsError
+from ferkit.errors import DataError, WeightsError
 from ferkit.export import load_exported
 from ferkit.imaging.crop import CropRecipe, resize_square
-from ferkit.imaging.images import to_gray8
+from ferkit.imaging.images import decode_image, read_image, to_gray8
 from ferkit.weights import resolve_weights
+
+
+def as_crops(crops) -> list[np.ndarray]:
+    """Face crops as a list of arrays: one crop (a 2-D gray or (H, W, C) colour array, a ``PIL.Image``, an
+    image file's path or bytes) or many (a list or tuple of those, or an (N, H, W, C) batch)."""
+    if isinstance(crops, np.ndarray):
+        if crops.ndim == 2 or (crops.ndim == 3 and crops.shape[-1] in (1, 3, 4)):
+            return [crops]
+        if crops.ndim == 4:
+            return list(crops)
+        raise DataError(
+            f"an array of shape {crops.shape} is neither one crop ((H, W) or (H, W, C) with 1, 3 or 4 "
+            "channels) nor a batch (N, H, W, C): give a list of crops"
+        )
+    if isinstance(crops, (list, tuple)):
+        return [_one_crop(c, i) for i, c in enumerate(crops)]
+    return [_one_crop(crops, None)]
+
+
+def _one_crop(crop, index: int | None) -> np.ndarray:
+    """One crop as an array (BGR or gray): arrays as they are, PIL images, paths and file bytes decoded."""
+    where = "the crop" if index is None else f"crop {index}"
+    if isinstance(crop, np.ndarray):
+        if crop.ndim == 2 or (crop.ndim == 3 and crop.shape[-1] in (1, 3, 4)):
+            return crop
+        raise DataError(
+            f"{where} has shape {crop.shape}: expected (H, W), or (H, W, C) with 1, 3 or 4 channels"
+        )
+    if isinstance(crop, (str, Path)):
+        return read_image(crop)
+    if isinstance(crop, (bytes, bytearray)):
+        return decode_image(bytes(crop), where)
+    if type(crop).__module__.startswith("PIL."):
+        return np.asarray(crop.convert("L"))  # PIL holds RGB: straight to gray, no channel-order guess
+    raise DataError(f"{where} is a {type(crop).__name__}: give an array, a PIL image, a path or image bytes")
 
 
 def _exported_meta(run: ExportedModel, info: dict, path: Path) -> ClassifierMeta:
@@ -136,8 +171,9 @@ class EmotionClassifier:
         return torch.cat(out).numpy() if out else np.zeros((0, k), np.float32)
 
     def predict_proba(self, crops: Sequence[np.ndarray], tta: bool = False) -> np.ndarray:
-        """Class probabilities (N, K), columns in the order of :attr:`class_names`."""
-        return self.predict_tensor(self.preprocess(crops), tta=tta)
+        """Class probabilities (N, K), columns in the order of :attr:`class_names`; ``crops`` as
+        :func:`as_crops` takes them (one crop gives one row)."""
+        return self.predict_tensor(self.preprocess(as_crops(crops)), tta=tta)
 
     def predict(self, crops: Sequence[np.ndarray], tta: bool = False) -> list[tuple[str, dict[str, float]]]:
         """(label, {class name: probability}) per crop."""
