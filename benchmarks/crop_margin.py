@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 
 from benchmarks.common import SHARED, environment, write_result
+from ferkit.boxes import detection_arrays, iou_matrix
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.detector.face_detector import FaceDetector
-from ferkit.detector.metrics import detection_arrays, iou_matrix
 from ferkit.imaging.crop import crop_face
 
 MARGINS = (-0.1, -0.05, 0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3)

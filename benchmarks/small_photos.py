@@ -22,10 +22,11 @@ import numpy as np
 
 from benchmarks.closeups import closeup, found
 from benchmarks.common import SHARED, environment, write_result
+from ferkit.boxes import detection_arrays
 from ferkit.datasets.wider import find_wider_layout, parse_wider_gt
 from ferkit.datasets.wider_split import event_of
 from ferkit.detector.face_detector import FaceDetector
-from ferkit.detector.metrics import FP, TP, detection_arrays, match_image
+from ferkit.detector.metrics import FP, TP, match_image
 from ferkit.imaging.images import is_image_file
 
 

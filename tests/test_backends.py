@@ -9,15 +9,15 @@ import torch
 from typer.testing import CliRunner
 
 from ferkit.backends import CPU_PREFERENCE, resolve_backend
+from ferkit.boxes import detection_arrays, iou_matrix
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.cli import app
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.detector.letterbox import letterbox_batch
-from ferkit.detector.metrics import detection_arrays, iou_matrix
 from ferkit.errors import ConfigError, WeightsError
-from ferkit.export import export, read_metadata, shipped_export
+from ferkit.export import export
 from ferkit.pipeline import Pipeline
-from ferkit.weights import packaged_weights, weights_sha256
+from ferkit.weights import packaged_weights, read_metadata, resolve, shipped_export, weights_sha256
 
 EXPORTED = ("onnx", "openvino")
 CPU = torch.device("cpu")
@@ -110,7 +110,7 @@ def test_export_a_classifier_to_onnx_and_openvino(tiny_classifier, tmp_path):
     for weights, backend in ((onnx_file, "onnx"), (onnx_file, "openvino"), (ir, "openvino")):
         clf = EmotionClassifier.from_pretrained(weights, "cpu", backend=backend)
         assert np.abs(clf.predict_proba(crops) - ref).max() < 1e-3
-    with pytest.raises(WeightsError, match="use it with --backend openvino"):
+    with pytest.raises(WeightsError, match="runs with --backend openvino"):
         EmotionClassifier.from_pretrained(ir, "cpu", backend="onnx")
     with pytest.raises(WeightsError, match="exported model: use backend onnx or openvino"):
         EmotionClassifier.from_pretrained(onnx_file, "cpu", backend="torch")
@@ -168,11 +168,9 @@ def test_export_without_its_runtime_is_one_clear_error(monkeypatch, tiny_classif
 
 def test_auto_keeps_your_own_checkpoints_on_torch(tiny_classifier, tmp_path):
     """Exporting a .pt at every start would cost more than it saves: auto runs it with torch."""
-    assert resolve_backend("auto", CPU, tiny_classifier) == "torch"
-    assert (
-        resolve_backend("auto", CPU, export(tiny_classifier, "onnx", tmp_path / "c.onnx"))
-        == CPU_PREFERENCE[0]
-    )
+    assert resolve_backend("auto", CPU, resolve("classifier", tiny_classifier)) == "torch"
+    exported = resolve("classifier", export(tiny_classifier, "onnx", tmp_path / "c.onnx"))
+    assert resolve_backend("auto", CPU, exported) == CPU_PREFERENCE[0]
     pipe = Pipeline.from_pretrained(classifier_weights=tiny_classifier, device="cpu")
     assert pipe.settings()["classifier_backend"] == "torch"
     assert pipe.settings()["detector_backend"] == CPU_PREFERENCE[0]

@@ -1,22 +1,23 @@
 """Inference backends: PyTorch, or an exported ONNX model run by ONNX Runtime or OpenVINO.
 
-One function picks the backend (:func:`resolve_backend`), as :func:`ferkit.device.select_device` picks the
-device; :class:`ExportedModel` runs an exported model on arrays. OpenVINO is asked for float32 precision, so
-that its results match PyTorch's (on CPUs with bfloat16 it would otherwise round to bfloat16).
+One function picks the runtime of resolved weights (:func:`resolve_runtime`: backend and precision), as
+:func:`ferkit.device.select_device` picks the device; the CLI's early checks and the models call it alike.
+:class:`ExportedModel` runs an exported model on arrays. OpenVINO is asked for float32 precision, so that
+its results match PyTorch's (on CPUs with bfloat16 it would otherwise round to bfloat16).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ferkit.errors import ConfigError, WeightsError, first_line
-from ferkit.export import IR_META
-from ferkit.weights import DEFAULT_INT8
+from ferkit.weights import WeightsRef
 
 if TYPE_CHECKING:
     import torch
@@ -49,16 +50,45 @@ def _ort_cuda() -> bool:
     return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
-def resolve_backend(name: str | None, device: torch.device, weights: str | Path | None = "default") -> str:
+@dataclass(frozen=True)
+class Runtime:
+    """How resolved weights run: ``backend`` (torch, onnx, openvino), ``precision`` and ``device``."""
+
+    backend: str
+    precision: str
+    device: torch.device
+
+
+def resolve_runtime(
+    ref: WeightsRef | None, backend: str | None, precision: str, device: torch.device
+) -> Runtime:
+    """The runtime of ``ref`` (:func:`ferkit.weights.resolve`): :func:`resolve_backend`, then
+    :func:`check_precision`; a precision that backend cannot run names the weights and the backend."""
+    resolved = resolve_backend(backend, device, ref)
+    try:
+        return Runtime(resolved, check_precision(precision, resolved), device)
+    except ConfigError as exc:
+        own = ref is not None and not ref.shipped
+        where = f" (for {ref.spec}, which backend {backend} runs on {resolved})" if own else ""
+        raise ConfigError(f"{exc}{where}") from None
+
+
+def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | None = None) -> str:
     """``auto``: ONNX Runtime with CUDA on a GPU (when its CUDA provider is installed, else PyTorch), the
-    fastest installed backend on a CPU; but PyTorch for a checkpoint of your own (``weights`` a .pt or run
+    fastest installed backend on a CPU; but PyTorch for a checkpoint of your own (``ref`` a .pt or run
     folder), which an exported backend would have to export at every start (``fer export`` it once and
     pass the .onnx instead). A named backend whose runtime is missing is a ConfigError saying what to
-    install; OpenVINO runs on CPUs only here. Exported ``weights`` with backend torch is a WeightsError."""
+    install; OpenVINO runs on CPUs only here. An exported ``ref`` with backend torch is a WeightsError, and
+    so is an OpenVINO export with another backend."""
     norm = check_backend_name(name)
-    if norm == "torch" and _is_exported(weights):
-        raise WeightsError(f"{weights} is an exported model: use backend onnx or openvino")
-    if norm == "auto" and not _is_exported(weights) and weights is not None and str(weights) != "default":
+    exported = ref is not None and ref.exported
+    if norm == "torch" and exported:
+        raise WeightsError(f"{ref.path} is an exported model: use backend onnx or openvino")
+    if ref is not None and ref.format == "openvino" and norm not in ("auto", "openvino"):
+        raise WeightsError(f"{ref.spec} is an OpenVINO export: it runs with --backend openvino")
+    if ref is not None and ref.format == "openvino":
+        norm = "openvino"
+    if norm == "auto" and ref is not None and not exported and not ref.shipped:
         return "torch"  # a checkpoint of the user's own
     if norm == "auto":
         if device.type == "cuda":
@@ -143,11 +173,3 @@ class ExportedModel:
                 return self._session.run(None, {self._input: x})
             self._request.infer({0: x})
             return [np.array(t.data) for t in self._request.output_tensors]
-
-
-def _is_exported(weights: str | Path | None) -> bool:
-    """Weights of ``fer export``: an .onnx file, an OpenVINO folder, or the shipped int8 classifier."""
-    if weights is None:
-        return False
-    path = Path(weights)
-    return str(weights) == DEFAULT_INT8 or path.suffix == ".onnx" or (path / IR_META).is_file()

@@ -1,9 +1,6 @@
-"""``fer export``: both models as ONNX (or OpenVINO IR), with what ferkit needs to use them inside.
-
-An exported ONNX file carries a ``ferkit`` metadata entry (JSON): its kind (classifier or detector), the
-SHA-256 of the checkpoint it came from, and for a classifier the whole checkpoint metadata (classes,
-input size, normalisation, crop recipe); for a detector its class names, stride and recorded WIDER split.
-An OpenVINO export is a folder with ``model.xml``, ``model.bin`` and the same metadata in ``ferkit.json``.
+"""``fer export``: both models as ONNX (or OpenVINO IR), with what ferkit needs to use them inside (the
+metadata format is described in :mod:`ferkit.weights`), and the model an exported backend runs for resolved
+weights (:func:`load_exported`).
 """
 
 from __future__ import annotations
@@ -15,12 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ferkit.errors import ConfigError, WeightsError, first_line
-from ferkit.weights import weights_sha256
+from ferkit.errors import ConfigError, WeightsError
+from ferkit.weights import IR_META, META_KEY, WeightsRef, resolve, shipped_export, weights_sha256
 
 FORMATS = ("onnx", "openvino")
-META_KEY = "ferkit"
-IR_META = "ferkit.json"
 
 
 def weights_kind(path: Path) -> str:
@@ -80,25 +75,6 @@ def with_metadata(model: bytes, meta: dict[str, Any]) -> bytes:
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta)
     return proto.SerializeToString()
-
-
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The ``ferkit`` metadata of an exported .onnx file or OpenVINO folder; WeightsError when absent."""
-    path = Path(path)
-    try:
-        if path.is_dir():
-            return json.loads((path / IR_META).read_text(encoding="utf-8"))
-        import onnx
-
-        proto = onnx.load(str(path), load_external_data=False)
-        props = {p.key: p.value for p in proto.metadata_props}
-        return json.loads(props[META_KEY])
-    except (OSError, KeyError, ValueError) as exc:
-        raise WeightsError(
-            f"{path} carries no ferkit metadata ({type(exc).__name__}): export it with `fer export`"
-        ) from None
-    except Exception as exc:  # onnx's parser errors
-        raise WeightsError(f"{path} is not an ONNX model: {first_line(exc)}") from None
 
 
 def exported_bytes(weights: Path, kind: str, imgsz: int) -> tuple[bytes, dict[str, Any]]:
@@ -163,55 +139,23 @@ def export(
     return dst
 
 
-def shipped_export(kind: str) -> Path:
-    """Where the shipped default's ONNX export lives inside the package."""
-    from ferkit.weights import packaged_weights
-
-    return packaged_weights(kind).with_suffix(".onnx")
-
-
 def load_exported(
-    kind: str, spec: str | Path | None, backend: str, imgsz: int = 512
+    ref: WeightsRef, backend: str, imgsz: int = 512
 ) -> tuple[bytes | Path, dict[str, Any], Path]:
-    """(model to run, its ferkit metadata, the file it came from) for an exported backend.
-
-    ``spec`` may be 'default' (the shipped ONNX export, or the shipped checkpoint exported in memory when the
-    two differ), an exported .onnx file, an OpenVINO folder of ``fer export`` (OpenVINO only), or any
-    checkpoint that :func:`ferkit.weights.resolve_weights` accepts (exported in memory).
-    """
-    from ferkit.weights import DEFAULT_INT8, INT8_FOLDER, packaged_weights, resolve_weights
-
-    if str(spec) == DEFAULT_INT8:
-        if kind != "classifier" or backend != "openvino":
-            raise WeightsError(
-                f"{DEFAULT_INT8} is the shipped classifier in int8: it runs with --backend openvino"
-            )
-        spec = packaged_weights("classifier").parent / INT8_FOLDER
-    if spec is None or str(spec) == "default":
-        onnx_file, pt = shipped_export(kind), resolve_weights(kind, "default")
-        meta = read_metadata(onnx_file) if onnx_file.is_file() else {}
-        if meta.get("source_sha256") == weights_sha256(pt):
-            return _checked(onnx_file, meta, kind), meta, onnx_file
-        return (*exported_bytes(pt, kind, imgsz), pt)
-    path = Path(spec).expanduser()
-    if path.is_dir() and (path / IR_META).is_file():
-        if backend != "openvino":
-            raise WeightsError(f"{path} is an OpenVINO export: use it with --backend openvino")
-        meta = read_metadata(path)
-        return _checked(path / "model.xml", meta, kind), meta, path
-    if path.suffix == ".onnx":
-        meta = read_metadata(path)
-        return _checked(path, meta, kind), meta, path
-    pt = resolve_weights(kind, path)
-    return (*exported_bytes(pt, kind, imgsz), pt)
-
-
-def _checked(model: Path, meta: dict[str, Any], kind: str) -> Path:
-    if meta.get("kind") != kind:
-        raise WeightsError(f"{model} is an exported {meta.get('kind', 'unknown')} model, not a {kind}")
-    if not model.is_file():
-        raise WeightsError(f"exported model file missing: {model}")
-    return model
+    """(model to run, its ferkit metadata, the file it came from) of resolved weights for an exported
+    backend: an export as it is (an OpenVINO one with OpenVINO only); the shipped default from its shipped
+    ONNX export, unless that no longer matches the checkpoint; any other checkpoint exported in memory."""
+    if ref.exported:
+        if ref.format == "openvino" and backend != "openvino":
+            raise WeightsError(f"{ref.spec} is an OpenVINO export: it runs with --backend openvino")
+        return ref.model_file, ref.meta, ref.path
+    if ref.shipped:
+        onnx_file = shipped_export(ref.kind)
+        if onnx_file.is_file():
+            shipped = resolve(ref.kind, onnx_file)
+            if shipped.meta.get("source_sha256") == weights_sha256(ref.path):
+                return shipped.model_file, shipped.meta, onnx_file
+    return (*exported_bytes(ref.path, ref.kind, imgsz), ref.path)
 
 
 def _quantize_classifier(model, meta: dict[str, Any], folders: list[Path], n: int):

@@ -150,10 +150,12 @@ def test_export_halves_the_file_and_keeps_predictions(tmp_path, tiny_classifier)
     out = export_checkpoint(tiny_classifier, tmp_path / "small.pt", val_acc_tta=0.5)
     assert out.stat().st_size < 0.6 * tiny_classifier.stat().st_size
     assert read_checkpoint(out)["metrics"]["val_acc_tta"] == 0.5 and "optimizer" not in read_checkpoint(out)
-    x = [np.random.default_rng(0).integers(0, 255, (48, 48)).astype(np.uint8)]
+    x = [np.random.default_rng(i).integers(0, 255, (48, 48)).astype(np.uint8) for i in range(8)]
     full = EmotionClassifier.from_pretrained(tiny_classifier, device="cpu").predict_proba(x)
     half = EmotionClassifier.from_pretrained(out, device="cpu").predict_proba(x)
-    np.testing.assert_allclose(full, half, atol=0.02)
+    # float16 weights round the tiny model's very large logits: same answers, probabilities within 0.05
+    assert (full.argmax(1) == half.argmax(1)).all()
+    np.testing.assert_allclose(full, half, atol=0.05)
 
 
 def test_blur_matching_is_stored_and_applied(tmp_path, fer_folder):

@@ -1,16 +1,8 @@
 import numpy as np
 import pytest
 
-from ferkit.detector.metrics import (
-    FP,
-    IGNORED,
-    SIZE_BINS,
-    TP,
-    contained_in_higher,
-    iou_matrix,
-    match_image,
-    pr_curve,
-)
+from ferkit.boxes import contained_in_higher, iou_matrix
+from ferkit.detector.metrics import FP, IGNORED, SIZE_BINS, TP, match_image, pr_curve
 
 FACE = [10, 10, 50, 50]
 FACE2 = [100, 100, 140, 140]

@@ -11,7 +11,7 @@ import pytest
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.errors import WeightsError
-from ferkit.export import META_KEY, read_metadata, shipped_export
+from ferkit.weights import META_KEY, read_metadata, shipped_export
 from tests.helpers import fer
 
 

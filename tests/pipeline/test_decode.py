@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferkit.detector.metrics import iou_matrix
+from ferkit.boxes import iou_matrix
 from ferkit.imaging.images import read_image, read_image_reduced
 from ferkit.pipeline import Pipeline
 from ferkit.pipeline.writers import annotate

@@ -9,13 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ferkit.backends import (
-    DEFAULT_BACKEND,
-    DEFAULT_PRECISION,
-    ExportedModel,
-    check_precision,
-    resolve_backend,
-)
+from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, ExportedModel, resolve_runtime
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
 from ferkit.classifier.data import preprocess
 from ferkit.device import select_device
@@ -23,7 +17,7 @@ from ferkit.errors import DataError, WeightsError
 from ferkit.export import load_exported
 from ferkit.imaging.crop import CropRecipe, resize_square
 from ferkit.imaging.images import decode_image, read_image, to_gray8
-from ferkit.weights import resolve_weights
+from ferkit.weights import resolve
 
 
 def as_crops(crops) -> list[np.ndarray]:
@@ -128,16 +122,15 @@ class EmotionClassifier:
         """Load shipped ('default') or user weights onto ``device`` (auto/cpu/cuda or a torch.device), run by
         ``backend`` (torch, onnx, openvino or auto: see :func:`ferkit.backends.resolve_backend`)."""
         dev = device if isinstance(device, torch.device) else select_device(device)
-        backend = resolve_backend(backend, dev, weights)
-        check_precision(precision, backend)
-        if backend == "torch":
-            path = resolve_weights("classifier", weights)
-            model, meta = load_checkpoint(path, dev)
-            return cls(model, meta, dev, path)
-        model_src, info, path = load_exported("classifier", weights, backend)
-        run = ExportedModel(model_src, backend, dev, precision)
+        ref = resolve("classifier", weights)
+        rt = resolve_runtime(ref, backend, precision, dev)
+        if rt.backend == "torch":
+            model, meta = load_checkpoint(ref.path, dev)
+            return cls(model, meta, dev, ref.path)
+        model_src, info, path = load_exported(ref, rt.backend)
+        run = ExportedModel(model_src, rt.backend, dev, rt.precision)
         meta = _exported_meta(run, info, path)
-        return cls(_ExportedModule(run), meta, dev, path, backend, precision)
+        return cls(_ExportedModule(run), meta, dev, path, rt.backend, rt.precision)
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ferkit.errors import ConfigError, FerError
+from ferkit.errors import FerError
 
 app = typer.Typer(
     name="fer",
@@ -102,22 +102,19 @@ PrecisionOpt = Annotated[
 
 
 def check_backend_options(
-    backend: str, precision: str, device: str, weights: Sequence[str | None] = ("default",)
+    backend: str, precision: str, device: str, weights: Sequence[tuple[str, str | None]] = ()
 ) -> None:
-    """Refuse an unknown or missing backend, or a precision it cannot run, before anything loads: resolved
-    for each of the ``weights`` that will load, as the models themselves resolve it (``auto`` picks
-    PyTorch for a checkpoint of your own, which then cannot run bf16)."""
-    from ferkit.backends import check_precision, resolve_backend
+    """Refuse missing weights, an unknown or missing backend, or a precision it cannot run, before anything
+    loads: each of the ``weights`` ((kind, spec) pairs) that will load is resolved, and its runtime picked,
+    by the very functions the models call (``auto`` picks PyTorch for a checkpoint of your own, which then
+    cannot run bf16)."""
+    from ferkit.backends import resolve_runtime
     from ferkit.device import select_device
+    from ferkit.weights import resolve
 
     dev = select_device(device)
-    for spec in weights:
-        resolved = resolve_backend(backend, dev, spec)
-        try:
-            check_precision(precision, resolved)
-        except ConfigError as exc:
-            where = f" (for {spec}, which backend {backend} runs on {resolved})" if spec != "default" else ""
-            raise ConfigError(f"{exc}{where}") from None
+    for kind, spec in weights:
+        resolve_runtime(resolve(kind, spec), backend, precision, dev)
 
 
 BackendOpt = Annotated[

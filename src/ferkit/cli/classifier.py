@@ -256,7 +256,8 @@ def eval_classifier(
     if not data:
         _error("give --data (one or more datasets)")
         raise typer.Exit(EXIT_ERROR)
-    check_backend_options(backend, precision, device, weights or ["default"])  # before anything loads
+    members = [("classifier", w) for w in weights or ["default"]]
+    check_backend_options(backend, precision, device, members)  # before anything loads
     reports = evaluate_many(
         weights or ["default"], data, split, tta, device, out, drop_unmapped, skip_bad, backend, precision
     )

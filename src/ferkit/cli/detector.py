@@ -17,6 +17,7 @@ from ferkit.cli.app import (
 from ferkit.datasets.wider_split import AUTO_EVENT_SHARE, DEFAULT_VAL_EVENTS, DEFAULT_VAL_FRACTION
 from ferkit.detector.config import DetectorTrainConfig
 from ferkit.detector.defaults import CLOSEUPS_N, DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
+from ferkit.detector.sizing import IMGSZ_HELP, InputSize
 from ferkit.errors import FerError
 
 TRAIN = DetectorTrainConfig(data="")  # the defaults of train-detector
@@ -121,7 +122,7 @@ def eval_detector(
     conf: Annotated[float, typer.Option(help="Confidence at which P/R/F1 are reported.")] = DEFAULT_CONF,
     iou: Annotated[float, typer.Option(help="IoU for a detection to count as a hit.")] = 0.5,
     min_size: Annotated[float, typer.Option(help="Faces with a shorter side below this are ignored.")] = 24.0,
-    imgsz: int = DEFAULT_IMGSZ,
+    imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(DEFAULT_IMGSZ),
     nms_iou: float = DEFAULT_NMS_IOU,
     val_fraction: Annotated[
         float | None,
@@ -152,7 +153,7 @@ def eval_detector(
         conf=conf,
         iou=iou,
         min_size=min_size,
-        imgsz=imgsz,
+        imgsz=InputSize.parse(imgsz).spec,
         nms_iou=nms_iou,
         device=device,
         val_fraction=val_fraction,

@@ -26,6 +26,7 @@ from ferkit.cli.app import (
 from ferkit.cli.ray_engine import run_ray_command
 from ferkit.cli.video import VIDEO, run_video_command
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
+from ferkit.detector.sizing import IMGSZ_HELP, InputSize
 from ferkit.errors import ConfigError
 from ferkit.video.config import VideoOptions, is_video_input
 
@@ -90,7 +91,7 @@ def detect_and_classify(
     precision: PrecisionOpt = DEFAULT_PRECISION,
     conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = DEFAULT_CONF,
     iou: Annotated[float, typer.Option(help="Detector NMS IoU threshold.")] = DEFAULT_NMS_IOU,
-    imgsz: Annotated[int, typer.Option(help="Detector input size (pixels).")] = DEFAULT_IMGSZ,
+    imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(DEFAULT_IMGSZ),
     max_faces: Annotated[int | None, typer.Option(help="Keep at most this many faces per image.")] = None,
     margin: Annotated[
         float | None,
@@ -165,7 +166,9 @@ def detect_and_classify(
     from ferkit.pipeline.writers import ResultPrinter
 
     check_output_options(out, annotate, save_crops)
-    models = [*(classifier_weights or ["default"]), *([] if no_detect else [detector_weights])]
+    size = InputSize.parse(imgsz)
+    models = [("classifier", w) for w in classifier_weights or ["default"]]
+    models += [] if no_detect else [("detector", detector_weights)]
     check_backend_options(backend, precision, device, models)  # bad options fail before anything loads
     load = dict(  # Pipeline.from_pretrained's arguments
         detector_weights=detector_weights,
@@ -173,7 +176,7 @@ def detect_and_classify(
         device=device,
         conf=conf,
         iou=iou,
-        imgsz=imgsz,
+        imgsz=size.spec,
         margin=margin,
         max_faces=max_faces,
         detect=not no_detect,

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ferkit.cli.app import BackendOpt, DeviceOpt, PrecisionOpt, app, check_backend_options, fer_errors
+from ferkit.detector.sizing import IMGSZ_HELP, InputSize
 from ferkit.errors import ConfigError
 from ferkit.serve.config import ServeConfig
 
@@ -45,7 +46,7 @@ def serve(
     conf: Annotated[
         float, typer.Option(help="Default detector confidence (a request may set its own).")
     ] = SERVE.conf,
-    imgsz: Annotated[int, typer.Option(help="Detector input size (pixels).")] = SERVE.imgsz,
+    imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(SERVE.imgsz),
     max_upload_mb: Annotated[
         float, typer.Option(help="Largest request body (MB).", rich_help_panel=LIMITS)
     ] = SERVE.max_upload_mb,
@@ -100,7 +101,7 @@ def serve(
         detector_weights=detector_weights,
         classifier_weights=tuple(classifier_weights or SERVE.classifier_weights),
         conf=conf,
-        imgsz=imgsz,
+        imgsz=InputSize.parse(imgsz).spec,
         max_upload_mb=max_upload_mb,
         max_pixels=max_pixels,
         timeout_s=timeout,
@@ -110,9 +111,10 @@ def serve(
         body_timeout_s=body_timeout,
         allowed_hosts=tuple(allowed_host or ()),
     )
-    # bad options fail before anything loads
-    check_backend_options(backend, precision, device, [*config.classifier_weights, config.detector_weights])
+    # bad options fail before anything loads: the port, then each model's weights and runtime
     check_port_free(host, port)
+    models = [*(("classifier", w) for w in config.classifier_weights), ("detector", config.detector_weights)]
+    check_backend_options(backend, precision, device, models)
     from ferkit.serve.app import create_app, load_pipeline
     from ferkit.serve.config import CONFIG_ENV
     from ferkit.serve.protocol import HeaderDeadlineProtocol

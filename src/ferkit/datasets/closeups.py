@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 import yaml
 
+from ferkit.boxes import box_area
 from ferkit.datasets.wider_split import SPLIT_KEY
 from ferkit.datasets.yolo import load_data_yaml, read_labels, read_split, splits_in
 from ferkit.detector.defaults import CLOSEUPS_N
-from ferkit.detector.metrics import box_area
 from ferkit.errors import DataError
 from ferkit.imaging.images import is_image_file, read_image
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ferkit.boxes import detection_arrays
 from ferkit.datasets.wider import find_wider_layout, is_wider_root, parse_wider_gt
 from ferkit.datasets.wider_split import (
     DEFAULT_VAL_EVENTS,
@@ -26,7 +27,7 @@ from ferkit.datasets.wider_split import (
 from ferkit.datasets.yolo import read_labels, read_split, splits_in
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.detector.face_detector import FaceDetector
-from ferkit.detector.metrics import SIZE_BINS, detection_arrays, match_image, pr_curve
+from ferkit.detector.metrics import SIZE_BINS, match_image, pr_curve
 from ferkit.errors import DataError
 from ferkit.imaging.images import image_size, read_image
 from ferkit.plots import plot_pr_curve
@@ -130,7 +131,7 @@ class DetectorReport:
     data: str
     iou: float
     min_size: float
-    imgsz: int
+    imgsz: int | str
     splits: dict[str, SplitReport]
     skipped: list[str] = field(default_factory=list)
     held_out: str = ""  # for a WIDER root: the split rule used
@@ -219,7 +220,7 @@ def evaluate_detector(
     conf: float = DEFAULT_CONF,
     iou: float = 0.5,
     min_size: float = 24.0,
-    imgsz: int = DEFAULT_IMGSZ,
+    imgsz: int | str = DEFAULT_IMGSZ,
     nms_iou: float = DEFAULT_NMS_IOU,
     device: str = "auto",
     val_fraction: float | None = None,

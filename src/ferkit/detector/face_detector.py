@@ -9,7 +9,8 @@ from typing import overload
 import numpy as np
 import torch
 
-from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, check_precision, resolve_backend
+from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, resolve_runtime
+from ferkit.boxes import contained_in_higher, detection_arrays
 from ferkit.detector.defaults import (
     DEFAULT_CONF,
     DEFAULT_CONTAINED,
@@ -19,27 +20,31 @@ from ferkit.detector.defaults import (
     DEFAULT_NMS_IOU,
 )
 from ferkit.detector.exported import ExportedYolo
-from ferkit.detector.metrics import contained_in_higher, detection_arrays
+from ferkit.detector.sizing import InputSize
 from ferkit.detector.yolo import YoloModel
 from ferkit.device import select_device
 from ferkit.errors import ConfigError
 from ferkit.export import load_exported
 from ferkit.imaging.images import read_image, to_bgr8
 from ferkit.types import Detection
-from ferkit.weights import resolve_weights
+from ferkit.weights import resolve
 
 ImageLike = np.ndarray | str | Path
 
 
 class FaceDetector:
-    """A YOLO face detector. Images are BGR uint8 arrays (OpenCV order) or file paths."""
+    """A YOLO face detector. Images are BGR uint8 arrays (OpenCV order) or file paths.
+
+    ``imgsz``: the input size, fixed (pixels) or ``"auto"``/``"auto:LO-HI"``, which sizes each photo from
+    its own long side (:class:`ferkit.detector.sizing.InputSize`).
+    """
 
     def __init__(
         self,
         weights: str | Path | None = "default",
         conf: float = DEFAULT_CONF,
         iou: float = DEFAULT_NMS_IOU,
-        imgsz: int = DEFAULT_IMGSZ,
+        imgsz: int | str | InputSize = DEFAULT_IMGSZ,
         device: str | torch.device = "auto",
         max_det: int = DEFAULT_MAX_DET,
         batch_size: int = 8,
@@ -50,20 +55,24 @@ class FaceDetector:
     ):
         if not 0.0 <= conf <= 1.0 or not 0.0 < iou <= 1.0:
             raise ConfigError(f"conf must be in [0, 1] and iou in (0, 1], got conf={conf}, iou={iou}")
-        if imgsz < 32 or max_det < 1 or batch_size < 1:
-            raise ConfigError("imgsz must be >= 32 and max_det, batch_size >= 1")
+        if max_det < 1 or batch_size < 1:
+            raise ConfigError("max_det and batch_size must be >= 1")
+        size = InputSize.parse(imgsz)
         self.device = device if isinstance(device, torch.device) else select_device(device)
-        self.backend = resolve_backend(backend, self.device, weights)
-        self.precision = check_precision(precision, self.backend)
-        self.conf, self.iou, self.imgsz, self.max_det, self.batch_size = conf, iou, imgsz, max_det, batch_size
+        ref = resolve("detector", weights)
+        runtime = resolve_runtime(ref, backend, precision, self.device)
+        self.backend, self.precision = runtime.backend, runtime.precision
+        self.conf, self.iou, self.max_det, self.batch_size = conf, iou, max_det, batch_size
+        self.input_size = size
+        self.imgsz = size.spec  # as settings record it: a number, or the auto rule
         self.contained = contained  # > 1 keeps boxes inside others
         self.min_side = min_side  # photos smaller than imgsz are enlarged only up to this long side
         if self.backend == "torch":
-            self.weights = resolve_weights("detector", weights)
+            self.weights = ref.path
             self._model: YoloModel | ExportedYolo = YoloModel(self.weights, self.device)
         else:
-            model, meta, self.weights = load_exported("detector", weights, self.backend, imgsz)
-            self._model = ExportedYolo(model, meta, self.backend, self.device, precision)
+            model, meta, self.weights = load_exported(ref, self.backend, size.trace_size())
+            self._model = ExportedYolo(model, meta, self.backend, self.device, self.precision)
 
     @overload
     def detect(self, images: ImageLike, conf: float | None = None) -> list[Detection]: ...
@@ -82,7 +91,7 @@ class FaceDetector:
                 arrays[i : i + self.batch_size],
                 self.conf if conf is None else conf,
                 self.iou,
-                self.imgsz,
+                self.input_size,
                 self.max_det,
                 half=self.device.type == "cuda",
                 min_side=self.min_side,

@@ -1,10 +1,11 @@
 """Detector input and output, shared by every backend: letterboxing, decoding raw YOLO output.
 
-Each image is letterboxed to the smallest stride-aligned rectangle that holds it resized to fit ``imgsz``
-(grey 114 padding, centred), as ultralytics does for one image; photos smaller than ``imgsz`` are enlarged
-only up to ``min_side``. Images of a batch that get the same rectangle run together (:func:`detect_batch`),
-so an image's faces never depend on the batch it came in. Decoding mirrors ultralytics' predictor:
-confidence filter, NMS, boxes mapped back to original pixels and clipped.
+Each image is letterboxed to the smallest stride-aligned rectangle that holds it resized for the detector
+(grey 114 padding, centred), as ultralytics does for one image: fitted into a fixed ``imgsz`` (photos
+smaller than it enlarged only up to ``min_side``), or sized from the photo's own long side with ``auto``
+(:mod:`ferkit.detector.sizing`). Images of a batch that get the same rectangle run together
+(:func:`detect_batch`), so an image's faces never depend on the batch it came in. Decoding mirrors
+ultralytics' predictor: confidence filter, NMS, boxes mapped back to original pixels and clipped.
 """
 
 from __future__ import annotations
@@ -16,23 +17,23 @@ import numpy as np
 import torch
 import torchvision
 
+from ferkit.detector.sizing import InputSize
 from ferkit.types import Box, Detection
 
 PAD_VALUE = 114
 MAX_NMS = 30000
 
 
-def fitted_size(h: int, w: int, imgsz: int, min_side: int) -> tuple[int, int, float]:
-    """(new_h, new_w, ratio) of an image resized to fit ``imgsz``; a smaller image is enlarged only until its
-    long side reaches ``min_side`` (0: kept at its own size; ``imgsz`` or more: always enlarged to fit)."""
-    r = min(imgsz / h, imgsz / w)
-    if r > 1.0:
-        r = min(r, max(1.0, min_side / max(h, w)))
+def fitted_size(h: int, w: int, imgsz: int | str | InputSize, min_side: int) -> tuple[int, int, float]:
+    """(new_h, new_w, ratio) of an image resized for the detector (see :class:`InputSize`): fitted into a
+    fixed ``imgsz``, a smaller image enlarged only until its long side reaches ``min_side`` (0: kept at its
+    own size; ``imgsz`` or more: always enlarged to fit); or, with ``auto``, sized from its own long side."""
+    r = InputSize.parse(imgsz).ratio(h, w, min_side)
     return max(round(h * r), 1), max(round(w * r), 1), r
 
 
 def letterbox_batch(
-    images: Sequence[np.ndarray], imgsz: int, stride: int, min_side: int = 1 << 30
+    images: Sequence[np.ndarray], imgsz: int | InputSize, stride: int, min_side: int = 1 << 30
 ) -> tuple[np.ndarray, list[tuple[float, float, int, int]]]:
     """A float32 (N, 3, H, W) RGB batch in [0, 1] and, per image, (gain_x, gain_y, pad_x, pad_y)."""
     sizes = [fitted_size(*im.shape[:2], imgsz, min_side) for im in images]
@@ -92,7 +93,7 @@ def decode_batch(preds, images: Sequence[np.ndarray], scales, conf: float, iou: 
 def detect_batch(
     images: Sequence[np.ndarray],
     run,
-    imgsz: int,
+    imgsz: int | InputSize,
     stride: int,
     min_side: int,
     conf: float,
@@ -129,7 +130,7 @@ class LetterboxedDetector:
         images: Sequence[np.ndarray],
         conf: float,
         iou: float,
-        imgsz: int,
+        imgsz: int | InputSize,
         max_det: int,
         half: bool = False,
         min_side: int = 1 << 30,

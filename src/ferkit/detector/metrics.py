@@ -12,14 +12,11 @@ unmatched detections outside it. Size is the shorter side of a box, as for ``min
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ferkit.types import Detection
+from ferkit.boxes import iou_matrix, shorter_side
 
 TP, FP, IGNORED = 1, 0, -1
 # face-size bins (shorter side, pixels) for AP by size: small < 32, medium 32-96, large > 96
@@ -28,63 +25,6 @@ SIZE_BINS: dict[str, tuple[float, float]] = {
     "medium": (32.0, 96.0),
     "large": (96.0, float("inf")),
 }
-
-
-def detection_arrays(dets: Sequence[Detection]) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes (N, 4: x1, y1, x2, y2) and scores (N,) of a list of Detections."""
-    boxes = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in dets], dtype=np.float64)
-    return boxes.reshape(-1, 4), np.array([d.score for d in dets], dtype=np.float64)
-
-
-def box_area(boxes: np.ndarray) -> np.ndarray:
-    """Area of each box (N, 4); an inverted side counts as 0."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-
-
-def intersection_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Overlap area of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), boxes as x1, y1, x2, y2."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    return np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), boxes as x1, y1, x2, y2."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    inter = intersection_matrix(a, b)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def contained_in_higher(boxes: np.ndarray, scores: np.ndarray, share: float) -> np.ndarray:
-    """Mask of the boxes that keep: False for one with ``share`` or more of its area inside a kept box of a
-    higher score (a face part found beside the whole face, as happens when a face fills the photo)."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    keep = np.ones(len(boxes), dtype=bool)
-    if share > 1.0 or len(boxes) < 2:
-        return keep
-    area = box_area(boxes)
-    # inside[i, j]: the share of box i's area that lies in box j
-    inside = intersection_matrix(boxes, boxes) / np.where(area > 0, area, 1.0)[:, None]
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    for rank, i in enumerate(order):
-        above = order[:rank]
-        if area[i] > 0 and (keep[above] & (inside[i, above] >= share)).any():
-            keep[i] = False
-    return keep
-
-
-def shorter_side(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
 
 
 def match_image(

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ
+from ferkit.detector.sizing import InputSize
 from ferkit.errors import ConfigError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -36,7 +37,7 @@ class ServeConfig:
     detector_weights: str = "default"
     classifier_weights: tuple[str, ...] = ("default",)
     conf: float = DEFAULT_CONF
-    imgsz: int = DEFAULT_IMGSZ
+    imgsz: int | str = DEFAULT_IMGSZ  # pixels, or auto (ferkit.detector.sizing)
     max_upload_mb: float = 10.0
     max_pixels: int = 40_000_000
     timeout_s: float = 30.0
@@ -56,6 +57,7 @@ class ServeConfig:
             raise ConfigError("--max-upload-mb, --max-pixels and --timeout must be > 0, --batch-wait-ms >= 0")
         if self.header_timeout_s <= 0 or self.body_timeout_s <= 0:
             raise ConfigError("--header-timeout and --body-timeout must be > 0 seconds")
+        InputSize.parse(self.imgsz)
         if any(not h or "/" in h for h in self.allowed_hosts):
             raise ConfigError(f"--allowed-host takes host names or addresses, got {list(self.allowed_hosts)}")
 

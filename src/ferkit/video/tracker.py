@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ferkit.detector.metrics import iou_matrix
+from ferkit.boxes import iou_matrix
 from ferkit.types import Face
 
 

@@ -1,0 +1,113 @@
+"""How large the detector sees a photo (``--imgsz``): a fixed size, or ``auto``, which follows the photo.
+
+A fixed size N fits every photo into N x N (ultralytics' ``imgsz``), so a 1024 px photo is halved at 512 and
+its 24 px faces become 12 px. ``auto`` runs each photo at ``scale`` times its own long side, rounded down to
+the stride and clamped to a range: small photos stay cheap (the floor), large photos keep their small faces (up
+to the ceiling), and no photo runs smaller than a fixed 512 would run it, so photos up to 640 px cost what
+they did. Spelled ``auto`` (the default range and scale) or ``auto:LO-HI``. No torch here: the CLI,
+the server and the configs read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ferkit.errors import ConfigError
+
+STRIDE = 32  # the detector's largest stride: letterboxed sides are multiples of it
+AUTO_RANGE = (384, 960)  # long-side floor and ceiling of `auto` (floor: today's small-photo enlargement)
+# share of the photo's own long side that `auto` runs at, rounded down to the stride: 640 px photos at 512
+# (as the fixed default did), 1024 px photos at 800; chosen with benchmarks/imgsz_auto.py (docs/weights.md)
+AUTO_SCALE = 0.8
+AUTO_BASE = 512  # `auto` never runs a photo smaller than a fixed 512 would (the default before auto)
+MIN_IMGSZ = 32
+IMGSZ_HELP = (
+    "Detector input size: pixels (every photo fitted into N x N), or auto (photos up to 640 px as 512 "
+    "does, larger ones at 0.8x their own long side, within 384-960 px), or auto:LO-HI."
+)
+
+
+@dataclass(frozen=True)
+class InputSize:
+    """A fixed detector input size (``fixed`` > 0), or ``auto``: ``scale`` x the photo's long side, rounded
+    down to the stride, within [``lo``, ``hi``]."""
+
+    fixed: int = 0
+    lo: int = AUTO_RANGE[0]
+    hi: int = AUTO_RANGE[1]
+    scale: float = AUTO_SCALE
+
+    def __post_init__(self) -> None:
+        if self.fixed:
+            if self.fixed < MIN_IMGSZ:
+                raise ConfigError(f"--imgsz must be >= {MIN_IMGSZ} pixels, or auto; got {self.fixed}")
+            return
+        if self.lo < MIN_IMGSZ or self.lo > self.hi:
+            raise ConfigError(
+                f"--imgsz auto:{self.lo}-{self.hi} is an empty range: give auto:LO-HI with "
+                f"{MIN_IMGSZ} <= LO <= HI"
+            )
+        if self.lo % STRIDE or self.hi % STRIDE:
+            raise ConfigError(
+                f"--imgsz auto:{self.lo}-{self.hi}: both ends must be multiples of the detector's stride "
+                f"({STRIDE}), e.g. auto:{_floor(self.lo)}-{_floor(self.hi)}"
+            )
+        if not 0 < self.scale <= 4:
+            raise ConfigError(f"the auto input size's scale must be in (0, 4], got {self.scale}")
+
+    @property
+    def auto(self) -> bool:
+        return not self.fixed
+
+    @classmethod
+    def parse(cls, value: int | str | InputSize) -> InputSize:
+        """``512``, ``"512"``, ``"auto"`` or ``"auto:384-960"``; anything else is a ConfigError."""
+        if isinstance(value, InputSize):
+            return value
+        if isinstance(value, bool):
+            raise ConfigError(f"--imgsz must be a size in pixels or auto, got {value!r}")
+        if isinstance(value, int):
+            return cls(fixed=value)
+        text = str(value).strip().lower()
+        if text == "auto":
+            return cls()
+        if text.startswith("auto:"):
+            lo, sep, hi = text[5:].partition("-")
+            if sep and lo.strip().isdigit() and hi.strip().isdigit():
+                return cls(lo=int(lo), hi=int(hi))
+        elif text.isdigit():
+            return cls(fixed=int(text))
+        raise ConfigError(
+            f"--imgsz must be a size in pixels, auto or auto:LO-HI (e.g. auto:384-960), got {value!r}"
+        )
+
+    @property
+    def spec(self) -> int | str:
+        """What settings record: the fixed size as a number, or the auto rule as text."""
+        if self.fixed:
+            return self.fixed
+        rule = "auto" if (self.lo, self.hi) == AUTO_RANGE else f"auto:{self.lo}-{self.hi}"
+        return rule if self.scale == AUTO_SCALE else f"{rule}@{self.scale:g}"
+
+    def __str__(self) -> str:
+        return str(self.spec)
+
+    def trace_size(self) -> int:
+        """A square size to trace or probe an exported network at (its sizes stay dynamic)."""
+        return self.fixed or 512
+
+    def ratio(self, h: int, w: int, min_side: int) -> float:
+        """The resize ratio of an h x w photo. Fixed: fit it into the square; a smaller photo is enlarged
+        only until its long side reaches ``min_side`` (0: kept at its own size). Auto: its long side times
+        ``scale``, stride-rounded and clamped to [lo, hi]."""
+        long = max(h, w)
+        if self.fixed:
+            r = self.fixed / long
+            return min(r, max(1.0, min_side / long)) if r > 1.0 else r
+        kept = min(long, AUTO_BASE)  # what a fixed AUTO_BASE does: never less than that
+        return min(max(_floor(long * self.scale), kept, self.lo), self.hi) / long
+
+
+def _floor(x: float) -> int:
+    """``x`` rounded down to the stride (at least one stride)."""
+    return max(STRIDE, int(x // STRIDE) * STRIDE)
