@@ -1,11 +1,11 @@
 """How large the detector sees a photo (``--imgsz``): a fixed size, or ``auto``, which follows the photo.
 
-A fixed size N fits every photo into N x N (ultralytics' ``imgsz``), so a 1024 px photo is halved at 512 and
-its 24 px faces become 12 px. ``auto`` runs each photo at ``scale`` times its own long side, rounded down to
-the stride and clamped to a range: small photos stay cheap (the floor), large photos keep their small faces (up
-to the ceiling), and no photo runs smaller than a fixed 512 would run it, so photos up to 640 px cost what
-they did. Spelled ``auto`` (the default range and scale) or ``auto:LO-HI``. No torch here: the CLI,
-the server and the configs read it.
+A fixed size N fits every photo into N x N (ultralytics' ``imgsz``), so a 1024 px photo is halved at 512
+and its 24 px faces become 12 px. ``auto`` runs each photo at ``scale`` times its own long side, rounded
+down to the stride and clamped to a range: small photos stay cheap (the floor), large photos keep their
+small faces (up to the ceiling), and no photo runs smaller than a fixed 512 would run it, so photos up to
+640 px cost what they did. Spelled ``auto`` (the default range and scale) or ``auto:LO-HI``. No torch
+here: the CLI, the server and the configs read it.
 """
 
 from __future__ import annotations
