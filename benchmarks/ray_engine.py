@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 
 from benchmarks.common import SHARED, environment, write_result
+from ferkit.config import PipelineConfig
 from ferkit.device import select_device
 from ferkit.pipeline import Pipeline
 from ferkit.pipeline.batch import run_items
 from ferkit.pipeline.inputs import collect_inputs
 from ferkit.pipeline.ray_engine import run_ray, start_ray
 
-OPTIONS = {"device": "cpu", "batch_size": 8}
+CONFIG = PipelineConfig(device="cpu", batch_size=8)
 
 
 def timed(run) -> dict:
@@ -52,7 +53,7 @@ def main() -> None:
         holder = {}
 
         def local(cb):
-            holder["pipe"] = pipe = Pipeline.from_pretrained(**OPTIONS)
+            holder["pipe"] = pipe = Pipeline.from_config(CONFIG)
             run_items(pipe, items, out=out_local, save_annotated=False, progress=False, on_result=cb)
 
         res_local = timed(local)
@@ -61,7 +62,7 @@ def main() -> None:
         def on_ray(cb):
             start_ray(None)
             run_ray(
-                OPTIONS,
+                CONFIG,
                 pipe.settings(),
                 [str(i.path) for i in items],
                 out_ray,

@@ -16,16 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ferkit.config import BACKENDS, DEFAULT_PRECISION, PRECISIONS
 from ferkit.errors import ConfigError, WeightsError, first_line
 from ferkit.weights import WeightsRef
 
 if TYPE_CHECKING:
     import torch
 
-BACKENDS = ("auto", "torch", "onnx", "openvino")
-DEFAULT_BACKEND = "auto"  # what the CLI, the server and Pipeline.from_pretrained use
-PRECISIONS = ("fp32", "bf16")
-DEFAULT_PRECISION = "fp32"  # bf16: OpenVINO only, about 2x faster on CPUs with bfloat16, not bit-exact
 RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
 # the order `auto` tries on a CPU: fastest first, as measured by benchmarks/backends.py
 CPU_PREFERENCE = ("openvino", "onnx", "torch")

@@ -1,10 +1,94 @@
-"""Config types that need no torch: what may change from one call to the next of an immutable pipeline."""
+"""The pipeline's options, defined once and torch-free: what it loads and how it runs
+(:class:`PipelineConfig`, read by the CLI, ``fer serve``, video and Ray), and what may change from one call
+to the next of an immutable pipeline (:class:`RunOptions`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
+from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
+from ferkit.detector.sizing import InputSize
 from ferkit.errors import ConfigError
+
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+DEFAULT_BACKEND = "auto"  # the fastest installed runtime for the device (ferkit.backends.resolve_backend)
+PRECISIONS = ("fp32", "bf16")
+DEFAULT_PRECISION = "fp32"  # bf16: OpenVINO only, about 2x faster on CPUs with bfloat16, not bit-exact
+DEFAULT_BATCH_SIZE = 8  # images per detector batch (and per decode-ahead batch)
+MARGIN_RANGE = (-0.4, 2.0)  # crop margin, a fraction of the face box
+
+
+def check_conf(conf: float) -> None:
+    if not 0.0 <= conf <= 1.0:
+        raise ConfigError(f"conf must be in [0, 1], got {conf}")
+
+
+def check_max_faces(max_faces: int | None) -> None:
+    if max_faces is not None and max_faces < 1:
+        raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything :meth:`ferkit.pipeline.Pipeline.from_config` loads, and how the pipeline runs.
+
+    ``classifier_weights``: one spec, or several (an ensemble, probabilities averaged); ``margin`` None
+    frames faces as the classifier's checkpoint says; ``detect`` False treats every image as one face crop;
+    ``imgsz``: pixels or ``auto`` (:mod:`ferkit.detector.sizing`). Invalid values are a ConfigError here,
+    before anything loads.
+    """
+
+    detector_weights: str = "default"
+    classifier_weights: tuple[str, ...] = ("default",)
+    device: str = "auto"
+    backend: str = DEFAULT_BACKEND
+    precision: str = DEFAULT_PRECISION
+    conf: float = DEFAULT_CONF
+    iou: float = DEFAULT_NMS_IOU
+    imgsz: int | str = DEFAULT_IMGSZ
+    margin: float | None = None
+    max_faces: int | None = None
+    detect: bool = True
+    tta: bool = False
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    def __post_init__(self) -> None:
+        cw = self.classifier_weights
+        members = [cw] if cw is None or isinstance(cw, (str, Path)) else list(cw)
+        set_ = object.__setattr__  # frozen: normalised once, here
+        set_(self, "classifier_weights", tuple("default" if w is None else str(w) for w in members))
+        det = self.detector_weights
+        set_(self, "detector_weights", "default" if det is None else str(det))
+        set_(self, "imgsz", InputSize.parse(self.imgsz).spec)
+        if not self.classifier_weights:
+            raise ConfigError("give at least one classifier weights spec")
+        check_conf(self.conf)
+        if not 0.0 < self.iou <= 1.0:
+            raise ConfigError(f"iou must be in (0, 1], got {self.iou}")
+        check_max_faces(self.max_faces)
+        lo, hi = MARGIN_RANGE
+        if self.margin is not None and not lo <= self.margin <= hi:
+            raise ConfigError(
+                f"margin must be between {lo} and {hi} (a fraction of the face box), got {self.margin}"
+            )
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.backend.strip().lower() not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+
+    def models(self) -> list[tuple[str, str]]:
+        """The (kind, weights spec) of every model this config loads."""
+        out = [("classifier", w) for w in self.classifier_weights]
+        return out + ([("detector", self.detector_weights)] if self.detect else [])
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["classifier_weights"] = list(self.classifier_weights)
+        return d
 
 
 @dataclass(frozen=True)
@@ -20,7 +104,9 @@ class RunOptions:
     tta: bool | None = None  # test-time augmentation for the classifier
 
     def __post_init__(self) -> None:
-        if self.conf is not None and not 0.0 <= self.conf <= 1.0:
-            raise ConfigError(f"conf must be in [0, 1], got {self.conf}")
-        if self.max_faces is not None and self.max_faces < 1:
-            raise ConfigError(f"max_faces must be >= 1, got {self.max_faces}")
+        if self.conf is not None:
+            check_conf(self.conf)
+        check_max_faces(self.max_faces)
+
+
+PIPELINE = PipelineConfig()  # the defaults, read by the CLI and the server

@@ -14,13 +14,14 @@ import ray
 from typer.testing import CliRunner
 
 from ferkit.cli import app
+from ferkit.config import PipelineConfig
 from ferkit.errors import ConfigError
 from ferkit.pipeline import Pipeline
 from ferkit.pipeline.batch import run_items
 from ferkit.pipeline.inputs import collect_inputs
 from ferkit.pipeline.ray_engine import check_address, list_sources, run_ray
 
-OPTIONS = {"device": "cpu", "batch_size": 2}
+CONFIG = PipelineConfig(device="cpu", batch_size=2)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def pipe():
-    return Pipeline.from_pretrained(**OPTIONS)
+    return Pipeline.from_config(CONFIG)
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def records(path):
 def test_ray_gives_the_local_engine_results(local_ray, pipe, photos, tmp_path):
     run_items(pipe, collect_inputs([str(photos)]).items, out=tmp_path / "local", progress=False)
     sources = list_sources([str(photos)])
-    summary = run_ray(OPTIONS, pipe.settings(), sources, tmp_path / "ray", pipe.class_names, progress=False)
+    summary = run_ray(CONFIG, pipe.settings(), sources, tmp_path / "ray", pipe.class_names, progress=False)
     assert (summary.processed, len(summary.failed)) == (4, 1)
     local, remote = records(tmp_path / "local" / "results.jsonl"), records(tmp_path / "ray" / "results.jsonl")
     assert local.keys() == remote.keys() and len(remote) == 5
@@ -63,7 +64,7 @@ def test_ray_gives_the_local_engine_results(local_ray, pipe, photos, tmp_path):
 
     table = pq.read_table(tmp_path / "ray" / "results.parquet")
     assert table.num_rows == 5 and table.schema.names == list(next(iter(local.values())).keys())
-    again = run_ray(OPTIONS, pipe.settings(), sources, tmp_path / "ray", pipe.class_names, progress=False)
+    again = run_ray(CONFIG, pipe.settings(), sources, tmp_path / "ray", pipe.class_names, progress=False)
     assert (again.skipped, again.processed, len(again.failed)) == (4, 0, 1)  # only the failed one retried
     assert len(records(tmp_path / "ray" / "results.jsonl")) == 5
 
@@ -73,7 +74,7 @@ def test_list_files_uris_and_missing_files_are_records(local_ray, pipe, photos, 
     listing.write_text(f"# photos\n{photos / 'ex0.jpg'}\n\nfile://{photos / 'portrait.jpg'}\n/no/such.jpg\n")
     sources = list_sources([str(listing)])
     assert len(sources) == 3
-    run_ray(OPTIONS, pipe.settings(), sources, tmp_path / "out", pipe.class_names, progress=False)
+    run_ray(CONFIG, pipe.settings(), sources, tmp_path / "out", pipe.class_names, progress=False)
     got = {
         r["source"]: r for r in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())
     }
@@ -99,7 +100,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(local_ray, pipe, tmp_path,
                 return
 
     run_ray(
-        OPTIONS,
+        CONFIG,
         pipe.settings(),
         sources,
         tmp_path / "out",

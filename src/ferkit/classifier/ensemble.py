@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.classifier.predictor import EmotionClassifier, as_crops
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.device import select_device
 from ferkit.errors import WeightsError
 

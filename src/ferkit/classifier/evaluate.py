@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
 
-from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.classifier.data import load_split, preprocess
 from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.plots import plot_confusion
 
 

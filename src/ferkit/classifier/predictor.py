@@ -9,9 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, ExportedModel, resolve_runtime
+from ferkit.backends import ExportedModel, resolve_runtime
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
 from ferkit.classifier.data import preprocess
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.device import select_device
 from ferkit.errors import DataError, WeightsError
 from ferkit.export import load_exported

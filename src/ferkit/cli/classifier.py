@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.cli.app import (
     EXIT_ERROR,
     BackendOpt,
@@ -19,6 +18,7 @@ from ferkit.cli.app import (
     check_backend_options,
     fer_errors,
 )
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
 
 
 def _classifier_defaults():

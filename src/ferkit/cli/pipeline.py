@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.cli.app import (
     EXIT_ERROR,
     EXIT_FAILED_INPUTS,
@@ -25,8 +24,8 @@ from ferkit.cli.app import (
 )
 from ferkit.cli.ray_engine import run_ray_command
 from ferkit.cli.video import VIDEO, run_video_command
-from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
-from ferkit.detector.sizing import IMGSZ_HELP, InputSize
+from ferkit.config import PIPELINE, PipelineConfig
+from ferkit.detector.sizing import IMGSZ_HELP
 from ferkit.errors import ConfigError
 from ferkit.video.config import VideoOptions, is_video_input
 
@@ -86,12 +85,12 @@ def detect_and_classify(
     overwrite: Annotated[
         bool, typer.Option(help="Redo images already in --out instead of skipping them.")
     ] = False,
-    device: DeviceOpt = "auto",
-    backend: BackendOpt = DEFAULT_BACKEND,
-    precision: PrecisionOpt = DEFAULT_PRECISION,
-    conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = DEFAULT_CONF,
-    iou: Annotated[float, typer.Option(help="Detector NMS IoU threshold.")] = DEFAULT_NMS_IOU,
-    imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(DEFAULT_IMGSZ),
+    device: DeviceOpt = PIPELINE.device,
+    backend: BackendOpt = PIPELINE.backend,
+    precision: PrecisionOpt = PIPELINE.precision,
+    conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = PIPELINE.conf,
+    iou: Annotated[float, typer.Option(help="Detector NMS IoU threshold.")] = PIPELINE.iou,
+    imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(PIPELINE.imgsz),
     max_faces: Annotated[int | None, typer.Option(help="Keep at most this many faces per image.")] = None,
     margin: Annotated[
         float | None,
@@ -99,7 +98,9 @@ def detect_and_classify(
             help="Crop margin around each face box (fraction of its size) [default: the classifier's own]."
         ),
     ] = None,
-    detector_weights: Annotated[str, typer.Option(help="Detector .pt, or 'default'.")] = "default",
+    detector_weights: Annotated[
+        str, typer.Option(help="Detector .pt, .onnx, OpenVINO folder, or 'default'.")
+    ] = PIPELINE.detector_weights,
     classifier_weights: Annotated[
         list[str] | None,
         typer.Option(help="Classifier .pt, or 'default'; repeat for an ensemble (probabilities averaged)."),
@@ -108,7 +109,7 @@ def detect_and_classify(
         bool, typer.Option("--no-detect", help="Inputs are face crops: classify whole images.")
     ] = False,
     tta: Annotated[bool, typer.Option(help="Test-time augmentation for the classifier (slower).")] = False,
-    batch_size: Annotated[int, typer.Option(help="Images per detector batch.")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Images per detector batch.")] = PIPELINE.batch_size,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     engine: Annotated[
         Engine,
@@ -166,28 +167,25 @@ def detect_and_classify(
     from ferkit.pipeline.writers import ResultPrinter
 
     check_output_options(out, annotate, save_crops)
-    size = InputSize.parse(imgsz)
-    models = [("classifier", w) for w in classifier_weights or ["default"]]
-    models += [] if no_detect else [("detector", detector_weights)]
-    check_backend_options(backend, precision, device, models)  # bad options fail before anything loads
-    load = dict(  # Pipeline.from_pretrained's arguments
+    config = PipelineConfig(  # every option validated here, before anything loads
         detector_weights=detector_weights,
-        classifier_weights=classifier_weights or "default",
+        classifier_weights=tuple(classifier_weights or PIPELINE.classifier_weights),
         device=device,
+        backend=backend,
+        precision=precision,
         conf=conf,
         iou=iou,
-        imgsz=size.spec,
+        imgsz=imgsz,
         margin=margin,
         max_faces=max_faces,
         detect=not no_detect,
         tta=tta,
         batch_size=batch_size,
-        backend=backend,
-        precision=precision,
     )
+    check_backend_options(backend, precision, device, config.models())
     if engine is Engine.ray:
         ray_args = (address, num_workers, gpus_per_worker)
-        run_ray_command(paths or [], recursive, out, overwrite, fmt, quiet, *ray_args, load)
+        run_ray_command(paths or [], recursive, out, overwrite, fmt, quiet, *ray_args, config)
         return
     video = _video_source(paths or [], source)
     if video is not None:
@@ -205,7 +203,7 @@ def detect_and_classify(
             _error(str(e))
         if not inputs.items:
             raise typer.Exit(EXIT_ERROR)
-    pipe = Pipeline.from_pretrained(**load)
+    pipe = Pipeline.from_config(config)
     if video is not None:
         run_video_command(pipe, video, video_options, fmt, out, overwrite, annotate, quiet)
         return

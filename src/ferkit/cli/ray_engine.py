@@ -13,7 +13,7 @@ from ferkit.errors import ConfigError
 
 
 def run_ray_command(
-    paths, recursive, out, overwrite, fmt, quiet, address, num_workers, gpus_per_worker, options
+    paths, recursive, out, overwrite, fmt, quiet, address, num_workers, gpus_per_worker, config
 ) -> None:
     """List the inputs, load the pipeline here once (bad weights fail before Ray starts), run on Ray."""
     from ferkit.pipeline import Pipeline
@@ -30,11 +30,11 @@ def run_ray_command(
     sources = list_sources(paths, recursive)
     if not sources:
         raise ConfigError("no images to process")
-    pipe = Pipeline.from_pretrained(**options)
+    pipe = Pipeline.from_config(config)
     quiet_ray()
     printer = ResultPrinter(fmt.value, pipe.class_names, sys.stdout)
     summary = run_ray(
-        options,
+        config,
         pipe.settings(),
         sources,
         out,
@@ -42,7 +42,6 @@ def run_ray_command(
         address=address,
         num_workers=num_workers,
         gpus_per_worker=gpus_per_worker,
-        batch_size=options["batch_size"],
         overwrite=overwrite,
         progress=not quiet,
         on_result=printer,

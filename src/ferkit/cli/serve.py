@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ferkit.cli.app import BackendOpt, DeviceOpt, PrecisionOpt, app, check_backend_options, fer_errors
-from ferkit.detector.sizing import IMGSZ_HELP, InputSize
+from ferkit.detector.sizing import IMGSZ_HELP
 from ferkit.errors import ConfigError
 from ferkit.serve.config import ServeConfig
 
@@ -101,7 +101,7 @@ def serve(
         detector_weights=detector_weights,
         classifier_weights=tuple(classifier_weights or SERVE.classifier_weights),
         conf=conf,
-        imgsz=InputSize.parse(imgsz).spec,
+        imgsz=imgsz,
         max_upload_mb=max_upload_mb,
         max_pixels=max_pixels,
         timeout_s=timeout,
@@ -113,8 +113,7 @@ def serve(
     )
     # bad options fail before anything loads: the port, then each model's weights and runtime
     check_port_free(host, port)
-    models = [*(("classifier", w) for w in config.classifier_weights), ("detector", config.detector_weights)]
-    check_backend_options(backend, precision, device, models)
+    check_backend_options(backend, precision, device, config.pipeline().models())
     from ferkit.serve.app import create_app, load_pipeline
     from ferkit.serve.config import CONFIG_ENV
     from ferkit.serve.protocol import HeaderDeadlineProtocol

@@ -9,8 +9,9 @@ from typing import overload
 import numpy as np
 import torch
 
-from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, resolve_runtime
+from ferkit.backends import resolve_runtime
 from ferkit.boxes import contained_in_higher, detection_arrays
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.detector.defaults import (
     DEFAULT_CONF,
     DEFAULT_CONTAINED,

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, check_backend_name
 from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
 from ferkit.classifier.predictor import EmotionClassifier
-from ferkit.config import RunOptions
-from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_DECODE_SIDE, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
+from ferkit.config import MARGIN_RANGE, PIPELINE, PipelineConfig, RunOptions, check_max_faces
+from ferkit.detector.defaults import DEFAULT_DECODE_SIDE
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.device import select_device
 from ferkit.errors import ConfigError, DataError
@@ -49,10 +48,10 @@ class StageTimer:
 
 
 def _check_options(margin: float | None, max_faces: int | None) -> None:
-    if max_faces is not None and max_faces < 1:
-        raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
-    if margin is not None and not -0.4 <= margin <= 2.0:
-        raise ConfigError(f"margin must be between -0.4 and 2.0 (a fraction of the face box), got {margin}")
+    check_max_faces(max_faces)
+    lo, hi = MARGIN_RANGE
+    if margin is not None and not lo <= margin <= hi:
+        raise ConfigError(f"margin must be between {lo} and {hi} (a fraction of the face box), got {margin}")
 
 
 class Pipeline:
@@ -77,51 +76,51 @@ class Pipeline:
         self.margin = recipe.margin if margin is None else margin
         self.square = recipe.square
         self.max_faces, self.tta = max_faces, tta
+        self.config: PipelineConfig | None = None  # set by from_config
         self.timer = StageTimer()
 
     @classmethod
     def from_pretrained(
         cls,
-        detector_weights: str | Path | None = "default",
-        classifier_weights: str | Path | Sequence[str | Path] | None = "default",
-        device: str | torch.device = "auto",
-        conf: float = DEFAULT_CONF,
-        iou: float = DEFAULT_NMS_IOU,
-        imgsz: int = DEFAULT_IMGSZ,
-        margin: float | None = None,
-        max_faces: int | None = None,
-        detect: bool = True,
-        tta: bool = False,
-        batch_size: int = 8,
-        backend: str = DEFAULT_BACKEND,
-        precision: str = DEFAULT_PRECISION,
+        detector_weights: str | Path | None = PIPELINE.detector_weights,
+        classifier_weights: str | Path | Sequence[str | Path] | None = PIPELINE.classifier_weights,
+        device: str | torch.device = PIPELINE.device,
+        **options,
     ) -> Pipeline:
-        """Load the shipped (or given) weights. ``detect=False`` treats every image as one face crop.
+        """Load the shipped (or given) weights; ``options`` are the other fields of
+        :class:`ferkit.config.PipelineConfig` (conf, iou, imgsz, margin, max_faces, detect, tta,
+        batch_size, backend, precision), with its defaults.
 
         ``classifier_weights`` may list several checkpoints: their probabilities are averaged (an ensemble).
-        ``margin`` None uses the classifier's stored crop recipe. ``backend``: torch, onnx, openvino, or auto
-        (the fastest installed for the device, per model: :func:`ferkit.backends.resolve_backend`);
-        ``precision`` bf16 (OpenVINO only) trades exactness for about twice the speed.
+        ``backend``: torch, onnx, openvino, or auto (the fastest installed for the device, per model:
+        :func:`ferkit.backends.resolve_runtime`); ``precision`` bf16 (OpenVINO only) trades exactness for
+        about twice the speed.
         """
-        _check_options(margin, max_faces)  # before the (slow) loading
-        dev = device if isinstance(device, torch.device) else select_device(device)
-        check_backend_name(backend)  # each model resolves it for its own weights
-        classifier = load_classifier(classifier_weights, dev, backend, precision)
-        detector = (
-            FaceDetector(
-                detector_weights,
-                conf=conf,
-                iou=iou,
-                imgsz=imgsz,
+        dev = device if isinstance(device, torch.device) else None
+        config = PipelineConfig(detector_weights, classifier_weights, str(device), **options)
+        return cls.from_config(config, dev)
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig, device: torch.device | None = None) -> Pipeline:
+        """The pipeline ``config`` describes (validated before anything loads); ``device`` overrides
+        ``config.device`` with an already chosen torch device."""
+        dev = device or select_device(config.device)
+        classifier = load_classifier(list(config.classifier_weights), dev, config.backend, config.precision)
+        detector = None
+        if config.detect:
+            detector = FaceDetector(
+                config.detector_weights,
+                conf=config.conf,
+                iou=config.iou,
+                imgsz=config.imgsz,
                 device=dev,
-                batch_size=batch_size,
-                backend=backend,
-                precision=precision,
+                batch_size=config.batch_size,
+                backend=config.backend,
+                precision=config.precision,
             )
-            if detect
-            else None
-        )
-        return cls(classifier, detector, margin=margin, max_faces=max_faces, tta=tta)
+        pipe = cls(classifier, detector, margin=config.margin, max_faces=config.max_faces, tta=config.tta)
+        pipe.config = config
+        return pipe
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ferkit.config import PipelineConfig
 from ferkit.errors import ConfigError, DataError
 from ferkit.pipeline.batch import RunSummary
 from ferkit.pipeline.pipeline import absolute_source
@@ -86,10 +87,10 @@ def check_address(address: str, timeout: float = 5.0) -> None:
 class _PipelineActor:
     """One pipeline per actor; turns a batch of sources into JSON records."""
 
-    def __init__(self, pipeline_options: dict):
+    def __init__(self, config: PipelineConfig):
         from ferkit.pipeline import Pipeline
 
-        self.pipe = Pipeline.from_pretrained(**pipeline_options)
+        self.pipe = Pipeline.from_config(config)
 
     def __call__(self, batch: dict) -> dict:
         sources = [str(s) for s in batch["source"]]
@@ -116,17 +117,18 @@ class _PipelineActor:
 
 
 def _records(
-    sources: list[str], options: dict, workers: int, cpus: float, gpus: float, batch_size: int
+    sources: list[str], config: PipelineConfig, workers: int, cpus: float, gpus: float
 ) -> Iterator[dict]:
     import ray.data
 
+    batch_size = config.batch_size
     ds = ray.data.from_items(
         [{"source": s} for s in sources], override_num_blocks=max(1, len(sources) // batch_size)
     )
     mapped = ds.map_batches(
         _PipelineActor,
         batch_size=batch_size,
-        fn_constructor_kwargs={"pipeline_options": options},
+        fn_constructor_kwargs={"config": config},
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=cpus,
         num_gpus=gpus or None,
@@ -168,7 +170,7 @@ def _child_pids() -> set[int]:
 
 
 def run_ray(
-    pipeline_options: dict,
+    config: PipelineConfig,
     settings: dict,
     sources: list[str],
     out: str | Path,
@@ -176,7 +178,6 @@ def run_ray(
     address: str | None = None,
     num_workers: int | None = None,
     gpus_per_worker: float = 0.0,
-    batch_size: int = 8,
     overwrite: bool = False,
     progress: bool = True,
     on_result=None,
@@ -200,7 +201,7 @@ def run_ray(
         )
         with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as fh:
             for rec in (
-                _records(todo, pipeline_options, summary.workers, cpus, gpus_per_worker, batch_size)
+                _records(todo, config, summary.workers, cpus, gpus_per_worker)
                 if todo
                 else []
             ):

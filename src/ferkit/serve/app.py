@@ -226,12 +226,4 @@ def load_pipeline(config: ServeConfig):
     """The pipeline ``config`` names (weights, device, detector options)."""
     from ferkit.pipeline import Pipeline
 
-    return Pipeline.from_pretrained(
-        config.detector_weights,
-        list(config.classifier_weights),
-        config.device,
-        conf=config.conf,
-        imgsz=config.imgsz,
-        backend=config.backend,
-        precision=config.precision,
-    )
+    return Pipeline.from_config(config.pipeline())

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from ferkit.backends import DEFAULT_BACKEND, DEFAULT_PRECISION
-from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ
-from ferkit.detector.sizing import InputSize
+from ferkit.config import PIPELINE, PipelineConfig
 from ferkit.errors import ConfigError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -31,13 +29,13 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    device: str = "auto"
-    backend: str = DEFAULT_BACKEND
-    precision: str = DEFAULT_PRECISION
-    detector_weights: str = "default"
-    classifier_weights: tuple[str, ...] = ("default",)
-    conf: float = DEFAULT_CONF
-    imgsz: int | str = DEFAULT_IMGSZ  # pixels, or auto (ferkit.detector.sizing)
+    device: str = PIPELINE.device
+    backend: str = PIPELINE.backend
+    precision: str = PIPELINE.precision
+    detector_weights: str = PIPELINE.detector_weights
+    classifier_weights: tuple[str, ...] = PIPELINE.classifier_weights
+    conf: float = PIPELINE.conf
+    imgsz: int | str = PIPELINE.imgsz  # pixels, or auto (ferkit.detector.sizing)
     max_upload_mb: float = 10.0
     max_pixels: int = 40_000_000
     timeout_s: float = 30.0
@@ -57,7 +55,8 @@ class ServeConfig:
             raise ConfigError("--max-upload-mb, --max-pixels and --timeout must be > 0, --batch-wait-ms >= 0")
         if self.header_timeout_s <= 0 or self.body_timeout_s <= 0:
             raise ConfigError("--header-timeout and --body-timeout must be > 0 seconds")
-        InputSize.parse(self.imgsz)
+        # the model options: validated (and imgsz normalised) as the pipeline does it
+        object.__setattr__(self, "imgsz", self.pipeline().imgsz)
         if any(not h or "/" in h for h in self.allowed_hosts):
             raise ConfigError(f"--allowed-host takes host names or addresses, got {list(self.allowed_hosts)}")
 
@@ -82,6 +81,18 @@ class ServeConfig:
         if self.host in LOOPBACK:
             return LOOPBACK
         return (self.host,)
+
+    def pipeline(self) -> PipelineConfig:
+        """The pipeline this server loads."""
+        return PipelineConfig(
+            detector_weights=self.detector_weights,
+            classifier_weights=self.classifier_weights,
+            device=self.device,
+            backend=self.backend,
+            precision=self.precision,
+            conf=self.conf,
+            imgsz=self.imgsz,
+        )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
