@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -68,7 +69,7 @@ def measure(dataset: str, det: FaceDetector, clf: EmotionClassifier, n: int) -> 
         dy.append(((b.y1 + b.y2) / 2 - (y + s / 2)) / s)
         labels.append(label)
         for m in MARGINS:
-            crops[m].append(crop_face(canvas, b, m, clf.crop.square))
+            crops[m].append(crop_face(canvas, b, replace(clf.crop, margin=m)))
     y_true = np.array([clf.class_names.index(c) for c in labels])
     acc = {
         m: float((clf.predict_proba(crops[m]).argmax(1) == y_true).mean()) if labels else 0.0 for m in MARGINS

@@ -59,3 +59,12 @@ def test_every_entry_point_reads_the_one_set_of_defaults():
 def test_cli_refuses_bad_values_in_one_line():
     r = fer("detect-and-classify", "docs/example.jpg", "--batch-size", "0")
     assert r.exit_code == 1 and r.stderr.strip() == "error: batch_size must be >= 1, got 0"
+
+
+def test_the_pipeline_frames_faces_with_one_recipe():
+    """--margin replaces only the margin of the classifier's crop recipe; the rest travels with it."""
+    own = Pipeline.from_config(PipelineConfig(device="cpu"))
+    pipe = Pipeline.from_config(PipelineConfig(device="cpu", margin=0.3))
+    assert pipe.crop.margin == 0.3 and pipe.settings()["margin"] == 0.3
+    assert pipe.crop.interpolation == own.crop.interpolation == own.classifier.crop.interpolation
+    assert own.crop == own.classifier.crop

@@ -9,9 +9,10 @@ import numpy as np
 from ferkit.imaging.recipe import INTERPOLATION_NAMES, CropRecipe
 from ferkit.types import Box
 
-__all__ = ["INTERPOLATIONS", "CropRecipe", "crop_face", "expand_box", "resize_square"]
+__all__ = ["INTERPOLATIONS", "TIGHT", "CropRecipe", "crop_face", "expand_box", "resize_square"]
 
 INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
+TIGHT = CropRecipe(margin=0.0)  # the box as it is, made square
 assert set(INTERPOLATIONS) == set(INTERPOLATION_NAMES)
 
 
@@ -27,13 +28,14 @@ def expand_box(box: Box, margin: float, width: int, height: int, square: bool = 
     return Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2).clip(width, height)
 
 
-def crop_face(image: np.ndarray, box: Box, margin: float = 0.0, square: bool = True) -> np.ndarray:
-    """The pixels of ``box`` expanded by ``margin`` (see :func:`expand_box`), clipped to the image.
+def crop_face(image: np.ndarray, box: Box, recipe: CropRecipe = TIGHT) -> np.ndarray:
+    """The pixels of ``box`` framed by ``recipe`` (its margin and squareness, see :func:`expand_box`),
+    clipped to the image; resizing to the model's input is the classifier's part of the recipe.
 
     Always returns at least a 1x1 crop, so a degenerate box never breaks a batch.
     """
     h, w = image.shape[:2]
-    b = expand_box(box, margin, w, h, square)
+    b = expand_box(box, recipe.margin, w, h, recipe.square)
     x1, y1 = int(np.floor(b.x1)), int(np.floor(b.y1))
     x2, y2 = max(int(np.ceil(b.x2)), x1 + 1), max(int(np.ceil(b.y2)), y1 + 1)
     x1, y1 = min(x1, w - 1), min(y1, h - 1)

@@ -86,8 +86,7 @@ class _Sink:
                     Path(item.name).with_suffix("").as_posix(),
                     image,
                     result,
-                    self.pipeline.margin,
-                    self.pipeline.square,
+                    self.pipeline.crop,
                 )
         if self.fh is not None:
             with self.lock:

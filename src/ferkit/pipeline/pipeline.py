@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,9 +73,8 @@ class Pipeline:
         _check_options(margin, max_faces)
         self.classifier, self.detector = classifier, detector
         self.decode_side = decode_side
-        recipe = classifier.crop
-        self.margin = recipe.margin if margin is None else margin
-        self.square = recipe.square
+        # how faces are framed: the classifier's own recipe, with the margin given here if any
+        self.crop = classifier.crop if margin is None else replace(classifier.crop, margin=margin)
         self.max_faces, self.tta = max_faces, tta
         self.config: PipelineConfig | None = None  # set by from_config
         self.timer = StageTimer()
@@ -121,6 +121,14 @@ class Pipeline:
         pipe = cls(classifier, detector, margin=config.margin, max_faces=config.max_faces, tta=config.tta)
         pipe.config = config
         return pipe
+
+    @property
+    def margin(self) -> float:
+        return self.crop.margin
+
+    @property
+    def square(self) -> bool:
+        return self.crop.square
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -259,11 +267,8 @@ class Pipeline:
         # keep the most confident faces, best first
         found = [sorted(dets, key=lambda d: d.score, reverse=True)[:max_faces] for dets in found]
         by_image = dict(zip(ok, found, strict=True))
-        margin = self.margin if self.detector is not None else 0.0
-        with self.timer("crop"):
-            crops = [
-                crop_face(arrays[i], d.box, margin, self.square) for i, dets in by_image.items() for d in dets
-            ]
+        with self.timer("crop"):  # without a detector the box is the whole image, which no margin changes
+            crops = [crop_face(arrays[i], d.box, self.crop) for i, dets in by_image.items() for d in dets]
         with self.timer("classify"):
             preds = iter(self.classifier.predict(crops, tta=tta) if crops else [])
         results = []

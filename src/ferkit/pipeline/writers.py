@@ -11,7 +11,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from ferkit.imaging.crop import crop_face
+from ferkit.imaging.crop import CropRecipe, crop_face
 from ferkit.types import SCHEMA_VERSION, FrameResult, ImageResult
 
 CSV_FIELDS = (
@@ -178,13 +178,11 @@ def write_image(path: Path, image: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def save_crops(
-    folder: Path, stem: str, image: np.ndarray, result: ImageResult, margin: float, square: bool = True
-) -> None:
-    """Each face as the classifier saw it (before resizing): ``STEM_face<face_index>_<emotion>.png``."""
+def save_crops(folder: Path, stem: str, image: np.ndarray, result: ImageResult, recipe: CropRecipe) -> None:
+    """Each face as the classifier saw it (framed by ``recipe``): ``STEM_face<index>_<emotion>.png``."""
     sx, sy = _image_scale(image, result)
     for i, f in enumerate(result.faces):
-        crop = crop_face(image, f.box_xyxy.scaled(sx, sy), margin, square)
+        crop = crop_face(image, f.box_xyxy.scaled(sx, sy), recipe)
         write_image(folder / f"{stem}_face{i}_{f.emotion}.png", crop)
 
 
