@@ -164,7 +164,7 @@ def _quantize_classifier(model, meta: dict[str, Any], folders: list[Path], n: in
     import numpy as np
 
     from ferkit.classifier.checkpoint import meta_from_dict
-    from ferkit.classifier.data import preprocess
+    from ferkit.classifier.preprocess import Preprocess
     from ferkit.imaging.images import is_image_file, read_gray
 
     files = []
@@ -176,5 +176,5 @@ def _quantize_classifier(model, meta: dict[str, Any], folders: list[Path], n: in
     cmeta = meta_from_dict(meta["meta"])
     picked = [files[i] for i in np.random.default_rng(0).permutation(len(files))[:n]]
     crops = np.stack([read_gray(f, cmeta.input_size, cmeta.crop.interpolation) for f in picked])
-    x = preprocess(crops, cmeta).numpy()
+    x = Preprocess(cmeta).tensor(crops).numpy()
     return nncf.quantize(model, nncf.Dataset([x[i : i + 1] for i in range(len(x))]), subset_size=len(x))

@@ -146,12 +146,13 @@ def test_validation_and_inference_preprocess_alike(tiny_classifier, fer_folder):
     """The tensors training scores val with are the ones EmotionClassifier makes from the image files."""
     import cv2
 
-    from ferkit.classifier.data import load_split, preprocess
+    from ferkit.classifier.data import load_split
+    from ferkit.classifier.preprocess import Preprocess
 
     clf = EmotionClassifier.from_pretrained(tiny_classifier, device="cpu")
     split = load_split(str(fer_folder), "val", clf.meta.grouping, clf.meta.input_size)
     photos = [cv2.imread(s, cv2.IMREAD_COLOR) for s in split.sources]  # as the pipeline reads photos
-    np.testing.assert_array_equal(preprocess(split.images, clf.meta), clf.preprocess(photos))
+    np.testing.assert_array_equal(Preprocess(clf.meta).tensor(split.images), clf.preprocess(photos))
 
 
 @pytest.mark.parametrize(
@@ -161,3 +162,17 @@ def test_ensemble_names_each_members_backend_once(tiny_classifier, backends, nam
     members = [EmotionClassifier.from_pretrained(tiny_classifier, "cpu", b) for b in backends]
     ensemble = EnsembleClassifier(members)
     assert (ensemble.backend, ensemble.precision) == (named, "fp32")
+
+
+def test_single_models_and_ensembles_are_classifiers_that_agree(tiny_classifier, small_input_classifier):
+    from ferkit.classifier.protocol import Classifier
+
+    a = EmotionClassifier.from_pretrained(tiny_classifier, device="cpu")
+    b = EmotionClassifier.from_pretrained(small_input_classifier, device="cpu")
+    both = EnsembleClassifier([a, b])
+    assert isinstance(a, Classifier) and isinstance(both, Classifier)
+    assert both.input_sizes == {a.meta.input_size, b.meta.input_size} and len(both.input_sizes) == 2
+    rng = np.random.default_rng(0)
+    images = {s: rng.integers(0, 255, (3, s, s)).astype(np.uint8) for s in both.input_sizes}
+    mean = (a.predict_images(images) + b.predict_images(images)) / 2
+    np.testing.assert_allclose(both.predict_images(images), mean, atol=1e-6)

@@ -164,7 +164,7 @@ def test_blur_matching_is_stored_and_applied(tmp_path, fer_folder):
 
     import cv2
 
-    from ferkit.classifier.data import preprocess, to_tensor
+    from ferkit.classifier.preprocess import Preprocess, to_tensor
 
     root = tmp_path / "blurry"
     shutil.copytree(fer_folder, root)
@@ -178,7 +178,7 @@ def test_blur_matching_is_stored_and_applied(tmp_path, fer_folder):
     sharp = np.stack(
         [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted((root / "val").rglob("*.png"))[:3]]
     )
-    assert not torch.equal(preprocess(sharp, meta), to_tensor(sharp, meta.mean, meta.std))
+    assert not torch.equal(Preprocess(meta).tensor(sharp), to_tensor(sharp, meta.mean, meta.std))
     no_blur = fit(cfg(root, tmp_path, input_blur="none"), **QUIET)
     assert load_checkpoint(no_blur / "best.pt")[1].blur_sigma == 0.0
 

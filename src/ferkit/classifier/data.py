@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ferkit.classifier.preprocess import to_tensor
 from ferkit.datasets.fer2013 import FaceSet, load_faces
 from ferkit.datasets.grouping import LabelGrouping
 from ferkit.errors import DataError
-from ferkit.imaging.sharpness import match_blur
 
 
 @dataclass
@@ -60,18 +60,6 @@ def stratified_holdout(targets: np.ndarray, fraction: float, seed: int = 0) -> n
         n = max(1, round(len(idx) * fraction)) if len(idx) > 1 else 0
         mask[rng.permutation(idx)[:n]] = True
     return mask
-
-
-def preprocess(images: np.ndarray, meta) -> torch.Tensor:
-    """(N, S, S) uint8 crops at the model's input size -> the model's input, as the checkpoint prescribes:
-    blur matched to the training data, then normalisation."""
-    return to_tensor(match_blur(images, meta.blur_sigma, meta.blur_skip_below), meta.mean, meta.std)
-
-
-def to_tensor(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
-    """(N, S, S) uint8 -> (N, 1, S, S) float32, normalised."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
-    return x.sub_(mean).div_(std).unsqueeze(1)
 
 
 class AugmentedFaces(Dataset):

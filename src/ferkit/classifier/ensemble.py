@@ -61,6 +61,14 @@ class EnsembleClassifier:
         crops = as_crops(crops)
         return np.mean([m.predict_proba(crops, tta=tta) for m in self.members], axis=0)
 
+    @property
+    def input_sizes(self) -> set[int]:
+        return {m.meta.input_size for m in self.members}
+
+    def predict_images(self, images: dict[int, np.ndarray], tta: bool = False) -> np.ndarray:
+        """Mean of the members' probabilities of uint8 images at each one's input size."""
+        return np.mean([m.predict_images(images, tta=tta) for m in self.members], axis=0)
+
     def predict(self, crops: Sequence[np.ndarray], tta: bool = False) -> list[tuple[str, dict[str, float]]]:
         probs = self.predict_proba(crops, tta=tta)
         names = self.class_names

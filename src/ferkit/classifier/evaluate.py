@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
 
-from ferkit.classifier.data import load_split, preprocess
-from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
+from ferkit.classifier.data import load_split
+from ferkit.classifier.ensemble import load_classifier
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.plots import plot_confusion
 
@@ -87,16 +87,11 @@ def classification_metrics(
 def _split_probs(clf, data: str, split: str, tta: bool, drop_unmapped: bool, skip_bad: bool):
     """Targets of a split and the classifier's (or ensemble's mean) probabilities; each member reads the
     images at its own input size and preprocesses them as its checkpoint says."""
-    members = clf.members if isinstance(clf, EnsembleClassifier) else [clf]
-    grouping = members[0].meta.grouping
-    by_size: dict[int, Any] = {}
-    probs = []
-    for m in members:
-        size = m.meta.input_size
-        if size not in by_size:
-            by_size[size] = load_split(data, split, grouping, size, drop_unmapped, skip_bad)
-        probs.append(m.predict_tensor(preprocess(by_size[size].images, m.meta), tta=tta))
-    return next(iter(by_size.values())), np.mean(probs, axis=0)
+    grouping = clf.meta.grouping
+    sizes = sorted(clf.input_sizes)
+    by_size = {s: load_split(data, split, grouping, s, drop_unmapped, skip_bad) for s in sizes}
+    probs = clf.predict_images({s: d.images for s, d in by_size.items()}, tta=tta)
+    return next(iter(by_size.values())), probs
 
 
 def evaluate_classifier(

@@ -11,13 +11,13 @@ import torch.nn.functional as F
 
 from ferkit.backends import ExportedModel, resolve_runtime
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
-from ferkit.classifier.data import preprocess
+from ferkit.classifier.preprocess import Preprocess
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.device import select_device
 from ferkit.errors import DataError, WeightsError
 from ferkit.export import load_exported
-from ferkit.imaging.crop import CropRecipe, resize_square
-from ferkit.imaging.images import decode_image, read_image, to_gray8
+from ferkit.imaging.crop import CropRecipe
+from ferkit.imaging.images import decode_image, read_image
 from ferkit.weights import resolve
 
 
@@ -142,15 +142,22 @@ class EmotionClassifier:
         """How this model wants faces cut out of photos (stored in its checkpoint)."""
         return self.meta.crop
 
+    @property
+    def preprocessor(self) -> Preprocess:
+        """What turns crops into this model's input (from its checkpoint's metadata)."""
+        return Preprocess(self.meta)
+
+    @property
+    def input_sizes(self) -> set[int]:
+        return {self.meta.input_size}
+
     def preprocess(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        """Gray, resized to the checkpoint's input size and normalised with its mean/std: (N, 1, S, S)."""
-        size, interp = self.meta.input_size, self.meta.crop.interpolation
-        arr = (
-            np.stack([resize_square(to_gray8(c), size, interp) for c in crops])
-            if len(crops)
-            else np.zeros((0, size, size), np.uint8)
-        )
-        return preprocess(arr, self.meta)
+        """Gray, resized to the checkpoint's input size, blur-matched and normalised: (N, 1, S, S)."""
+        return self.preprocessor(crops)
+
+    def predict_images(self, images: dict[int, np.ndarray], tta: bool = False) -> np.ndarray:
+        """Probabilities (N, K) of uint8 images already at each input size (``{size: (N, S, S)}``)."""
+        return self.predict_tensor(self.preprocessor.tensor(images[self.meta.input_size]), tta=tta)
 
     @torch.inference_mode()
     def predict_tensor(self, x: torch.Tensor, tta: bool = False, batch_size: int = 256) -> np.ndarray:

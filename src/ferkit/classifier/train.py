@@ -18,7 +18,6 @@ from ferkit.atomic import write_text
 from ferkit.classifier.averaging import snapshot_path
 from ferkit.classifier.checkpoint import ClassifierMeta, save_checkpoint
 from ferkit.classifier.config import ClassifierTrainConfig
-from ferkit.classifier.data import preprocess
 from ferkit.classifier.loop import (
     class_weights,
     evaluate,
@@ -30,6 +29,7 @@ from ferkit.classifier.loop import (
     train_one_epoch,
 )
 from ferkit.classifier.models import create_model, get_spec
+from ferkit.classifier.preprocess import Preprocess
 from ferkit.classifier.starting import (
     match_init,
     read_init,
@@ -171,7 +171,7 @@ def fit(
         crop=CropRecipe(margin=config.crop_margin),
     )
     # scored exactly as the model will be used
-    vals = {n: (preprocess(v.images, meta), torch.from_numpy(v.targets)) for n, v in data.vals.items()}
+    vals = {n: (Preprocess(meta).tensor(v.images), torch.from_numpy(v.targets)) for n, v in data.vals.items()}
     start_epoch, best, best_epoch = 1, -1.0, 0
     history = _read_history(run_dir / "metrics.csv")
     if resume is not None:

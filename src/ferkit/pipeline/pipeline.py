@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ferkit.classifier.ensemble import EnsembleClassifier, load_classifier
-from ferkit.classifier.predictor import EmotionClassifier
+from ferkit.classifier.ensemble import load_classifier
+from ferkit.classifier.protocol import Classifier
 from ferkit.config import MARGIN_RANGE, PIPELINE, PipelineConfig, RunOptions, check_max_faces
 from ferkit.detector.defaults import DEFAULT_DECODE_SIDE
 from ferkit.detector.face_detector import FaceDetector
@@ -60,7 +60,7 @@ class Pipeline:
 
     def __init__(
         self,
-        classifier: EmotionClassifier | EnsembleClassifier,
+        classifier: Classifier,
         detector: FaceDetector | None,
         margin: float | None = None,
         max_faces: int | None = None,
@@ -141,7 +141,7 @@ class Pipeline:
         weights = getattr(self.classifier, "weights", None)
         members = weights if isinstance(weights, list) else [weights]
         return {
-            "classifier_backend": _backends(self.classifier),
+            "classifier_backend": self.classifier.backend,
             "detector_backend": getattr(det, "backend", None),
             "precision": getattr(det, "precision", None) or getattr(self.classifier, "precision", "fp32"),
             "detect": det is not None,
@@ -284,12 +284,6 @@ class Pipeline:
                 faces = [Face(d.box.scaled(sx, sy), d.score, *next(preds)) for d in by_image[i]]
                 results.append(ImageResult(src, int(fw), int(fh), faces, source_abs=absolute[i]))
         return results
-
-
-def _backends(classifier) -> str:
-    """The backend of a classifier, or of each member of an ensemble (joined with '+')."""
-    members = getattr(classifier, "members", [classifier])
-    return "+".join(getattr(m, "backend", "torch") for m in members)
 
 
 def absolute_source(path: str | Path) -> str:
