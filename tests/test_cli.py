@@ -325,3 +325,27 @@ def test_train_detector_options_reach_ultralytics(tmp_path, tiny_yolo):
     expected = {"freeze": 10, "multi_scale": 0.25, "lr0": 0.001, "optimizer": "SGD", "close_mosaic": 1}
     assert {k: args[k] for k in expected} == expected and {k: ours[k] for k in expected} == expected
     assert args["warmup_epochs"] == 0 and args["amp"] is False  # no AMP on a CPU, decided locally
+
+
+def _commands(group, prefix=()):
+    yield prefix
+    for name, cmd in getattr(group, "commands", {}).items():
+        yield from _commands(cmd, (*prefix, name))
+
+
+def test_help_texts_name_values_plainly():
+    """No Typer type labels (<bool>, <list[str]>) and no help text eaten by markup (' .')."""
+    import re
+
+    import typer
+
+    from ferkit.cli import app
+
+    commands = list(_commands(typer.main.get_command(app)))
+    assert len(commands) >= 10
+    for cmd in commands:
+        r = fer(*cmd, "--help")
+        assert r.exit_code == 0, cmd
+        text = re.sub(r"\s+", " ", r.stdout)
+        assert not re.search(r"<(bool|str|int|float|path|list\[)", text), (cmd, text)
+        assert " . " not in text and " .│" not in r.stdout, cmd

@@ -9,9 +9,11 @@ from ferkit.cli import classifier, detector  # noqa: F401
 from ferkit.cli import export, serve  # noqa: F401
 
 # isort: on
-from ferkit.cli.app import EXIT_FAILED_INPUTS, app
+from ferkit.cli.app import EXIT_FAILED_INPUTS, app, use_plain_help
 from ferkit.cli.classifier import eval_classifier, train_classifier
 from ferkit.cli.pipeline import detect_and_classify
+
+use_plain_help(app)
 
 __all__ = ["EXIT_FAILED_INPUTS", "app", "detect_and_classify", "eval_classifier", "main", "train_classifier"]
 

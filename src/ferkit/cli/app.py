@@ -7,9 +7,47 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ferkit.errors import FerError
+
+METAVARS = {"int": "N", "float": "X", "str": "TEXT"} | dict.fromkeys(("path", "Path", "file", "directory"), "PATH")
+
+
+class _PlainHelp:
+    """Help that names values plainly (N, X, TEXT, PATH; choices as Typer lists them) instead of Typer's
+    type labels (<int>, <list[str]>), and shows no value for flags."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for p in params:
+            if isinstance(p, TyperArgument):  # its name says it: no type label beside it
+                p.display_type_rich = _no_label
+            if p.metavar is not None or not isinstance(p, TyperOption):
+                continue
+            if p.is_flag:
+                p.metavar = ""
+                continue
+            label = p.display_type(ctx).strip("<>")
+            inner = label[5:-1] if label.startswith("list[") else label
+            if inner in METAVARS:
+                p.metavar = METAVARS[inner]
+        return params
+
+
+def _no_label(ctx: click.Context) -> None:
+    return None
+
+
+class FerCommand(_PlainHelp, TyperCommand):
+    """A ``fer`` command (see :class:`_PlainHelp`)."""
+
+
+class FerGroup(_PlainHelp, TyperGroup):
+    """``fer`` and its command groups (see :class:`_PlainHelp`)."""
+
 
 app = typer.Typer(
     name="fer",
@@ -17,14 +55,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=FerGroup,
 )
-datasets_app = typer.Typer(help="Dataset conversion tools.", no_args_is_help=True)
+datasets_app = typer.Typer(help="Dataset conversion tools.", no_args_is_help=True, cls=FerGroup)
 app.add_typer(datasets_app, name="datasets")
 
 EXIT_ERROR = 1  # nothing could run: a library error (bad data, missing weights, invalid option value)
 EXIT_USAGE = 2  # the command line itself is wrong (Click/Typer's usage errors)
 EXIT_FAILED_INPUTS = 3  # the run finished, but some inputs failed (each has its error record)
 EXIT_INTERRUPTED = 130
+
+
+def use_plain_help(*apps: typer.Typer) -> None:
+    """Every command of ``apps`` renders its help with :class:`FerCommand`."""
+    for a in apps:
+        for command in a.registered_commands:
+            if command.cls in (None, TyperCommand):
+                command.cls = FerCommand
+        for group in a.registered_groups:
+            use_plain_help(group.typer_instance)
 
 
 class Format(str, Enum):

@@ -96,7 +96,7 @@ def train_classifier(
         _C.distill_temperature
     ),
     epochs: Annotated[
-        int | None, typer.Option(help=f"Epochs [default: {_C.epochs}]; with --resume, a new total.")
+        int | None, typer.Option(help="Epochs; with --resume, a new total.", show_default=str(_C.epochs))
     ] = None,
     hours: Annotated[
         float | None,

@@ -20,7 +20,7 @@ def export_command(
     fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = FORMATS[0],
     out: Annotated[
         Path | None,
-        typer.Option(help="Output file (.onnx) or folder (openvino) [default: beside the weights]."),
+        typer.Option(help="Output file (.onnx) or folder (openvino).", show_default="beside the weights"),
     ] = None,
     imgsz: Annotated[
         int, typer.Option(help="Detector: the input size it is traced at (sizes stay dynamic).")
@@ -35,7 +35,7 @@ def export_command(
         ),
     ] = None,
 ) -> None:
-    """Export a model for the fast backends (--backend onnx|openvino): classes, preprocessing and crop
+    """Export a model for the fast backends (--format onnx|openvino): classes, preprocessing and crop
     recipe travel inside the file, so it is used exactly like the checkpoint."""
     from ferkit.export import export
 

@@ -80,7 +80,7 @@ def detect_and_classify(
     ] = None,
     save_crops: Annotated[bool, typer.Option(help="With --out, also save each face crop.")] = False,
     annotate: Annotated[
-        bool | None, typer.Option(help="With --out, save annotated images [default: on with --out].")
+        bool | None, typer.Option(help="With --out, save annotated images.", show_default="on with --out")
     ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="Redo images already in --out instead of skipping them.")
@@ -95,7 +95,8 @@ def detect_and_classify(
     margin: Annotated[
         float | None,
         typer.Option(
-            help="Crop margin around each face box (fraction of its size) [default: the classifier's own]."
+            help="Crop margin around each face box (fraction of its size).",
+            show_default="the classifier's own",
         ),
     ] = None,
     detector_weights: Annotated[
@@ -118,14 +119,16 @@ def detect_and_classify(
     address: Annotated[
         str | None,
         typer.Option(
-            help="Ray: the cluster (HOST:PORT) [default: start Ray on this machine].",
+            help="Ray: the cluster (HOST:PORT).", show_default="start Ray on this machine",
             rich_help_panel=RAY_PANEL,
         ),
     ] = None,
     num_workers: Annotated[
         int | None,
         typer.Option(
-            help="Ray: pipeline actors [default: one per 2 CPUs of the cluster].", rich_help_panel=RAY_PANEL
+            help="Ray: pipeline actors.",
+            show_default="one per 2 CPUs of the cluster",
+            rich_help_panel=RAY_PANEL,
         ),
     ] = None,
     gpus_per_worker: Annotated[
@@ -145,7 +148,7 @@ def detect_and_classify(
     ] = VIDEO.start_s,
     end: Annotated[
         float | None,
-        typer.Option(help="Video: end time in seconds [default: the end].", rich_help_panel=VIDEO_PANEL),
+        typer.Option(help="Video: end time in seconds.", show_default="the end", rich_help_panel=VIDEO_PANEL),
     ] = VIDEO.end_s,
     smooth: Annotated[
         float,
