@@ -13,7 +13,8 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ferkit.errors import FerError
 
-METAVARS = {"int": "N", "float": "X", "str": "TEXT"} | dict.fromkeys(("path", "Path", "file", "directory"), "PATH")
+PATHS = ("path", "Path", "file", "directory")
+METAVARS = {"int": "N", "float": "X", "str": "TEXT"} | dict.fromkeys(PATHS, "PATH")
 
 
 class _PlainHelp:
