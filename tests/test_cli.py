@@ -349,3 +349,16 @@ def test_help_texts_name_values_plainly():
         text = re.sub(r"\s+", " ", r.stdout)
         assert not re.search(r"<(bool|str|int|float|path|list\[)", text), (cmd, text)
         assert " . " not in text and " .│" not in r.stdout, cmd
+
+
+def test_draw_options_change_the_annotated_image(tmp_path):
+    drawn = {}
+    for name, extra in (("plain", []), ("bare", ["--hide-labels"]), ("thin", ["--line-width", "1"])):
+        r = fer("detect-and-classify", "docs/example.jpg", "--out", tmp_path / name, "-q", *extra)
+        assert r.exit_code == 0, r.output
+        drawn[name] = cv2.imread(str(tmp_path / name / "annotated" / "example.jpg")).astype(int)
+    original = cv2.imread("docs/example.jpg").astype(int)
+    changed = {k: int((np.abs(v - original).sum(axis=2) > 60).sum()) for k, v in drawn.items()}
+    assert changed["bare"] < changed["plain"] and changed["thin"] < changed["plain"]
+    bad = fer("detect-and-classify", "docs/example.jpg", "--line-width", "0")
+    assert bad.exit_code == 1 and "--line-width" in bad.stderr

@@ -23,12 +23,14 @@ __all__ = [
     "Pipeline",
     "WeightsError",
     "__version__",
+    "annotate",
 ]
 
 if TYPE_CHECKING:
     from ferkit.classifier.ensemble import EnsembleClassifier
     from ferkit.classifier.predictor import EmotionClassifier
     from ferkit.detector.face_detector import FaceDetector
+    from ferkit.imaging.draw import annotate
     from ferkit.pipeline import Pipeline
 
 _LAZY = {
@@ -36,6 +38,7 @@ _LAZY = {
     "FaceDetector": "ferkit.detector.face_detector",
     "EmotionClassifier": "ferkit.classifier.predictor",
     "EnsembleClassifier": "ferkit.classifier.ensemble",
+    "annotate": "ferkit.imaging.draw",
 }
 
 

@@ -109,4 +109,18 @@ class RunOptions:
         check_max_faces(self.max_faces)
 
 
+@dataclass(frozen=True)
+class DrawStyle:
+    """How faces are drawn: ``line_width`` in pixels (None: scaled to the image), and whether labels and
+    their confidence are shown (``--line-width``, ``--hide-labels``, ``--hide-conf``)."""
+
+    line_width: int | None = None
+    labels: bool = True
+    conf: bool = True
+
+    def __post_init__(self) -> None:
+        if self.line_width is not None and not 1 <= self.line_width <= 50:
+            raise ConfigError(f"--line-width must be between 1 and 50 pixels, got {self.line_width}")
+
+
 PIPELINE = PipelineConfig()  # the defaults, read by the CLI and the server

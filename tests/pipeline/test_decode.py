@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 from ferkit.boxes import iou_matrix
+from ferkit.imaging.draw import annotate
 from ferkit.imaging.images import read_image, read_image_reduced
 from ferkit.pipeline import Pipeline
-from ferkit.pipeline.writers import annotate
 from ferkit.types import Box, Face, ImageResult
 
 

@@ -24,7 +24,7 @@ from ferkit.cli.app import (
 )
 from ferkit.cli.ray_engine import run_ray_command
 from ferkit.cli.video import VIDEO, run_video_command
-from ferkit.config import PIPELINE, PipelineConfig
+from ferkit.config import PIPELINE, DrawStyle, PipelineConfig
 from ferkit.detector.sizing import IMGSZ_HELP
 from ferkit.errors import ConfigError
 from ferkit.video.config import VideoOptions, is_video_input
@@ -112,6 +112,14 @@ def detect_and_classify(
     tta: Annotated[bool, typer.Option(help="Test-time augmentation for the classifier (slower).")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per detector batch.")] = PIPELINE.batch_size,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    line_width: Annotated[
+        int | None,
+        typer.Option(help="Box line width in annotated images (pixels).", show_default="scaled to the image"),
+    ] = None,
+    hide_labels: Annotated[bool, typer.Option("--hide-labels", help="Annotated images: boxes only.")] = False,
+    hide_conf: Annotated[
+        bool, typer.Option("--hide-conf", help="Annotated images: emotions without their confidence.")
+    ] = False,
     engine: Annotated[
         Engine,
         typer.Option(help="local, or ray: the same pipeline over a Ray cluster.", rich_help_panel=RAY_PANEL),
@@ -186,6 +194,7 @@ def detect_and_classify(
         batch_size=batch_size,
     )
     check_backend_options(backend, precision, device, config.models())
+    style = DrawStyle(line_width, labels=not hide_labels, conf=not hide_conf)
     if engine is Engine.ray:
         ray_args = (address, num_workers, gpus_per_worker)
         run_ray_command(paths or [], recursive, out, overwrite, fmt, quiet, *ray_args, config)
@@ -208,7 +217,7 @@ def detect_and_classify(
             raise typer.Exit(EXIT_ERROR)
     pipe = Pipeline.from_config(config)
     if video is not None:
-        run_video_command(pipe, video, video_options, fmt, out, overwrite, annotate, quiet)
+        run_video_command(pipe, video, video_options, fmt, out, overwrite, annotate, quiet, style)
         return
     printer = ResultPrinter(fmt.value, pipe.class_names, sys.stdout)
     summary = run_items(
@@ -222,6 +231,7 @@ def detect_and_classify(
         progress=not quiet,
         on_result=printer,
         failed_inputs=inputs.errors,
+        style=style,
     )
     printer.close()
     failed = len(summary.failed)

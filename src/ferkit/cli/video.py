@@ -22,6 +22,7 @@ def run_video_command(
     overwrite: bool,
     annotate: bool | None,
     quiet: bool,
+    style=None,
 ) -> None:
     """Process one video; print per-frame records (jsonl, json) or the per-track summary (table, csv)."""
     from ferkit.pipeline.writers import format_jsonl
@@ -46,6 +47,7 @@ def run_video_command(
         save_annotated=annotate is not False,
         progress=not quiet,
         on_frame=on_frame,
+        style=style,
     )
     if fmt is Format.json:
         sys.stdout.write(json.dumps(frames, indent=2, ensure_ascii=False) + "\n")

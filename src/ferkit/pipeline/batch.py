@@ -25,11 +25,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ferkit.config import DrawStyle
 from ferkit.errors import ConfigError
+from ferkit.imaging.draw import annotate
 from ferkit.pipeline.inputs import InputError, InputItem
 from ferkit.pipeline.pipeline import Pipeline, absolute_source
 from ferkit.pipeline.run_folder import RESULTS_FILE, open_run_folder
-from ferkit.pipeline.writers import annotate, error_reason, format_jsonl, save_crops, write_image
+from ferkit.pipeline.writers import error_reason, format_jsonl, save_crops, write_image
 from ferkit.runs import run_lock
 from ferkit.types import ImageResult
 
@@ -70,8 +72,9 @@ def _key(source: str) -> str:
 class _Sink:
     """Writes each finished image: its files first, then its results line (so a line means 'all written')."""
 
-    def __init__(self, out: Path | None, pipeline: Pipeline, annotated: bool, crops: bool):
+    def __init__(self, out: Path | None, pipeline: Pipeline, annotated: bool, crops: bool, style: DrawStyle):
         self.out, self.pipeline, self.annotated, self.crops = out, pipeline, annotated, crops
+        self.style = style
         self.lock = threading.Lock()
         self.fh = (out / RESULTS_FILE).open("a", encoding="utf-8") if out else None
 
@@ -79,7 +82,7 @@ class _Sink:
         if self.out is not None and item is not None and image is not None and result.ok:
             names = self.pipeline.class_names
             if self.annotated:
-                write_image(self.out / "annotated" / item.name, annotate(image, result, names))
+                write_image(self.out / "annotated" / item.name, annotate(image, result, names, self.style))
             if self.crops:
                 save_crops(
                     self.out / "crops",
@@ -119,10 +122,12 @@ def run_items(
     progress: bool = True,
     on_result: Callable[[ImageResult], None] | None = None,
     failed_inputs: Sequence[InputError] = (),
+    style: DrawStyle | None = None,
 ) -> RunSummary:
     """Process ``items`` through :meth:`Pipeline.stream_with_images` (bounded memory, decoding overlapped);
     files are written in the background. Every result goes to ``on_result`` (for printing) and, with ``out``,
-    to results.jsonl; so do ``failed_inputs`` (paths that gave no image at all), as error records."""
+    to results.jsonl; so do ``failed_inputs`` (paths that gave no image at all), as error records.
+    ``style``: how annotated images are drawn."""
     check_output_options(out, None, save_crops)
     out_dir = Path(out) if out is not None else None
     with run_lock(out_dir) if out_dir is not None else contextlib.nullcontext():  # one run per folder
@@ -134,7 +139,7 @@ def run_items(
             summary.skipped = len(items) - len(todo)
         else:
             todo = list(items)
-        sink = _Sink(out_dir, pipeline, save_annotated, save_crops)
+        sink = _Sink(out_dir, pipeline, save_annotated, save_crops, style or DrawStyle())
 
         def record(res: ImageResult) -> None:
             summary.count(res)

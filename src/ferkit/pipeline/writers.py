@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from ferkit.imaging.crop import CropRecipe, crop_face
-from ferkit.types import SCHEMA_VERSION, FrameResult, ImageResult
+from ferkit.imaging.draw import image_scale
+from ferkit.types import SCHEMA_VERSION, ImageResult
 
 CSV_FIELDS = (
     "schema_version",
@@ -29,21 +30,6 @@ CSV_FIELDS = (
     "emotion",
     "emotion_score",
 )
-
-# one BGR colour per emotion, stable across runs
-_PALETTE = [
-    (60, 60, 230),
-    (40, 160, 40),
-    (150, 60, 150),
-    (0, 200, 255),
-    (200, 120, 40),
-    (255, 200, 0),
-    (180, 180, 180),
-    (100, 100, 255),
-    (0, 128, 255),
-    (128, 0, 128),
-]
-
 
 def error_reason(result: ImageResult) -> str:
     """The error of a failed result without the input's name in front (file readers' errors start with it)."""
@@ -130,43 +116,6 @@ class ResultPrinter:
             self.stream.flush()
 
 
-def colour_for(label: str, class_names: Sequence[str]) -> tuple[int, int, int]:
-    i = list(class_names).index(label) if label in class_names else len(class_names)
-    return _PALETTE[i % len(_PALETTE)]
-
-
-def annotate(image: np.ndarray, result: ImageResult | FrameResult, class_names: Sequence[str]) -> np.ndarray:
-    """A copy of the BGR image with each face's box and 'emotion confidence' drawn (and '#track_id' in
-    front, for tracked faces)."""
-    out = image.copy()
-    scale = max(out.shape[:2]) / 640
-    sx, sy = _image_scale(image, result)
-    thick = max(1, round(2 * scale))
-    font_scale = max(0.4, 0.5 * scale)
-    for f in result.faces:
-        c = colour_for(f.emotion, class_names)
-        b = f.box_xyxy.scaled(sx, sy)
-        x1, y1, x2, y2 = (round(v) for v in (b.x1, b.y1, b.x2, b.y2))
-        cv2.rectangle(out, (x1, y1), (x2, y2), c, thick)
-        text = f"{f.emotion} {f.emotion_score:.2f}"
-        if f.track_id is not None:
-            text = f"#{f.track_id} {text}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(1, thick - 1))
-        ty = y1 - 4 if y1 - th - base - 4 >= 0 else y2 + th + 4
-        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base // 2), c, -1)
-        cv2.putText(
-            out,
-            text,
-            (x1 + 2, ty - base // 2),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            font_scale,
-            (0, 0, 0),
-            max(1, thick - 1),
-            cv2.LINE_AA,
-        )
-    return out
-
-
 def write_image(path: Path, image: np.ndarray) -> None:
     """Encode and write atomically (a killed run never leaves half a file under the final name)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,14 +129,7 @@ def write_image(path: Path, image: np.ndarray) -> None:
 
 def save_crops(folder: Path, stem: str, image: np.ndarray, result: ImageResult, recipe: CropRecipe) -> None:
     """Each face as the classifier saw it (framed by ``recipe``): ``STEM_face<index>_<emotion>.png``."""
-    sx, sy = _image_scale(image, result)
+    sx, sy = image_scale(image, result)
     for i, f in enumerate(result.faces):
         crop = crop_face(image, f.box_xyxy.scaled(sx, sy), recipe)
         write_image(folder / f"{stem}_face{i}_{f.emotion}.png", crop)
-
-
-def _image_scale(image: np.ndarray, result: ImageResult | FrameResult) -> tuple[float, float]:
-    """How result boxes (full-image pixels) map onto ``image`` (smaller when decoded at reduced scale)."""
-    if not result.width or not result.height:
-        return 1.0, 1.0
-    return image.shape[1] / result.width, image.shape[0] / result.height

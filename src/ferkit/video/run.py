@@ -28,8 +28,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ferkit.config import DrawStyle
 from ferkit.errors import ConfigError
-from ferkit.pipeline.writers import annotate, colour_for
+from ferkit.imaging.draw import annotate, colour_for
 from ferkit.runs import run_lock
 from ferkit.types import FrameResult
 from ferkit.video.config import VideoOptions
@@ -128,8 +129,8 @@ class VideoSummary:
 class _VideoWriter:
     """annotated.mp4, written in a background thread (drawing and encoding overlap detection)."""
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], class_names):
-        self.class_names = class_names
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], class_names, style: DrawStyle):
+        self.class_names, self.style = class_names, style
         self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not self._writer.isOpened():
             raise ConfigError(f"cannot write {path}: OpenCV has no MPEG-4 encoder here")
@@ -137,7 +138,7 @@ class _VideoWriter:
         self._pending: list[Future] = []
 
     def _draw(self, image: np.ndarray, frame: FrameResult) -> None:
-        self._writer.write(annotate(image, frame, self.class_names))
+        self._writer.write(annotate(image, frame, self.class_names, self.style))
 
     def add(self, image: np.ndarray, frame: FrameResult) -> None:
         for f in self._pending:
@@ -196,8 +197,10 @@ def run_video(
     save_annotated: bool = True,
     progress: bool = True,
     on_frame: Callable[[FrameResult], None] | None = None,
+    style: DrawStyle | None = None,
 ) -> VideoSummary:
-    """Process a video file, camera or stream; with ``out``, write the files listed in this module's doc."""
+    """Process a video file, camera or stream; with ``out``, write the files listed in this module's doc
+    (``style``: how annotated.mp4 is drawn)."""
     from ferkit import __version__
 
     options = options or VideoOptions()
@@ -231,7 +234,11 @@ def run_video(
                 if out_dir is not None and save_annotated and writer is None:
                     fps = options.fps or (video.fps / options.every if video.fps else 10.0)
                     writer = _VideoWriter(
-                        out_dir / ANNOTATED_VIDEO, fps, (frame.width, frame.height), pipeline.class_names
+                        out_dir / ANNOTATED_VIDEO,
+                        fps,
+                        (frame.width, frame.height),
+                        pipeline.class_names,
+                        style or DrawStyle(),
                     )
                 if writer is not None:
                     writer.add(image, frame)
