@@ -58,7 +58,8 @@ def test_style_options():
     blank = np.zeros((H, W, 3), np.uint8)
     plain = annotate(blank, result, ["happy", "sad"])
     hidden = annotate(blank, result, ["happy", "sad"], DrawStyle(labels=False))
-    assert _label_pixels(plain, (100, 100, 200, 200)) > 300 and _label_pixels(hidden, (100, 100, 200, 200)) == 0
+    box = (100, 100, 200, 200)
+    assert _label_pixels(plain, box) > 300 and _label_pixels(hidden, box) == 0
     no_conf = annotate(blank, result, ["happy", "sad"], DrawStyle(conf=False))
     assert _label_pixels(no_conf, (100, 100, 200, 200)) < _label_pixels(plain, (100, 100, 200, 200))
     thick = annotate(blank, result, ["happy", "sad"], DrawStyle(line_width=9, labels=False))
