@@ -46,7 +46,16 @@ class Box:
         return self if sx == sy == 1.0 else Box(self.x1 * sx, self.y1 * sy, self.x2 * sx, self.y2 * sy)
 
     def as_list(self, ndigits: int = 1) -> list[float]:
+        """The corners rounded to ``ndigits`` (as JSON and CSV write them)."""
         return [round(v, ndigits) for v in (self.x1, self.y1, self.x2, self.y2)]
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        """(x1, y1, x2, y2), unrounded."""
+        return (self.x1, self.y1, self.x2, self.y2)
+
+    def __iter__(self):
+        """``x1, y1, x2, y2 = face.box_xyxy`` and ``tuple(face.box_xyxy)`` work."""
+        return iter(self.as_tuple())
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ferkit.errors import DataError, ImageTooLargeError
+from ferkit.errors import ConfigError, DataError, ImageTooLargeError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # image formats met in photo folders that ferkit does not decode: reported when a folder holds them
@@ -185,6 +185,26 @@ def _displayed_size(im: Image.Image) -> tuple[int, int]:
     """(width, height) after the EXIF orientation: orientations 5-8 turn the image by 90 degrees."""
     w, h = im.size
     return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+
+
+COLORS = ("bgr", "rgb")
+
+
+def check_color(color: str) -> str:
+    """``color`` if it names a channel order ferkit reads ('bgr' or 'rgb'), else a ConfigError."""
+    if color not in COLORS:
+        raise ConfigError(f"color must be 'bgr' or 'rgb', got {color!r}")
+    return color
+
+
+def in_memory_to_bgr(image, color: str = "bgr", name: str = "the image") -> np.ndarray:
+    """An in-memory image as BGR uint8: a numpy array in ``color`` order, or a ``PIL.Image`` (whose own
+    mode says its channels; ``color`` does not apply). Anything else is a DataError naming it."""
+    if type(image).__module__.startswith("PIL."):
+        return _to_bgr(image, name, MAX_PIXELS)
+    if not isinstance(image, np.ndarray):
+        raise DataError(f"{name} is a {type(image).__name__}: give a file path, a numpy array or a PIL image")
+    return to_bgr8(image, color)
 
 
 def _to_bgr(im: Image.Image, name: str | Path, max_pixels: int) -> np.ndarray:

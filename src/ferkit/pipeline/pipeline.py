@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,14 +23,14 @@ from ferkit.detector.face_detector import FaceDetector
 from ferkit.device import select_device
 from ferkit.errors import ConfigError, DataError
 from ferkit.imaging.crop import crop_face
-from ferkit.imaging.images import read_image, read_image_reduced, to_bgr8
+from ferkit.imaging.images import check_color, in_memory_to_bgr, read_image, read_image_reduced
 from ferkit.types import Box, Detection, Face, FrameResult, ImageResult
 from ferkit.weights import weights_sha256
 
 if TYPE_CHECKING:
     from ferkit.video.config import VideoOptions
 
-ImageInput = str | Path | np.ndarray
+ImageInput = str | Path | np.ndarray | Any  # Any: a PIL.Image (PIL is not imported for the hint)
 
 
 class StageTimer:
@@ -157,7 +157,8 @@ class Pipeline:
         }
 
     def run(self, image: ImageInput, color: str = "bgr") -> ImageResult:
-        """Faces of one image: a file path, or an array in ``color`` order ('bgr' or 'rgb').
+        """Faces of one image: a file path, a ``PIL.Image``, or an array in ``color`` order ('bgr' or
+        'rgb'; any other ``color`` is a ConfigError).
 
         An unreadable file gives an ImageResult with ``error`` set (no exception), so batches never stop.
         """
@@ -165,6 +166,7 @@ class Pipeline:
 
     def run_batch(self, images: Sequence[ImageInput], color: str = "bgr") -> list[ImageResult]:
         """Results for several images: detection batched, all crops classified in one call."""
+        check_color(color)
         with self.timer("decode"):
             decoded = self._decode(list(enumerate(images)), color)
         return self.run_arrays(*decoded)
@@ -183,6 +185,7 @@ class Pipeline:
         """Like :meth:`stream`, with each decoded BGR image (None where decoding failed), for writers."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        check_color(color)
         batches = _chunks(enumerate(images), batch_size)
         with ThreadPoolExecutor(1, thread_name_prefix="ferkit-decode") as pool:
             nxt = pool.submit(self._decode, next(batches, []), color)
@@ -220,12 +223,13 @@ class Pipeline:
         sources, arrays, errors, absolute, full = [], [], {}, [], []
         for i, (pos, im) in enumerate(batch):
             is_path = isinstance(im, (str, Path))
-            sources.append(str(im) if is_path else f"<array {pos}>")
+            kind = "array" if isinstance(im, np.ndarray) else "image"
+            sources.append(str(im) if is_path else f"<{kind} {pos}>")
             absolute.append(absolute_source(im) if is_path else None)
             size = (0, 0)
             try:
                 if not is_path:
-                    arrays.append(to_bgr8(im, color))
+                    arrays.append(in_memory_to_bgr(im, color, sources[-1]))
                 elif self.decode_side:
                     array, size = read_image_reduced(im, self.decode_side)
                     arrays.append(array)
