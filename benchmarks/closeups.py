@@ -76,7 +76,7 @@ def score(det: FaceDetector, root: Path, limit: int, seed: int, batch: int = 16)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--weights", default="default")
-    ap.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ)
+    ap.add_argument("--imgsz", default=DEFAULT_IMGSZ, help="pixels, or auto")
     ap.add_argument("--conf", type=float, default=DEFAULT_CONF)
     ap.add_argument("--limit", type=int, default=0, help="faces per dataset (0: all)")
     ap.add_argument("--seed", type=int, default=0)

@@ -39,7 +39,7 @@ def main() -> None:
         "--val-events", default=None, help="as in fer eval-detector (default: the split the weights record)"
     )
     ap.add_argument("--name", default="detector", help="result file docs/benchmarks/NAME.json")
-    ap.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ)
+    ap.add_argument("--imgsz", default=DEFAULT_IMGSZ, help="pixels, or auto")
     ap.add_argument("--conf", type=float, default=DEFAULT_CONF)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--backend", default="auto")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ferkit.detector.defaults import TRACE_IMGSZ
 from ferkit.errors import ConfigError, WeightsError
 from ferkit.weights import IR_META, META_KEY, WeightsRef, resolve, shipped_export, weights_sha256
 
@@ -87,7 +88,7 @@ def export(
     weights: str | Path,
     fmt: str = "onnx",
     out: str | Path | None = None,
-    imgsz: int = 512,
+    imgsz: int = TRACE_IMGSZ,
     int8_calibration: Sequence[str | Path] | None = None,
     calibration_size: int = 300,
 ) -> Path:
@@ -140,7 +141,7 @@ def export(
 
 
 def load_exported(
-    ref: WeightsRef, backend: str, imgsz: int = 512
+    ref: WeightsRef, backend: str, imgsz: int = TRACE_IMGSZ
 ) -> tuple[bytes | Path, dict[str, Any], Path]:
     """(model to run, its ferkit metadata, the file it came from) of resolved weights for an exported
     backend: an export as it is (an OpenVINO one with OpenVINO only); the shipped default from its shipped

@@ -22,8 +22,8 @@ from tests.helpers import fer
         ("auto", (350, 350), 384),  # auto: the floor
         ("auto", (450, 300), 450),  # never smaller than a fixed 512 gives
         ("auto", (640, 427), 512),  # 640 px photos as 512 ran them
-        ("auto", (1024, 683), 800),  # 0.8 x 1024 = 819, down to the stride: small faces kept
-        ("auto", (1280, 960), 960),
+        ("auto", (1024, 683), 704),  # 0.7 x 1024 = 717, down to the stride: small faces kept
+        ("auto", (1280, 960), 896),
         ("auto", (4000, 3000), 960),  # the ceiling
         ("auto:320-1280", (1600, 1200), 1280),
         ("auto:320-1280", (200, 200), 320),

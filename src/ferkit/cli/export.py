@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ferkit.cli.app import app, fer_errors
-from ferkit.detector.defaults import DEFAULT_IMGSZ
+from ferkit.detector.defaults import TRACE_IMGSZ
 from ferkit.errors import ConfigError
 from ferkit.export import FORMATS
 
@@ -24,7 +24,7 @@ def export_command(
     ] = None,
     imgsz: Annotated[
         int, typer.Option(help="Detector: the input size it is traced at (sizes stay dynamic).")
-    ] = DEFAULT_IMGSZ,
+    ] = TRACE_IMGSZ,
     int8: Annotated[
         bool, typer.Option(help="Classifier, --format openvino: quantize to int8 (needs --calibration).")
     ] = False,

@@ -1,6 +1,7 @@
 """Operating defaults of the shipped detector, chosen on the validation split (see docs/weights.md)."""
 
-DEFAULT_IMGSZ = 512
+DEFAULT_IMGSZ = "auto"  # the detector's input follows the photo's size (ferkit.detector.sizing)
+TRACE_IMGSZ = 512  # the square size exported detectors are traced at (their sizes stay dynamic)
 DEFAULT_CONF = 0.35
 DEFAULT_NMS_IOU = 0.5
 DEFAULT_MAX_DET = 300
@@ -9,5 +10,5 @@ DEFAULT_CONTAINED = 0.8  # a box with this share of its area inside a higher-sco
 # chosen with benchmarks/small_photos.py
 DEFAULT_MIN_SIDE = 384
 # big JPEG photos are decoded at 1/2, 1/4 or 1/8 scale, keeping at least this long side (crops stay sharp)
-DEFAULT_DECODE_SIDE = 2 * DEFAULT_IMGSZ
+DEFAULT_DECODE_SIDE = 1024  # at least the auto ceiling (960), so the detector never sees an upscaled decode
 CLOSEUPS_N = 2000  # close-up photos `fer datasets closeups` writes by default (detector training data)

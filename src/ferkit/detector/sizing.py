@@ -12,18 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ferkit.detector.defaults import DEFAULT_MIN_SIDE, TRACE_IMGSZ
 from ferkit.errors import ConfigError
 
 STRIDE = 32  # the detector's largest stride: letterboxed sides are multiples of it
-AUTO_RANGE = (384, 960)  # long-side floor and ceiling of `auto` (floor: today's small-photo enlargement)
+# long-side floor (small photos are enlarged to it, as with fixed sizes) and ceiling of `auto`
+AUTO_RANGE = (DEFAULT_MIN_SIDE, 960)
 # share of the photo's own long side that `auto` runs at, rounded down to the stride: 640 px photos at 512
-# (as the fixed default did), 1024 px photos at 800; chosen with benchmarks/imgsz_auto.py (docs/weights.md)
-AUTO_SCALE = 0.8
+# (as the fixed default did), 1024 px photos at 704; chosen with benchmarks/imgsz_auto.py (docs/weights.md):
+# on val photos upscaled to 1024 px, 704 and 768 score alike, 800 a little higher but at 2.1x the time
+AUTO_SCALE = 0.7
 AUTO_BASE = 512  # `auto` never runs a photo smaller than a fixed 512 would (the default before auto)
 MIN_IMGSZ = 32
 IMGSZ_HELP = (
-    "Detector input size: pixels (every photo fitted into N x N), or auto (photos up to 640 px as 512 "
-    "does, larger ones at 0.8x their own long side, within 384-960 px), or auto:LO-HI."
+    "Detector input size: pixels (every photo fitted into N x N), or auto (0.7x the photo's long side, "
+    "never less than 512 gives, within 384-960 px), or auto:LO-HI."
 )
 
 
@@ -94,7 +97,7 @@ class InputSize:
 
     def trace_size(self) -> int:
         """A square size to trace or probe an exported network at (its sizes stay dynamic)."""
-        return self.fixed or 512
+        return self.fixed or TRACE_IMGSZ
 
     def ratio(self, h: int, w: int, min_side: int) -> float:
         """The resize ratio of an h x w photo. Fixed: fit it into the square; a smaller photo is enlarged
