@@ -25,7 +25,8 @@ from tests.helpers import fer
         ("auto", (1024, 683), 704),  # 0.7 x 1024 = 717, down to the stride: small faces kept
         ("auto", (1280, 960), 896),
         ("auto", (4000, 3000), 960),  # the ceiling
-        ("auto:320-1280", (1600, 1200), 1280),
+        ("auto:320-1280", (1600, 1200), 1120),
+        ("auto:320-1280", (2400, 1600), 1280),
         ("auto:320-1280", (200, 200), 320),
     ],
 )  # fmt: skip
