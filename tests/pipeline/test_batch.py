@@ -5,7 +5,7 @@ import pytest
 
 from ferkit.pipeline.batch import run_items
 from ferkit.pipeline.inputs import collect_inputs
-from ferkit.pipeline.run_folder import RESULTS_FILE, RUN_FILE, load_done
+from ferkit.pipeline.run_folder import RESULTS_CSV, RESULTS_FILE, RUN_FILE, load_done
 
 
 def read_results(out):
@@ -55,6 +55,24 @@ def test_killed_run_resumes_without_losing_results(two_face_pipeline, photo_fold
     summary = run_items(two_face_pipeline, items, out=out, progress=False)
     assert summary.skipped == 2 and summary.processed == 2
     assert sorted(r["source"] for r in read_results(out)) == sorted(str(it.path) for it in items)
+
+
+def test_results_csv_holds_every_image_of_a_resumed_run(two_face_pipeline, photo_folder, tmp_path):
+    """--out DIR/results.csv: one row per face, the -f csv columns, for the runs before a resume too."""
+    import csv
+
+    from ferkit.pipeline.writers import csv_header
+
+    items = collect_inputs([str(photo_folder)]).items
+    out = tmp_path / "out"
+    run_items(two_face_pipeline, items[:1], out=out, progress=False)
+    with (out / RESULTS_FILE).open("a") as fh:
+        fh.write('{"source": "torn')
+    run_items(two_face_pipeline, items, out=out, progress=False)
+    rows = list(csv.reader((out / RESULTS_CSV).open(encoding="utf-8")))
+    assert rows[0] == csv_header(two_face_pipeline.class_names)
+    assert sorted({r[1] for r in rows[1:]}) == sorted(str(it.path) for it in items)
+    assert len(rows) - 1 == 2 * len(items)  # the stand-in detector finds two faces in each
 
 
 def test_load_done_ignores_errors_and_torn_lines(tmp_path):

@@ -4,6 +4,7 @@ Output folder layout (``--out DIR``)::
 
     DIR/run.json           the settings of the run: options, weights files (SHA-256), ferkit version
     DIR/results.jsonl      one line per image, appended as each image completes
+    DIR/results.csv        one row per face (the -f csv columns), remade from results.jsonl when a run ends
     DIR/annotated/NAME     the image with boxes and labels drawn
     DIR/crops/STEM_faceI_LABEL.png   face crops (with --save-crops)
 
@@ -30,8 +31,8 @@ from ferkit.errors import ConfigError
 from ferkit.imaging.draw import annotate
 from ferkit.pipeline.inputs import InputError, InputItem
 from ferkit.pipeline.pipeline import Pipeline, absolute_source
-from ferkit.pipeline.run_folder import RESULTS_FILE, open_run_folder
-from ferkit.pipeline.writers import error_reason, format_jsonl, save_crops, write_image
+from ferkit.pipeline.run_folder import RESULTS_CSV, RESULTS_FILE, open_run_folder
+from ferkit.pipeline.writers import error_reason, format_jsonl, save_crops, write_image, write_results_csv
 from ferkit.runs import run_lock
 from ferkit.types import ImageResult
 
@@ -133,7 +134,7 @@ def run_items(
     with run_lock(out_dir) if out_dir is not None else contextlib.nullcontext():  # one run per folder
         summary = RunSummary()
         if out_dir is not None:
-            resumed = open_run_folder(out_dir, pipeline.settings(), overwrite, ("annotated", "crops"))
+            resumed = open_run_folder(out_dir, pipeline.settings(), overwrite, ("annotated", "crops", RESULTS_CSV))
             summary.torn_lines = resumed.torn_lines
             todo = [it for it in items if _key(str(it.path)) not in resumed.done]
             summary.skipped = len(items) - len(todo)
@@ -158,20 +159,24 @@ def run_items(
             dynamic_ncols=True,
         )
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(2, thread_name_prefix="ferkit-write") as writer:
-            pending: list[Future] = []
-            stream = pipeline.stream_with_images([it.path for it in todo], batch_size)
-            for it, (res, img) in zip(todo, stream, strict=True):
-                pending.append(writer.submit(sink.write, it, img, res))
-                record(res)
-                bar.update(1)
+        try:
+            with ThreadPoolExecutor(2, thread_name_prefix="ferkit-write") as writer:
+                pending: list[Future] = []
+                stream = pipeline.stream_with_images([it.path for it in todo], batch_size)
+                for it, (res, img) in zip(todo, stream, strict=True):
+                    pending.append(writer.submit(sink.write, it, img, res))
+                    record(res)
+                    bar.update(1)
+                    with pipeline.timer("write"):
+                        pending = [f for f in pending if not _finished(f)]
                 with pipeline.timer("write"):
-                    pending = [f for f in pending if not _finished(f)]
-            with pipeline.timer("write"):
-                for f in pending:
-                    f.result()
-        sink.close()
-        bar.close()
+                    for f in pending:
+                        f.result()
+        finally:  # an interrupted run too: its CSV holds every image done so far
+            sink.close()
+            bar.close()
+            if out_dir is not None:
+                write_results_csv(out_dir / RESULTS_FILE, out_dir / RESULTS_CSV, pipeline.class_names)
         summary.seconds = time.perf_counter() - t0
         return summary
 

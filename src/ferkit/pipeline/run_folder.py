@@ -19,6 +19,7 @@ from ferkit.errors import ConfigError
 from ferkit.pipeline.pipeline import absolute_source
 
 RESULTS_FILE = "results.jsonl"
+RESULTS_CSV = "results.csv"  # remade from RESULTS_FILE at the end of each run
 RUN_FILE = "run.json"
 
 

@@ -86,6 +86,26 @@ def csv_rows(result: ImageResult, class_names: Sequence[str]) -> list[list]:
     return rows
 
 
+def write_results_csv(results_jsonl: Path, csv_path: Path, class_names: Sequence[str]) -> int:
+    """``csv_path`` (one row per face, the ``-f csv`` columns) made anew from every whole line of
+    ``results_jsonl``, written atomically; returns the number of images in it."""
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    images = 0
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh, lineterminator="\n")
+        out.writerow(csv_header(class_names))
+        raw = results_jsonl.read_bytes() if results_jsonl.is_file() else b""
+        for line in raw.split(b"\n"):
+            try:
+                result = ImageResult.from_dict(json.loads(line.decode("utf-8")))
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+                continue  # blank, or torn by a killed run (resume drops it too)
+            out.writerows(csv_rows(result, class_names))
+            images += 1
+    tmp.replace(csv_path)
+    return images
+
+
 class ResultPrinter:
     """Prints results as they arrive in one of the formats table, json, jsonl or csv (json is one array,
     printed by :meth:`close`). Every input gets exactly one record, failed ones with their error."""
