@@ -16,7 +16,14 @@ from ferkit.cli.app import (
 )
 from ferkit.datasets.wider_split import AUTO_EVENT_SHARE, DEFAULT_VAL_EVENTS, DEFAULT_VAL_FRACTION
 from ferkit.detector.config import DetectorTrainConfig
-from ferkit.detector.defaults import CLOSEUPS_N, DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
+from ferkit.detector.defaults import (
+    CLOSEUPS_N,
+    DEFAULT_CONF,
+    DEFAULT_IMGSZ,
+    DEFAULT_NMS_IOU,
+    EVAL_IOU,
+    EVAL_MIN_SIZE,
+)
 from ferkit.detector.sizing import IMGSZ_HELP, InputSize
 from ferkit.errors import FerError
 
@@ -120,8 +127,10 @@ def eval_detector(
     weights: Annotated[str, typer.Option(help="Detector .pt, a run folder, or 'default'.")] = "default",
     data: Annotated[str, typer.Option(help="YOLO data.yaml, or a WIDER FACE root (its val split).")] = ...,
     conf: Annotated[float, typer.Option(help="Confidence at which P/R/F1 are reported.")] = DEFAULT_CONF,
-    iou: Annotated[float, typer.Option(help="IoU for a detection to count as a hit.")] = 0.5,
-    min_size: Annotated[float, typer.Option(help="Faces with a shorter side below this are ignored.")] = 24.0,
+    iou: Annotated[float, typer.Option(help="IoU for a detection to count as a hit.")] = EVAL_IOU,
+    min_size: Annotated[
+        float, typer.Option(help="Faces with a shorter side below this are ignored.")
+    ] = EVAL_MIN_SIZE,
     imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(DEFAULT_IMGSZ),
     nms_iou: float = DEFAULT_NMS_IOU,
     val_fraction: Annotated[

@@ -12,3 +12,5 @@ DEFAULT_MIN_SIDE = 384
 # big JPEG photos are decoded at 1/2, 1/4 or 1/8 scale, keeping at least this long side (crops stay sharp)
 DEFAULT_DECODE_SIDE = 1024  # at least the auto ceiling (960), so the detector never sees an upscaled decode
 CLOSEUPS_N = 2000  # close-up photos `fer datasets closeups` writes by default (detector training data)
+EVAL_IOU = 0.5  # a detection counts as a hit at this IoU with a face (fer eval-detector, benchmarks)
+EVAL_MIN_SIZE = 24.0  # faces with a shorter side below this (px) are ignored when scoring

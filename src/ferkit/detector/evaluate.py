@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ferkit.boxes import detection_arrays
+from ferkit.config import DEFAULT_BATCH_SIZE
 from ferkit.datasets.wider import find_wider_layout, is_wider_root, parse_wider_gt
 from ferkit.datasets.wider_split import (
     DEFAULT_VAL_EVENTS,
@@ -25,7 +26,7 @@ from ferkit.datasets.wider_split import (
     choose_val_events,
 )
 from ferkit.datasets.yolo import read_labels, read_split, splits_in
-from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
+from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU, EVAL_IOU, EVAL_MIN_SIZE
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.detector.metrics import SIZE_BINS, match_image, pr_curve
 from ferkit.errors import DataError
@@ -218,15 +219,15 @@ def evaluate_detector(
     weights: str | Path,
     data: str | Path,
     conf: float = DEFAULT_CONF,
-    iou: float = 0.5,
-    min_size: float = 24.0,
+    iou: float = EVAL_IOU,
+    min_size: float = EVAL_MIN_SIZE,
     imgsz: int | str = DEFAULT_IMGSZ,
     nms_iou: float = DEFAULT_NMS_IOU,
     device: str = "auto",
     val_fraction: float | None = None,
     val_events: str | None = None,
     out_dir: str | Path | None = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     skip_bad: bool = False,
     progress: bool = True,
     detector: Any = None,

@@ -11,7 +11,7 @@ import torch
 
 from ferkit.backends import resolve_runtime
 from ferkit.boxes import contained_in_higher, detection_arrays
-from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, DEFAULT_PRECISION
 from ferkit.detector.defaults import (
     DEFAULT_CONF,
     DEFAULT_CONTAINED,
@@ -48,7 +48,7 @@ class FaceDetector:
         imgsz: int | str | InputSize = DEFAULT_IMGSZ,
         device: str | torch.device = "auto",
         max_det: int = DEFAULT_MAX_DET,
-        batch_size: int = 8,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         contained: float = DEFAULT_CONTAINED,
         backend: str = DEFAULT_BACKEND,
         precision: str = DEFAULT_PRECISION,

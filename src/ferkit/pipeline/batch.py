@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ferkit.config import DrawStyle
+from ferkit.config import DEFAULT_BATCH_SIZE, DrawStyle
 from ferkit.errors import ConfigError
 from ferkit.imaging.draw import annotate
 from ferkit.pipeline.inputs import InputError, InputItem
@@ -119,7 +119,7 @@ def run_items(
     overwrite: bool = False,
     save_annotated: bool = True,
     save_crops: bool = False,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
     on_result: Callable[[ImageResult], None] | None = None,
     failed_inputs: Sequence[InputError] = (),
@@ -134,7 +134,8 @@ def run_items(
     with run_lock(out_dir) if out_dir is not None else contextlib.nullcontext():  # one run per folder
         summary = RunSummary()
         if out_dir is not None:
-            resumed = open_run_folder(out_dir, pipeline.settings(), overwrite, ("annotated", "crops", RESULTS_CSV))
+            extra = ("annotated", "crops", RESULTS_CSV)  # what --overwrite removes besides the results
+            resumed = open_run_folder(out_dir, pipeline.settings(), overwrite, extra)
             summary.torn_lines = resumed.torn_lines
             todo = [it for it in items if _key(str(it.path)) not in resumed.done]
             summary.skipped = len(items) - len(todo)

@@ -17,7 +17,14 @@ import torch
 
 from ferkit.classifier.ensemble import load_classifier
 from ferkit.classifier.protocol import Classifier
-from ferkit.config import MARGIN_RANGE, PIPELINE, PipelineConfig, RunOptions, check_max_faces
+from ferkit.config import (
+    DEFAULT_BATCH_SIZE,
+    MARGIN_RANGE,
+    PIPELINE,
+    PipelineConfig,
+    RunOptions,
+    check_max_faces,
+)
 from ferkit.detector.defaults import DEFAULT_DECODE_SIDE
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.device import select_device
@@ -172,7 +179,7 @@ class Pipeline:
         return self.run_arrays(*decoded)
 
     def stream(
-        self, images: Iterable[ImageInput], batch_size: int = 8, color: str = "bgr"
+        self, images: Iterable[ImageInput], batch_size: int = DEFAULT_BATCH_SIZE, color: str = "bgr"
     ) -> Iterator[ImageResult]:
         """Results in input order as each batch finishes, for inputs of any length: at most two batches are
         decoded at a time (the next one in a background thread while this one runs)."""
@@ -180,7 +187,7 @@ class Pipeline:
             yield result
 
     def stream_with_images(
-        self, images: Iterable[ImageInput], batch_size: int = 8, color: str = "bgr"
+        self, images: Iterable[ImageInput], batch_size: int = DEFAULT_BATCH_SIZE, color: str = "bgr"
     ) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
         """Like :meth:`stream`, with each decoded BGR image (None where decoding failed), for writers."""
         if batch_size < 1:
