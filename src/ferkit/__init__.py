@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ferkit._version import __version__
 from ferkit.errors import ConfigError, DataError, FerError, WeightsError
 from ferkit.types import Box, Detection, Face, ImageResult
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Box",

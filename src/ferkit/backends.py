@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ferkit.config import BACKENDS, DEFAULT_PRECISION, PRECISIONS
 from ferkit.errors import ConfigError, WeightsError, first_line
-from ferkit.weights import WeightsRef
+from ferkit.weights import WeightsRef, resolve, shipped_export, weights_sha256
 
 if TYPE_CHECKING:
     import torch
@@ -170,3 +171,23 @@ class ExportedModel:
                 return self._session.run(None, {self._input: x})
             self._request.infer({0: x})
             return [np.array(t.data) for t in self._request.output_tensors]
+
+
+def load_exported(
+    ref: WeightsRef, backend: str, make_onnx: Callable[[Path], tuple[bytes, dict[str, Any]]]
+) -> tuple[bytes | Path, dict[str, Any], Path]:
+    """(model to run, its ferkit metadata, the file it came from) of resolved weights for an exported
+    backend: an export as it is (an OpenVINO one with OpenVINO only); the shipped default from its shipped
+    ONNX export, unless that no longer matches the checkpoint; any other checkpoint exported in memory by
+    its model package's ``make_onnx`` (path -> ONNX bytes with metadata, and the metadata)."""
+    if ref.exported:
+        if ref.format == "openvino" and backend != "openvino":
+            raise WeightsError(f"{ref.spec} is an OpenVINO export: it runs with --backend openvino")
+        return ref.model_file, ref.meta, ref.path
+    if ref.shipped:
+        onnx_file = shipped_export(ref.kind)
+        if onnx_file.is_file():
+            shipped = resolve(ref.kind, onnx_file)
+            if shipped.meta.get("source_sha256") == weights_sha256(ref.path):
+                return shipped.model_file, shipped.meta, onnx_file
+    return (*make_onnx(ref.path), ref.path)

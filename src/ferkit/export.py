@@ -1,22 +1,24 @@
-"""``fer export``: both models as ONNX (or OpenVINO IR), with what ferkit needs to use them inside (the
-metadata format is described in :mod:`ferkit.weights`), and the model an exported backend runs for resolved
-weights (:func:`load_exported`).
+"""``fer export``: both models as ONNX (or OpenVINO IR) files, with what ferkit needs to use them inside
+(the metadata format is described in :mod:`ferkit.weights`). Each model package makes its own ONNX
+(:func:`ferkit.classifier.onnx.classifier_onnx`, :func:`ferkit.detector.exported.detector_onnx`); this
+module only writes them, and quantizes classifiers to int8.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ferkit.classifier.onnx import classifier_onnx
 from ferkit.detector.defaults import TRACE_IMGSZ
+from ferkit.detector.exported import detector_onnx
 from ferkit.errors import ConfigError, WeightsError
-from ferkit.weights import IR_META, META_KEY, WeightsRef, resolve, shipped_export, weights_sha256
+from ferkit.weights import EXPORT_FORMATS, IR_META
 
-FORMATS = ("onnx", "openvino")
+FORMATS = EXPORT_FORMATS
 
 
 def weights_kind(path: Path) -> str:
@@ -28,60 +30,6 @@ def weights_kind(path: Path) -> str:
         return "classifier"
     except WeightsError:
         return "detector"
-
-
-def classifier_onnx(weights: Path) -> tuple[bytes, dict[str, Any]]:
-    """ONNX bytes of a classifier checkpoint (dynamic batch) and its metadata."""
-    import torch
-
-    from ferkit.classifier.checkpoint import load_checkpoint
-
-    model, meta = load_checkpoint(weights, "cpu")
-    model = model.to(memory_format=torch.contiguous_format)
-    x = torch.zeros(1, 1, meta.input_size, meta.input_size)
-    buf = io.BytesIO()
-    torch.onnx.export(
-        model,
-        (x,),
-        buf,
-        input_names=["image"],
-        output_names=["logits"],
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
-    return buf.getvalue(), {
-        "kind": "classifier",
-        "meta": meta.to_dict(),
-        "source_sha256": weights_sha256(weights),
-    }
-
-
-def detector_onnx(weights: Path, imgsz: int) -> tuple[bytes, dict[str, Any]]:
-    """ONNX bytes of a detector checkpoint (dynamic batch and size) and its metadata."""
-    from ferkit.detector.yolo import export_onnx
-
-    data, info = export_onnx(weights, imgsz)
-    return data, {"kind": "detector", **info, "imgsz": imgsz, "source_sha256": weights_sha256(weights)}
-
-
-def with_metadata(model: bytes, meta: dict[str, Any]) -> bytes:
-    """The ONNX model with ``meta`` stored as its ``ferkit`` metadata entry."""
-    import onnx
-
-    proto = onnx.load_from_string(model)
-    kept = [p for p in proto.metadata_props if p.key != META_KEY]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = META_KEY, json.dumps(meta)
-    return proto.SerializeToString()
-
-
-def exported_bytes(weights: Path, kind: str, imgsz: int) -> tuple[bytes, dict[str, Any]]:
-    """ONNX bytes with metadata of a ``kind`` checkpoint, made in memory (for a backend given a .pt)."""
-    data, meta = classifier_onnx(weights) if kind == "classifier" else detector_onnx(weights, imgsz)
-    return with_metadata(data, meta), meta
 
 
 def export(
@@ -116,7 +64,7 @@ def export(
         raise ConfigError("int8 export is for classifiers (the detector's accuracy loss is not measured)")
     if int8_calibration and importlib.util.find_spec("nncf") is None:
         raise ConfigError("int8 export needs NNCF, which is not installed: pip install nncf")
-    data, meta = exported_bytes(src, kind, imgsz)
+    data, meta = classifier_onnx(src) if kind == "classifier" else detector_onnx(src, imgsz)
     dst = (
         Path(out)
         if out is not None
@@ -138,25 +86,6 @@ def export(
     ov.save_model(model, str(dst / "model.xml"), compress_to_fp16=False)
     (dst / IR_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return dst
-
-
-def load_exported(
-    ref: WeightsRef, backend: str, imgsz: int = TRACE_IMGSZ
-) -> tuple[bytes | Path, dict[str, Any], Path]:
-    """(model to run, its ferkit metadata, the file it came from) of resolved weights for an exported
-    backend: an export as it is (an OpenVINO one with OpenVINO only); the shipped default from its shipped
-    ONNX export, unless that no longer matches the checkpoint; any other checkpoint exported in memory."""
-    if ref.exported:
-        if ref.format == "openvino" and backend != "openvino":
-            raise WeightsError(f"{ref.spec} is an OpenVINO export: it runs with --backend openvino")
-        return ref.model_file, ref.meta, ref.path
-    if ref.shipped:
-        onnx_file = shipped_export(ref.kind)
-        if onnx_file.is_file():
-            shipped = resolve(ref.kind, onnx_file)
-            if shipped.meta.get("source_sha256") == weights_sha256(ref.path):
-                return shipped.model_file, shipped.meta, onnx_file
-    return (*exported_bytes(ref.path, ref.kind, imgsz), ref.path)
 
 
 def _quantize_classifier(model, meta: dict[str, Any], folders: list[Path], n: int):

@@ -31,6 +31,7 @@ INT8_FOLDER = "classifier_default_int8"
 META_KEY = "ferkit"  # the metadata entry of an exported ONNX file
 IR_META = "ferkit.json"  # the metadata file of an OpenVINO export folder
 FORMATS = ("checkpoint", "onnx", "openvino")
+EXPORT_FORMATS = ("onnx", "openvino")  # what `fer export --format` writes
 PRODUCED_BY = {
     "classifier": "fer train-classifier --data PATH (then pass --classifier-weights RUN/best.pt)",
     "detector": "fer train-detector --data data.yaml (then pass --detector-weights RUN/weights/best.pt)",
@@ -100,6 +101,19 @@ def read_metadata(path: Path) -> dict[str, Any]:
         ) from None
     except Exception as exc:  # onnx's parser errors
         raise WeightsError(f"{path} is not an ONNX model: {first_line(exc)}") from None
+
+
+def with_metadata(model: bytes, meta: dict[str, Any]) -> bytes:
+    """The ONNX model with ``meta`` stored as its ``ferkit`` metadata entry."""
+    import onnx
+
+    proto = onnx.load_from_string(model)
+    kept = [p for p in proto.metadata_props if p.key != META_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(meta)
+    return proto.SerializeToString()
 
 
 def is_exported_spec(spec: str | Path | None) -> bool:

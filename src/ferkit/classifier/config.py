@@ -76,9 +76,8 @@ class ClassifierTrainConfig:
         self.teachers = [str(t) for t in self.teachers]
 
     def validate(self) -> None:
-        from ferkit.classifier.models import get_spec  # torch: not needed to read the defaults
-
-        get_spec(self.arch)
+        """Every value checked, before anything is read or made (the architecture's name is checked against
+        the model registry by :func:`ferkit.classifier.train.fit`, which imports torch)."""
         CropRecipe(margin=self.crop_margin)
         if not self.data:
             raise ConfigError("no training data: give --data once per dataset")

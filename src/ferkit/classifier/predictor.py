@@ -9,13 +9,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ferkit.backends import ExportedModel, resolve_runtime
+from ferkit.backends import ExportedModel, load_exported, resolve_runtime
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
+from ferkit.classifier.onnx import classifier_onnx
 from ferkit.classifier.preprocess import Preprocess
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.device import select_device
 from ferkit.errors import DataError, WeightsError
-from ferkit.export import load_exported
 from ferkit.imaging.crop import CropRecipe
 from ferkit.imaging.images import decode_image, read_image
 from ferkit.weights import resolve
@@ -128,7 +128,7 @@ class EmotionClassifier:
         if rt.backend == "torch":
             model, meta = load_checkpoint(ref.path, dev)
             return cls(model, meta, dev, ref.path)
-        model_src, info, path = load_exported(ref, rt.backend)
+        model_src, info, path = load_exported(ref, rt.backend, classifier_onnx)
         run = ExportedModel(model_src, rt.backend, dev, rt.precision)
         meta = _exported_meta(run, info, path)
         return cls(_ExportedModule(run), meta, dev, path, rt.backend, rt.precision)

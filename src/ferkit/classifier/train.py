@@ -107,6 +107,7 @@ def fit(
     else:
         config = config.with_absolute_paths()
     config.validate()
+    get_spec(config.arch)  # an unknown architecture is one ConfigError, before the data is read
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     if config.threads > 0:

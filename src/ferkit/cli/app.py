@@ -122,7 +122,7 @@ DeviceOpt = Annotated[
 
 def _show_version(value: bool) -> None:
     if value:
-        from ferkit import __version__
+        from ferkit._version import __version__
 
         typer.echo(f"ferkit {__version__}")
         raise typer.Exit()

@@ -10,7 +10,7 @@ import typer
 from ferkit.cli.app import app, fer_errors
 from ferkit.detector.defaults import TRACE_IMGSZ
 from ferkit.errors import ConfigError
-from ferkit.export import FORMATS
+from ferkit.weights import EXPORT_FORMATS as FORMATS
 
 
 @app.command("export")

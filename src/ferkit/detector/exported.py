@@ -11,6 +11,7 @@ import torch
 from ferkit.backends import ExportedModel
 from ferkit.detector.letterbox import LetterboxedDetector
 from ferkit.errors import WeightsError
+from ferkit.weights import weights_sha256, with_metadata
 
 
 class ExportedYolo(LetterboxedDetector):
@@ -46,3 +47,13 @@ class ExportedYolo(LetterboxedDetector):
 
     def forward(self, half: bool):
         return lambda batch: self._run(batch)[0]
+
+
+def detector_onnx(weights: Path, imgsz: int) -> tuple[bytes, dict[str, Any]]:
+    """ONNX bytes (dynamic batch and size, the ferkit metadata inside) of a detector checkpoint traced at
+    ``imgsz``, and that metadata."""
+    from ferkit.detector.yolo import export_onnx
+
+    data, info = export_onnx(weights, imgsz)
+    meta = {"kind": "detector", **info, "imgsz": imgsz, "source_sha256": weights_sha256(weights)}
+    return with_metadata(data, meta), meta

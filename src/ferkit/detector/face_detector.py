@@ -9,7 +9,7 @@ from typing import overload
 import numpy as np
 import torch
 
-from ferkit.backends import resolve_runtime
+from ferkit.backends import load_exported, resolve_runtime
 from ferkit.boxes import contained_in_higher, detection_arrays
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, DEFAULT_PRECISION
 from ferkit.detector.defaults import (
@@ -20,12 +20,11 @@ from ferkit.detector.defaults import (
     DEFAULT_MIN_SIDE,
     DEFAULT_NMS_IOU,
 )
-from ferkit.detector.exported import ExportedYolo
+from ferkit.detector.exported import ExportedYolo, detector_onnx
 from ferkit.detector.sizing import InputSize
 from ferkit.detector.yolo import YoloModel
 from ferkit.device import select_device
 from ferkit.errors import ConfigError
-from ferkit.export import load_exported
 from ferkit.imaging.images import read_image, to_bgr8
 from ferkit.types import Detection
 from ferkit.weights import resolve
@@ -72,7 +71,8 @@ class FaceDetector:
             self.weights = ref.path
             self._model: YoloModel | ExportedYolo = YoloModel(self.weights, self.device)
         else:
-            model, meta, self.weights = load_exported(ref, self.backend, size.trace_size())
+            trace = size.trace_size()
+            model, meta, self.weights = load_exported(ref, self.backend, lambda p: detector_onnx(p, trace))
             self._model = ExportedYolo(model, meta, self.backend, self.device, self.precision)
 
     @overload

@@ -88,7 +88,7 @@ def _comparable(settings: dict) -> dict:
 
 def check_run_settings(out_dir: Path, settings: dict) -> None:
     """Record ``settings`` in ``out_dir/run.json``, or refuse a folder whose run used other settings."""
-    from ferkit import __version__
+    from ferkit._version import __version__
 
     settings = {"ferkit_version": __version__, **settings}
     path = out_dir / RUN_FILE

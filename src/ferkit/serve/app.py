@@ -58,7 +58,7 @@ HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 4
 
 def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
     """The app around a loaded :class:`~ferkit.pipeline.Pipeline` (the caller owns loading it)."""
-    from ferkit import __version__
+    from ferkit._version import __version__
     from ferkit.imaging.draw import colour_for
 
     config = config or ServeConfig()

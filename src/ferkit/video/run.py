@@ -201,7 +201,7 @@ def run_video(
 ) -> VideoSummary:
     """Process a video file, camera or stream; with ``out``, write the files listed in this module's doc
     (``style``: how annotated.mp4 is drawn)."""
-    from ferkit import __version__
+    from ferkit._version import __version__
 
     options = options or VideoOptions()
     out_dir = Path(out) if out is not None else None
