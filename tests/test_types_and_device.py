@@ -65,12 +65,17 @@ def test_auto_and_cpu():
     assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def test_top_level_names():
+def test_top_level_names_are_the_real_classes():
     import ferkit
+    from ferkit.classifier.predictor import EmotionClassifier
+    from ferkit.detector.face_detector import FaceDetector
+    from ferkit.imaging.draw import annotate
+    from ferkit.pipeline import Pipeline
 
-    assert ferkit.FaceDetector.__name__ == "FaceDetector"
-    assert ferkit.EmotionClassifier.__name__ == "EmotionClassifier"
-    assert ferkit.Pipeline.__name__ == "Pipeline"
+    assert (ferkit.FaceDetector, ferkit.EmotionClassifier) == (FaceDetector, EmotionClassifier)
+    assert (ferkit.Pipeline, ferkit.annotate) == (Pipeline, annotate)
+    assert set(ferkit.__all__) <= set(dir(ferkit)) | {"Pipeline", "FaceDetector", "EmotionClassifier",
+                                                      "EnsembleClassifier", "annotate"}  # fmt: skip
     with pytest.raises(AttributeError):
         ferkit.Nope  # noqa: B018
 

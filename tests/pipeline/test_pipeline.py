@@ -72,9 +72,40 @@ def test_same_crop_gives_same_prediction_in_and_out_of_batch(two_face_pipeline):
     assert alone.faces[0].emotion_probs == pytest.approx(batched.faces[0].emotion_probs, abs=1e-5)
 
 
-def test_timer_records_stages(two_face_pipeline):
-    two_face_pipeline.run(np.zeros((40, 40, 3), np.uint8))
-    assert {"decode", "detect", "crop", "classify"} <= set(two_face_pipeline.timer.seconds)
+def test_color_says_how_an_array_is_ordered(two_face_pipeline):
+    """An RGB array with color='rgb' gives what its BGR twin gives; read as BGR, the faces change."""
+    rng = np.random.default_rng(3)
+    bgr = np.zeros((60, 80, 3), np.uint8)
+    bgr[..., 0] = rng.integers(0, 255, (60, 80))  # a strong blue channel: gray differs when swapped
+    rgb = bgr[..., ::-1].copy()
+
+    def probs(result):
+        return [f.emotion_probs for f in result.faces]
+
+    assert probs(two_face_pipeline.run(rgb, color="rgb")) == probs(two_face_pipeline.run(bgr))
+    assert probs(two_face_pipeline.run(rgb, color="bgr")) != probs(two_face_pipeline.run(bgr))
+
+
+def test_big_jpegs_are_decoded_reduced_with_boxes_in_full_pixels(classifier, tmp_path):
+    """decode_side: a 4000 px JPEG reaches the detector at a fraction of its size; the result still speaks
+    in its full pixels, and the timer counts the decode."""
+    import cv2
+
+    class Recording(FixedDetector):
+        def detect(self, images, conf=None):
+            self.shapes = [im.shape[:2] for im in images]
+            return super().detect(images, conf)
+
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), np.full((3000, 4000, 3), 128, np.uint8))
+    det = Recording(TWO_FACES)
+    pipe = Pipeline(classifier, det)  # decode_side 1024 by default
+    r = pipe.run(path)
+    assert max(det.shapes[0]) < 4000 and max(det.shapes[0]) >= 1024  # decoded at 1/2: 2000 x 1500
+    assert (r.width, r.height) == (4000, 3000) and r.faces[0].box_xyxy.x2 == pytest.approx(0.9 * 4000)
+    Pipeline(classifier, det, decode_side=None).run(path)
+    assert det.shapes[0] == (3000, 4000)
+    assert pipe.timer.seconds["decode"] > 0 and pipe.timer.seconds["classify"] > 0
 
 
 @pytest.mark.parametrize(("kw", "message"), [({"max_faces": 0}, "max_faces"), ({"margin": 5.0}, "margin")])

@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from benchmarks.serve_browser import (
+from tools.servedrive import (
     EXAMPLE,
     browser_available,
     headless_chromium,

@@ -3,8 +3,7 @@
 import socket
 
 import pytest
-from benchmarks.serve_browser import EXAMPLE
-from benchmarks.serve_load import fer_serve_process, post_image
+from tools.servedrive import EXAMPLE, fer_serve_process, post_image
 from typer.testing import CliRunner
 
 from ferkit.cli import app
