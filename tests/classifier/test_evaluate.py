@@ -35,6 +35,9 @@ def test_evaluate_writes_json_and_plot(tmp_path, tiny_classifier, fer_folder, tt
         assert key in data
     assert data["n"] == 14 and len(data["confusion"]) == 7 and data["tta"] is tta
     assert "accuracy" in report.table() and "surprise" in report.table()
+    lines = report.table().splitlines()
+    head = lines[lines.index(next(x for x in lines if x.startswith("confusion matrix"))) + 1]
+    assert head.split() == list(report.class_names)  # whole names as column heads ("surprise", not "surpris")
 
 
 def test_tta_views_keep_shape():

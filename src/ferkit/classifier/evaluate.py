@@ -57,9 +57,10 @@ class ClassifierReport:
             )
         norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
         lines += ["", "confusion matrix, % of each true class (rows: true, columns: predicted)"]
-        lines.append(f"{'':<12}" + "".join(f"{c[:7]:>8}" for c in self.class_names))
+        w = max(8, *(len(c) + 1 for c in self.class_names))  # whole class names as column heads
+        lines.append(f"{'':<12}" + "".join(f"{c:>{w}}" for c in self.class_names))
         for i, c in enumerate(self.class_names):
-            lines.append(f"{c:<12}" + "".join(f"{100 * v:>8.1f}" for v in norm[i]))
+            lines.append(f"{c:<12}" + "".join(f"{100 * v:>{w}.1f}" for v in norm[i]))
         return "\n".join(lines)
 
 
