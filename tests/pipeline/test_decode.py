@@ -18,7 +18,7 @@ def boxes(result):
 
 @pytest.fixture(scope="module")
 def pipes():
-    reduced = Pipeline.from_pretrained(device="cpu")
+    reduced = Pipeline.from_pretrained(device="cpu", imgsz=512)  # one detector view for every photo size
     whole = Pipeline(reduced.classifier, reduced.detector, decode_side=None)
     return reduced, whole
 
