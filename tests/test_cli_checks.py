@@ -15,7 +15,7 @@ def no_loading(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the models were loaded before the options were checked")
 
-    monkeypatch.setattr(Pipeline, "from_pretrained", refuse)
+    monkeypatch.setattr(Pipeline, "from_config", refuse)  # the one loader (from_pretrained calls it)
 
 
 def test_own_checkpoint_with_bf16_is_refused_before_loading(no_loading, tiny_classifier, real_photo):

@@ -36,7 +36,8 @@ class FaceDetector:
     """A YOLO face detector. Images are BGR uint8 arrays (OpenCV order) or file paths.
 
     ``imgsz``: the input size, fixed (pixels) or ``"auto"``/``"auto:LO-HI"``, which sizes each photo from
-    its own long side (:class:`ferkit.detector.sizing.InputSize`).
+    its own long side (:class:`ferkit.detector.sizing.InputSize`). ``min_side``: with a fixed size, how far
+    a smaller photo is enlarged (0: not at all); ``auto`` enlarges small photos to its LO instead.
     """
 
     def __init__(
