@@ -15,7 +15,7 @@ from ferkit.detector.train import DetectorTrainConfig, resume_detector, train_de
 from ferkit.detector.yolo import ARCHITECTURES, architecture_yaml, resolve_model_spec
 from ferkit.errors import ConfigError, DataError, WeightsError
 from ferkit.types import Detection
-from tests.helpers import copy_yolo, tiny_detector_config
+from tests.helpers import copy_yolo, fer, tiny_detector_config
 
 
 def test_training_offline_writes_run_folder(tmp_path, tiny_yolo, no_network):
@@ -203,3 +203,18 @@ def test_malformed_labels_stop_training_or_are_counted_with_skip_bad(tmp_path, t
     run = train_detector(dataclasses.replace(cfg, skip_bad=True, name="skip"), log=said.append)
     assert (run / "weights" / "last.pt").is_file()
     assert said and said[0].startswith("skipping 1 malformed label file(s)") and "2.txt:1" in said[0]
+
+
+def test_resuming_a_finished_run_is_one_line_offline(tiny_detector_run, no_network):
+    """ultralytics would fall back to coco8.yaml and try to download it: ferkit refuses first."""
+    r = fer("train-detector", "--resume", tiny_detector_run)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "already finished at epoch 1 of 1" in r.stderr and "--model" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and no_network == []
+
+
+def test_model_default_resolves_to_the_shipped_detector(tmp_path):
+    from ferkit.detector.yolo import resolve_model_spec
+    from ferkit.weights import packaged_weights
+
+    assert resolve_model_spec("default", tmp_path) == str(packaged_weights("detector"))

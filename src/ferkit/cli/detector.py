@@ -47,7 +47,10 @@ def train_detector(
     data: Annotated[str, typer.Option(help="YOLO data.yaml (see 'fer datasets wider-to-yolo').")] = "",
     model: Annotated[
         str,
-        typer.Option(help="yolo11p-face, yolo11n-face, yolo11s-face, a model .yaml, or a .pt to fine-tune."),
+        typer.Option(
+            help="yolo11p-face, yolo11n-face, yolo11s-face, a model .yaml, or to fine-tune a .pt or default "
+            "(the shipped detector)."
+        ),
     ] = TRAIN.model,
     imgsz: int = TRAIN.imgsz,
     epochs: int = TRAIN.epochs,

@@ -75,11 +75,33 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
     )
 
 
+def finished_epochs(run_dir: Path) -> tuple[int, int]:
+    """(epochs finished, epochs planned) of an ultralytics run folder, from its results.csv (one row per
+    finished epoch) and args.yaml; (0, 0) where they cannot be read. Runs given an --hours budget are not
+    judged (their end is not the epoch count)."""
+    import yaml
+
+    try:
+        args = yaml.safe_load((run_dir / "args.yaml").read_text(encoding="utf-8")) or {}
+        rows = (run_dir / "results.csv").read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return 0, 0
+    if not isinstance(args, dict) or args.get("time") or not isinstance(args.get("epochs"), int):
+        return 0, 0
+    return max(len(rows) - 1, 0), int(args["epochs"])
+
+
 def resume_detector(run_dir: str | Path, device: str = "auto") -> Path:
     """Resume an interrupted run from its ``weights/last.pt``."""
     last = Path(run_dir) / "weights" / "last.pt"
     if not last.is_file():
         raise DataError(f"cannot resume: {last} not found (is {run_dir} a ferkit detector run folder?)")
+    done, planned = finished_epochs(Path(run_dir))
+    if planned and done >= planned:  # ultralytics would fall back to a data set it downloads
+        raise ConfigError(
+            f"cannot resume {run_dir}: it already finished at epoch {done} of {planned}; to train it "
+            f"further, fine-tune from it with --model {Path(run_dir) / 'weights' / 'best.pt'} --epochs N"
+        )
     try:
         yolo.checked(last)
     except UnsafeWeightsError:

@@ -100,6 +100,10 @@ def resolve_model_spec(model: str, out_dir: Path) -> str:
     """
     if model in ARCHITECTURES:
         return str(architecture_yaml(model, out_dir))
+    if model == "default":  # the shipped detector, fine-tuned (as the classifier's --init default)
+        from ferkit.weights import resolve_weights
+
+        return str(resolve_weights("detector", "default"))
     path = Path(model)
     if path.suffix == ".pt":
         if not path.is_file():
@@ -114,7 +118,8 @@ def resolve_model_spec(model: str, out_dir: Path) -> str:
             f"model config not found: {model} (not a file, nor a model config under {_models_dir()})"
         )
     raise ConfigError(
-        f"--model {model!r}: expected one of {', '.join(ARCHITECTURES)}, a model .yaml or a .pt checkpoint"
+        f"--model {model!r}: expected one of {', '.join(ARCHITECTURES)}, a model .yaml, a .pt checkpoint "
+        "or default"
     )
 
 
