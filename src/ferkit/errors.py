@@ -35,6 +35,10 @@ class RunFolderBusyError(ConfigError):
     """An output or run folder is held by another ferkit run that is still going."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch run; the message says how far it got and how to go on (exit code 130)."""
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """An exception's message as one short line for an error of ours (its type name when it has none)."""
     text = str(exc).strip()

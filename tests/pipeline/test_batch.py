@@ -200,3 +200,25 @@ def test_output_options_that_cannot_work(tmp_path, out, annotate, crops, message
     with pytest.raises(ConfigError, match=message):
         check_output_options(out, annotate, crops)
     check_output_options(tmp_path, True, True)  # a folder is fine
+
+
+def test_an_interrupted_batch_says_how_far_it_got_and_how_to_go_on(two_face_pipeline, photo_folder, tmp_path):
+    from ferkit.errors import RunInterrupted
+
+    items = collect_inputs([str(photo_folder)]).items
+    seen = []
+
+    def ctrl_c_after_two(result):
+        seen.append(result)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    said = rf"interrupted after \d of {len(items)} image\(s\).*rerun the same command"
+    with pytest.raises(RunInterrupted, match=said):
+        run_items(two_face_pipeline, items, out=out, progress=False, on_result=ctrl_c_after_two)
+    assert len(read_results(out)) >= 1  # what was written stays, and results.csv was remade
+    assert (out / RESULTS_CSV).is_file()
+    with pytest.raises(RunInterrupted, match="give --out DIR"):
+        seen.clear()
+        run_items(two_face_pipeline, items, progress=False, on_result=ctrl_c_after_two)

@@ -98,8 +98,8 @@ def fer_errors(fn):
         except FerError as exc:
             _error(str(exc))
             raise typer.Exit(EXIT_ERROR) from None
-        except KeyboardInterrupt:
-            _error("interrupted")
+        except KeyboardInterrupt as exc:  # a batch run says how far it got (RunInterrupted)
+            _error(str(exc) or "interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper

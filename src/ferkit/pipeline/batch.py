@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ferkit.config import DEFAULT_BATCH_SIZE, DrawStyle
-from ferkit.errors import ConfigError
+from ferkit.errors import ConfigError, RunInterrupted
 from ferkit.imaging.draw import annotate
 from ferkit.pipeline.inputs import InputError, InputItem
 from ferkit.pipeline.pipeline import Pipeline, absolute_source
@@ -173,6 +173,14 @@ def run_items(
                 with pipeline.timer("write"):
                     for f in pending:
                         f.result()
+        except KeyboardInterrupt:
+            done = summary.processed + summary.skipped
+            where = (
+                f"; results so far are in {out_dir}: rerun the same command to resume from there"
+                if out_dir is not None
+                else " (give --out DIR to keep results and resume an interrupted run)"
+            )
+            raise RunInterrupted(f"interrupted after {done} of {len(items)} image(s){where}") from None
         finally:  # an interrupted run too: its CSV holds every image done so far
             sink.close()
             bar.close()
