@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ferkit.config import BACKENDS, DEFAULT_PRECISION, PRECISIONS
+from ferkit.config import DEFAULT_PRECISION, check_backend_name, check_precision_name
 from ferkit.errors import ConfigError, WeightsError, first_line
 from ferkit.weights import WeightsRef, resolve, shipped_export, weights_sha256
 
@@ -27,14 +27,6 @@ if TYPE_CHECKING:
 RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
 # the order `auto` tries on a CPU: fastest first, as measured by benchmarks/backends.py
 CPU_PREFERENCE = ("openvino", "onnx", "torch")
-
-
-def check_backend_name(name: str | None) -> str:
-    """The normalised backend name, or a ConfigError listing the valid ones."""
-    norm = (name or "auto").strip().lower()
-    if norm not in BACKENDS:
-        raise ConfigError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
-    return norm
 
 
 def backend_installed(backend: str) -> bool:
@@ -111,8 +103,7 @@ def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | No
 
 def check_precision(precision: str, backend: str) -> str:
     """``precision`` if ``backend`` supports it: fp32 everywhere, bf16 with OpenVINO only."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    check_precision_name(precision)
     if precision == "bf16" and backend != "openvino":
         raise ConfigError(f"precision bf16 runs with the openvino backend, not {backend}")
     return precision

@@ -11,13 +11,28 @@ from typing import Any
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
 from ferkit.detector.sizing import InputSize
 from ferkit.errors import ConfigError
+from ferkit.imaging.recipe import check_margin
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
 DEFAULT_BACKEND = "auto"  # the fastest installed runtime for the device (ferkit.backends.resolve_backend)
 PRECISIONS = ("fp32", "bf16")
 DEFAULT_PRECISION = "fp32"  # bf16: OpenVINO only, about 2x faster on CPUs with bfloat16, not bit-exact
 DEFAULT_BATCH_SIZE = 8  # images per detector batch (and per decode-ahead batch)
-MARGIN_RANGE = (-0.4, 2.0)  # crop margin, a fraction of the face box
+
+
+def check_backend_name(name: str | None) -> str:
+    """The normalised backend name, or a ConfigError listing the valid ones."""
+    norm = (name or "auto").strip().lower()
+    if norm not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+    return norm
+
+
+def check_precision_name(precision: str) -> str:
+    """``precision`` if it is one ferkit knows, else a ConfigError listing them."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    return precision
 
 
 def check_conf(conf: float) -> None:
@@ -68,17 +83,12 @@ class PipelineConfig:
         if not 0.0 < self.iou <= 1.0:
             raise ConfigError(f"iou must be in (0, 1], got {self.iou}")
         check_max_faces(self.max_faces)
-        lo, hi = MARGIN_RANGE
-        if self.margin is not None and not lo <= self.margin <= hi:
-            raise ConfigError(
-                f"margin must be between {lo} and {hi} (a fraction of the face box), got {self.margin}"
-            )
+        if self.margin is not None:
+            check_margin(self.margin)
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.backend.strip().lower() not in BACKENDS:
-            raise ConfigError(f"unknown backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+        check_backend_name(self.backend)
+        check_precision_name(self.precision)
 
     def models(self) -> list[tuple[str, str]]:
         """The (kind, weights spec) of every model this config loads."""

@@ -30,7 +30,6 @@ DEFAULT_INT8 = "default-int8"
 INT8_FOLDER = "classifier_default_int8"
 META_KEY = "ferkit"  # the metadata entry of an exported ONNX file
 IR_META = "ferkit.json"  # the metadata file of an OpenVINO export folder
-FORMATS = ("checkpoint", "onnx", "openvino")
 EXPORT_FORMATS = ("onnx", "openvino")  # what `fer export --format` writes
 PRODUCED_BY = {
     "classifier": "fer train-classifier --data PATH (then pass --classifier-weights RUN/best.pt)",
@@ -46,7 +45,7 @@ class WeightsRef:
     kind: str
     spec: str
     path: Path
-    format: str
+    format: str  # checkpoint, onnx or openvino
     meta: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -114,14 +113,6 @@ def with_metadata(model: bytes, meta: dict[str, Any]) -> bytes:
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta)
     return proto.SerializeToString()
-
-
-def is_exported_spec(spec: str | Path | None) -> bool:
-    """Whether ``spec`` names an export (.onnx, an OpenVINO folder, default-int8), without reading it."""
-    if spec is None:
-        return False
-    path = Path(spec).expanduser()
-    return str(spec) == DEFAULT_INT8 or path.suffix == ".onnx" or (path / IR_META).is_file()
 
 
 def resolve(kind: str, spec: str | Path | None = "default") -> WeightsRef:

@@ -58,10 +58,6 @@ class InputSize:
         if not 0 < self.scale <= 4:
             raise ConfigError(f"the auto input size's scale must be in (0, 4], got {self.scale}")
 
-    @property
-    def auto(self) -> bool:
-        return not self.fixed
-
     @classmethod
     def parse(cls, value: int | str | InputSize) -> InputSize:
         """``512``, ``"512"``, ``"auto"`` or ``"auto:384-960"``; anything else is a ConfigError."""
@@ -92,9 +88,6 @@ class InputSize:
         rule = "auto" if (self.lo, self.hi) == AUTO_RANGE else f"auto:{self.lo}-{self.hi}"
         return rule if self.scale == AUTO_SCALE else f"{rule}@{self.scale:g}"
 
-    def __str__(self) -> str:
-        return str(self.spec)
-
     def trace_size(self) -> int:
         """A square size to trace or probe an exported network at (its sizes stay dynamic)."""
         return self.fixed or TRACE_IMGSZ
@@ -102,7 +95,7 @@ class InputSize:
     def ratio(self, h: int, w: int, min_side: int) -> float:
         """The resize ratio of an h x w photo. Fixed: fit it into the square; a smaller photo is enlarged
         only until its long side reaches ``min_side`` (0: kept at its own size). Auto: its long side times
-        ``scale``, stride-rounded and clamped to [lo, hi]."""
+        ``scale``, rounded down to the stride, at least what a fixed 512 gives, within [lo, hi]."""
         long = max(h, w)
         if self.fixed:
             r = self.fixed / long

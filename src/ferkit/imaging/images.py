@@ -11,6 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ferkit.errors import ConfigError, DataError, ImageTooLargeError
 
+COLORS = ("bgr", "rgb")  # channel orders of arrays ferkit reads
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # image formats met in photo folders that ferkit does not decode: reported when a folder holds them
 UNREAD_IMAGE_SUFFIXES = (
@@ -118,7 +119,7 @@ def to_bgr8(array: np.ndarray, color: str = "bgr") -> np.ndarray:
 
     ``color`` says how a 3/4-channel array is ordered: 'bgr' (OpenCV) or 'rgb' (PIL, matplotlib).
     """
-    if color not in ("bgr", "rgb"):
+    if color not in COLORS:
         raise DataError(f"color must be 'bgr' or 'rgb', got {color!r}")
     a = to_uint8(array)
     if a.ndim == 2:
@@ -185,9 +186,6 @@ def _displayed_size(im: Image.Image) -> tuple[int, int]:
     """(width, height) after the EXIF orientation: orientations 5-8 turn the image by 90 degrees."""
     w, h = im.size
     return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
-
-
-COLORS = ("bgr", "rgb")
 
 
 def check_color(color: str) -> str:

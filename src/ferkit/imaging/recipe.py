@@ -8,6 +8,15 @@ from typing import Any
 from ferkit.errors import ConfigError
 
 INTERPOLATION_NAMES = ("area", "linear", "cubic")
+MARGIN_RANGE = (-0.4, 2.0)  # crop margin, a fraction of the face box on each side
+
+
+def check_margin(margin: float) -> float:
+    """``margin`` if it is within :data:`MARGIN_RANGE`, else a ConfigError."""
+    lo, hi = MARGIN_RANGE
+    if not lo <= margin <= hi:
+        raise ConfigError(f"crop margin must be between {lo} and {hi} (a fraction of the box), got {margin}")
+    return margin
 
 
 @dataclass(frozen=True)
@@ -22,10 +31,7 @@ class CropRecipe:
     color: str = "gray"
 
     def __post_init__(self) -> None:
-        if not -0.4 <= self.margin <= 2.0:
-            raise ConfigError(
-                f"crop margin must be between -0.4 and 2.0 (a fraction of the box), got {self.margin}"
-            )
+        check_margin(self.margin)
         if self.interpolation not in INTERPOLATION_NAMES:
             raise ConfigError(f"crop interpolation must be one of {', '.join(INTERPOLATION_NAMES)}")
         if self.color != "gray":

@@ -19,7 +19,6 @@ from ferkit.classifier.ensemble import load_classifier
 from ferkit.classifier.protocol import Classifier
 from ferkit.config import (
     DEFAULT_BATCH_SIZE,
-    MARGIN_RANGE,
     PIPELINE,
     PipelineConfig,
     RunOptions,
@@ -31,6 +30,7 @@ from ferkit.device import select_device
 from ferkit.errors import ConfigError, DataError
 from ferkit.imaging.crop import crop_face
 from ferkit.imaging.images import check_color, in_memory_to_bgr, read_image, read_image_reduced
+from ferkit.imaging.recipe import check_margin
 from ferkit.types import Box, Detection, Face, FrameResult, ImageResult
 from ferkit.weights import weights_sha256
 
@@ -57,9 +57,8 @@ class StageTimer:
 
 def _check_options(margin: float | None, max_faces: int | None) -> None:
     check_max_faces(max_faces)
-    lo, hi = MARGIN_RANGE
-    if margin is not None and not lo <= margin <= hi:
-        raise ConfigError(f"margin must be between {lo} and {hi} (a fraction of the face box), got {margin}")
+    if margin is not None:
+        check_margin(margin)
 
 
 class Pipeline:
