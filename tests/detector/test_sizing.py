@@ -22,6 +22,9 @@ from tests.helpers import fer
         ("auto", (350, 350), 384),  # auto: the floor
         ("auto", (450, 300), 450),  # never smaller than a fixed 512 gives
         ("auto", (640, 427), 512),  # 640 px photos as 512 ran them
+        ("auto", (776, 500), 512),  # ... and every photo up to 776 px (the README's promise)
+        ("auto", (800, 600), 544),
+        ("auto", (1920, 1080), 960),  # an HD video frame: the ceiling
         ("auto", (1024, 683), 704),  # 0.7 x 1024 = 717, down to the stride: small faces kept
         ("auto", (1280, 960), 896),
         ("auto", (4000, 3000), 960),  # the ceiling
