@@ -68,7 +68,9 @@ def test_results_csv_holds_every_image_of_a_resumed_run(two_face_pipeline, photo
     run_items(two_face_pipeline, items[:1], out=out, progress=False)
     with (out / RESULTS_FILE).open("a") as fh:
         fh.write('{"source": "torn')
-    run_items(two_face_pipeline, items, out=out, progress=False)
+    printed = []
+    run_items(two_face_pipeline, items, out=out, progress=False, on_result=printed.append)
+    assert len(printed) == len(items) - 1  # a resumed run prints only what it processed (README)
     rows = list(csv.reader((out / RESULTS_CSV).open(encoding="utf-8")))
     assert rows[0] == csv_header(two_face_pipeline.class_names)
     assert sorted({r[1] for r in rows[1:]}) == sorted(str(it.path) for it in items)
