@@ -49,12 +49,13 @@ def test_data_weights_change_how_often_each_dataset_is_drawn(tmp_path, fer_folde
     config = cfg([fer_folder, wild_folder], tmp_path, data_weights=[0.0, 1.0], augment=0)
     data = prepare_data(config, 48, **QUIET)
     loader = make_train_loader(data, config, 48, __import__("torch").device("cpu"))
-    drawn = np.array(list(iter(loader.sampler)))
+    drawn = loader.order().numpy()
     assert (data.train.dataset[drawn] == 1).all()  # weight 0: never drawn
     equal = make_train_loader(
         data, cfg([fer_folder, wild_folder], tmp_path), 48, __import__("torch").device("cpu")
     )
-    assert equal.sampler is not None and not hasattr(equal.sampler, "weights")  # plain shuffling
+    assert equal.weights is None  # plain shuffling: each image once an epoch
+    assert sorted(equal.order().tolist()) == list(range(len(data.train.targets)))
 
 
 @pytest.mark.parametrize(

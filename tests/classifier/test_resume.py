@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ferkit.classifier.train import ClassifierTrainConfig, fit
+from ferkit.errors import WeightsError
 
 QUIET = {"log": lambda *_: None}
 
@@ -42,3 +44,12 @@ def test_resuming_a_finished_run_says_so(tmp_path, fer_folder):
     fit(resume=run, log=logs.append)
     assert any("already finished at epoch 1 of 1" in line for line in logs), logs
     assert not any("resuming at epoch 2 of 1" in line for line in logs)
+
+
+def test_a_run_of_an_earlier_training_loop_is_one_clear_error(tmp_path, fer_folder):
+    run = fit(_config([fer_folder], tmp_path, "old", epochs=2, data_weights=[], session_hours=1e-9), **QUIET)
+    state = torch.load(run / "last.pt", weights_only=True)
+    state["rng"] = {"torch": state["rng"]["torch"], "aug_numpy": {}}  # what ferkit wrote before 2026-12-03
+    torch.save(state, run / "last.pt")
+    with pytest.raises(WeightsError, match=r"earlier ferkit's training loop.*--init .*best\.pt"):
+        fit(resume=run, **QUIET)

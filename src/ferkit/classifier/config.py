@@ -61,7 +61,6 @@ class ClassifierTrainConfig:
     skip_bad: bool = False
     patience: int = 20
     device: str = "auto"
-    workers: int = -1  # -1: 0 on CPU, 4 on CUDA
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on CPUs with native bf16
     seed: int = 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 import warnings
 from typing import Any
 
@@ -12,14 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm import tqdm
 
 from ferkit.classifier.config import ClassifierTrainConfig
-from ferkit.classifier.data import AugmentedFaces
+from ferkit.classifier.data import TrainBatches
 from ferkit.classifier.evaluate import classification_metrics
 from ferkit.classifier.train_data import PreparedData
-from ferkit.datasets.augment import train_transform
+from ferkit.datasets.augment import BatchAugment
 from ferkit.errors import DataError
 
 
@@ -36,60 +34,57 @@ def make_train_loader(
     input_size: int,
     device: torch.device,
     teacher_logp: np.ndarray | None = None,
-) -> DataLoader:
+) -> TrainBatches:
     """Augmented training batches of (image, target distribution, teachers' log-probabilities).
 
     Each dataset is drawn in proportion to its size times its ``data_weights`` entry; ``balance=oversample``
-    also evens out the classes.
+    also evens out the classes. The run's random streams (order, augmentation) are seeded from the config
+    and saved in last.pt, so that a resumed run continues exactly where it stopped (see :func:`rng_state`).
     """
-    transform = train_transform(input_size, config.augment)
-    # the run's own random streams (augmentation, order), seeded from the config and saved in last.pt, so
-    # that a resumed run continues exactly where it stopped (see rng_state)
-    transform.set_random_state(np.random.default_rng(config.seed), random.Random(config.seed))
-    order = torch.Generator().manual_seed(config.seed)
-    ds = AugmentedFaces(data.train.images, data.train.soft, transform, data.mean, data.std, teacher_logp)
+    augment = BatchAugment(input_size, config.augment, seed=config.seed + 1)
     per_sample = np.asarray(config.weights(), dtype=np.float64)[data.train.dataset]
     if config.balance == "oversample":
         per_class = class_weights(data.train.targets, len(data.class_names)).numpy()
         per_sample = per_sample * per_class[data.train.targets]
-    sampler = None
-    if not np.allclose(per_sample, per_sample[0]):
-        sampler = WeightedRandomSampler(per_sample, num_samples=len(ds), replacement=True, generator=order)
-    workers = config.workers if config.workers >= 0 else (4 if device.type == "cuda" else 0)
-    return DataLoader(
-        ds,
-        batch_size=config.batch_size,
-        shuffle=sampler is None,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=len(ds) > config.batch_size,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-        generator=order,
+    weights = None if np.allclose(per_sample, per_sample[0]) else per_sample
+    return TrainBatches(
+        data.train.images,
+        data.train.soft,
+        augment,
+        data.mean,
+        data.std,
+        config.batch_size,
+        device,
+        seed=config.seed,
+        weights=weights,
+        teacher_logp=teacher_logp,
     )
 
 
-def rng_state(loader: DataLoader) -> dict[str, Any]:
-    """Every random stream a training epoch draws from: torch's (dropout), the loader's order, and the
-    augmentation's numpy and Python generators (exact on CPU, where augmentation runs in this process)."""
-    aug = loader.dataset.transform
-    version, internal, gauss = aug.py_random.getstate()
-    return {
+RNG_FORMAT = 2  # last.pt's random streams: 2 = batch augmentation on the device (ferkit 0.1, 2026-12)
+
+
+def rng_state(loader: TrainBatches) -> dict[str, Any]:
+    """Every random stream a training epoch draws from: torch's (dropout, on the CPU and CUDA), the
+    loader's order and its augmentation's."""
+    state = {
+        "format": RNG_FORMAT,
         "torch": torch.get_rng_state(),
         "order": loader.generator.get_state(),
-        "aug_numpy": aug.random_generator.bit_generator.state,
-        "aug_python": [version, list(internal), gauss],
+        "augment": loader.augment.generator.get_state(),
     }
+    if loader.device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(loader.device)
+    return state
 
 
-def set_rng_state(loader: DataLoader, state: dict[str, Any]) -> None:
+def set_rng_state(loader: TrainBatches, state: dict[str, Any]) -> None:
     """Put back what :func:`rng_state` saved."""
-    aug = loader.dataset.transform
     torch.set_rng_state(state["torch"])
     loader.generator.set_state(state["order"])
-    aug.random_generator.bit_generator.state = state["aug_numpy"]
-    version, internal, gauss = state["aug_python"]
-    aug.py_random.setstate((version, tuple(internal), gauss))
+    loader.augment.generator.set_state(state["augment"])
+    if "cuda" in state and loader.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], loader.device)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: ClassifierTrainConfig, steps_per_epoch: int):
@@ -129,7 +124,7 @@ def distillation_loss(logits: torch.Tensor, teacher_logp: torch.Tensor, temperat
 
 def train_one_epoch(
     model: nn.Module,
-    loader: DataLoader,
+    loader: TrainBatches,
     criterion: nn.Module,
     optimizer,
     scheduler,
@@ -147,16 +142,17 @@ def train_one_epoch(
     is updated after every optimizer step.
     """
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None)
-    for x, y, t in bar:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    for step, (x, y, t) in enumerate(bar, 1):
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(x)
             loss = criterion(logits.float(), y)
             if distill_alpha > 0 and t.numel():
-                kd = distillation_loss(logits, t.to(device), temperature)
+                kd = distillation_loss(logits, t, temperature)
                 loss = (1 - distill_alpha) * loss + distill_alpha * kd
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -171,11 +167,13 @@ def train_one_epoch(
             warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
             scheduler.step()
         n = y.shape[0]
-        total_loss += loss.item() * n
-        correct += (logits.argmax(1) == y.argmax(1)).sum().item()
+        total_loss += loss.detach() * n  # summed on the device: no wait for it at every step
+        correct += (logits.argmax(1) == y.argmax(1)).sum()
         seen += n
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
+        if step % 25 == 0 or step == len(loader):
+            bar.set_postfix(loss=f"{total_loss.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
+    seen = max(seen, 1)
+    return {"loss": total_loss.item() / seen, "acc": correct.item() / seen}
 
 
 @torch.no_grad()

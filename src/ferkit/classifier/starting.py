@@ -90,7 +90,7 @@ def _last_good(run_dir: Path) -> Path | None:
 def restore_run(state, run_dir: Path, arch: str, model, optimizer, scheduler, scaler, ema, loader):
     """Put a run back as its last.pt left it (weights, optimizer, schedule, EMA, random streams); returns
     (first epoch to run, best score, its epoch)."""
-    from ferkit.classifier.loop import set_rng_state
+    from ferkit.classifier.loop import RNG_FORMAT, set_rng_state
 
     try:
         model.load_state_dict(state["state_dict"])
@@ -105,6 +105,12 @@ def restore_run(state, run_dir: Path, arch: str, model, optimizer, scheduler, sc
         scaler.load_state_dict(state["scaler"])
     if ema is not None and state.get("ema"):
         ema.load_state_dict(state["ema"])
-    if state.get("rng"):  # runs of earlier versions did not save them: their resume is not exact
-        set_rng_state(loader, state["rng"])
+    rng = state.get("rng") or {}
+    if rng.get("format") != RNG_FORMAT:  # an earlier training loop's streams: the run cannot go on exactly
+        raise WeightsError(
+            f"cannot resume {run_dir}: its last.pt was written by an earlier ferkit's training loop, whose "
+            f"random streams this version cannot continue; start a new run from its weights with "
+            f"--init {run_dir / 'best.pt'}"
+        )
+    set_rng_state(loader, rng)
     return state["epoch"] + 1, state["best_acc"], state["best_epoch"]

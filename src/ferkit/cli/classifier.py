@@ -143,9 +143,6 @@ def train_classifier(
         int, typer.Option(help="Stop after this many epochs without val gain.")
     ] = _C.patience,
     device: DeviceOpt = "auto",
-    workers: Annotated[int, typer.Option(help="Data-loading processes (-1: 0 on CPU, 4 on CUDA).")] = (
-        _C.workers
-    ),
     threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = _C.threads,
     amp: Annotated[
         bool,
@@ -215,7 +212,6 @@ def train_classifier(
         skip_bad=skip_bad,
         patience=patience,
         device=device,
-        workers=workers,
         threads=threads,
         amp=amp,
         seed=seed,
