@@ -102,6 +102,10 @@ def fit(
     """
     if resume is not None:
         run_dir, config, state = _open_run(resume, overrides or {})
+        if state["epoch"] >= config.epochs:  # nothing to do: said before any data is read
+            done = f"{run_dir} already finished at epoch {state['epoch']} of {config.epochs}"
+            log(f"{done} (--epochs extends it)")
+            return run_dir
     elif config is None:
         raise DataError("fit needs a config, or a run folder to resume")
     else:
@@ -179,10 +183,6 @@ def fit(
         start_epoch, best, best_epoch = restore_run(state, run_dir, config.arch, model, optimizer, scheduler,
                                                     scaler, ema, loader)  # fmt: skip
         history = [r for r in history if r["epoch"] < start_epoch]
-        if start_epoch > config.epochs:
-            done = f"{run_dir} already finished at epoch {start_epoch - 1} of {config.epochs}"
-            log(f"{done} (--epochs extends it)")
-            return run_dir
         log(
             f"resuming at epoch {start_epoch} of {config.epochs} (best val {config.select} {best:.4f} "
             f"at epoch {best_epoch})"

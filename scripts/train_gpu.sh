@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The classifier recipe for a lent GPU, in one call of at most MINUTES minutes, resumable between calls:
+#   1. SEEDS teachers (ARCH, default alexnet_m) from scratch, a cosine schedule of up to EPOCHS epochs cut to
+#      the time each gets (--hours), weights averaged by EMA;
+#   2. their ensemble, evaluated on every val set;
+#   3. the student (STUDENT_ARCH, default the shipped alexnet_s, starting from the shipped weights),
+#      distilled from the teachers;
+#   4. OUT gets candidate.pt (the student), the teachers in float16, results.json (val figures of each
+#      teacher, the ensemble and the student) and the log.
+# A stage whose run folder exists is resumed (finished ones are skipped), so a second call goes on where the
+# first stopped, as long as PROJECT survives (a warm machine, or carried back).
+#
+# Data: DATA="dir1 dir2" (image folders ROOT/<split>/<class>/), or a .gpu_data folder packed here with
+#   python -m tools.gpu_data pack --data ../shared/data --out .gpu_data
+# and unpacked on the GPU machine by this script.
+# Dry run on a CPU (CI does this): DEVICE=cpu EPOCHS=1 STUDENT_EPOCHS=1 DATA=tiny/ bash scripts/train_gpu.sh
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MINUTES="${MINUTES:-8.5}"
+DEVICE="${DEVICE:-cuda}"
+ARCH="${ARCH:-alexnet_m}"
+SEEDS="${SEEDS:-2}"
+EPOCHS="${EPOCHS:-300}"
+BATCH="${BATCH:-256}"
+LR="${LR:-0.1}"
+STUDENT_ARCH="${STUDENT_ARCH:-alexnet_s}"
+STUDENT_INIT="${STUDENT_INIT:-default}"
+STUDENT_EPOCHS="${STUDENT_EPOCHS:-100}"
+PROJECT="${PROJECT:-$HOME/.cache/ferkit/runs/gpu_recipe}"
+OUT="${OUT:-$PROJECT/out}"
+START="$(date +%s)"
+
+if command -v fer >/dev/null 2>&1; then
+    FER=(fer)
+else  # the GPU machine: ferkit from this checkout, on the Python that holds PyTorch
+    export PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
+    FER=(python3 -m ferkit)
+fi
+mkdir -p "$PROJECT" "$OUT"
+LOG="$OUT/log.txt"
+say() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
+
+if [[ -z "${DATA:-}" ]]; then
+    if [[ -d "$REPO/.gpu_data" ]]; then
+        DATA_ROOT="${DATA_ROOT:-/tmp/ferkit_data}"
+        if [[ ! -f "$DATA_ROOT/.unpacked" ]]; then
+            (cd "$REPO" && python3 -m tools.gpu_data unpack .gpu_data --out "$DATA_ROOT") | tee -a "$LOG"
+            touch "$DATA_ROOT/.unpacked"
+        fi
+        DATA="$DATA_ROOT/fer2013 $DATA_ROOT/expw"
+    else
+        DATA="$REPO/../shared/data/fer2013 $REPO/../shared/data/expw"
+    fi
+fi
+DATA_ARGS=()
+for d in $DATA; do
+    [[ -d "$d" ]] || { echo "train_gpu.sh: dataset folder $d not found (set DATA)" >&2; exit 2; }
+    DATA_ARGS+=(--data "$d")
+done
+
+# hours left in this call, less a margin for evaluation and copying
+left_hours() {
+    python3 -c "import sys,time; print(max(0.001, ($MINUTES*60 - (time.time()-$START) - 45) / 3600))"
+}
+share_hours() {  # $1: fraction of the whole call
+    python3 -c "print(max(0.001, $MINUTES * $1 / 60))"
+}
+
+# train RUN_NAME HOURS ARGS...: a new run with a time budget, or the resumed one
+train() {
+    local name="$1" hours="$2"
+    shift 2
+    local run="$PROJECT/$name"
+    if [[ -f "$run/last.pt" ]]; then
+        say "resuming $name"
+        "${FER[@]}" train-classifier --resume "$run" --session-hours "$(left_hours)" 2>&1 | tee -a "$LOG"
+    else
+        rm -rf "$run"  # a start that wrote no epoch: begin again
+        say "training $name (budget $hours h)"
+        "${FER[@]}" train-classifier "${DATA_ARGS[@]}" --device "$DEVICE" --project "$PROJECT" --name "$name" \
+            --hours "$hours" --session-hours "$(left_hours)" "$@" 2>&1 | tee -a "$LOG"
+    fi
+}
+
+TEACHERS=()
+for ((seed = 0; seed < SEEDS; seed++)); do
+    train "teacher_s$seed" "$(share_hours "0.6 / $SEEDS")" --arch "$ARCH" --seed "$seed" --epochs "$EPOCHS" \
+        --batch-size "$BATCH" --lr "$LR" --ema 0.999 --patience 100000
+    TEACHERS+=("$PROJECT/teacher_s$seed/best.pt")
+done
+
+STUDENT_ARGS=(--arch "$STUDENT_ARCH" --epochs "$STUDENT_EPOCHS" --batch-size "$BATCH" --ema 0.999 --patience 100000)
+[[ -n "$STUDENT_INIT" ]] && STUDENT_ARGS+=(--init "$STUDENT_INIT" --lr 0.02) || STUDENT_ARGS+=(--lr "$LR")
+for t in "${TEACHERS[@]}"; do STUDENT_ARGS+=(--teacher "$t"); done
+train student "$(share_hours 0.25)" "${STUDENT_ARGS[@]}"
+
+say "evaluating"
+python3 - "$OUT" "$PROJECT" "${TEACHERS[@]}" <<'PY' 2>&1 | tee -a "$LOG"
+import json, shutil, sys
+from pathlib import Path
+import torch
+from ferkit.classifier.checkpoint import read_checkpoint
+
+out, project, teachers = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+results = {}
+for path in [*teachers, str(project / "student" / "best.pt")]:
+    ckpt = read_checkpoint(path)
+    results[str(Path(path).parent.name)] = ckpt["metrics"]
+    if Path(path).parent.name != "student":  # float16 copies: the teachers, small enough to bring back
+        half = {**ckpt, "state_dict": {k: v.half() if v.is_floating_point() else v
+                                       for k, v in ckpt["state_dict"].items()}}
+        torch.save(half, out / f"{Path(path).parent.name}.pt")
+shutil.copy(project / "student" / "best.pt", out / "candidate.pt")
+(out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+for name, m in results.items():
+    print(name, {k: round(v["accuracy"], 4) for k, v in m["val"].items()})
+PY
+WEIGHTS=()
+for t in "${TEACHERS[@]}"; do WEIGHTS+=(--weights "$t"); done
+"${FER[@]}" eval-classifier "${WEIGHTS[@]}" "${DATA_ARGS[@]}" --device "$DEVICE" --backend torch --json \
+    > "$OUT/ensemble.json" 2>>"$LOG"
+say "the teachers' ensemble: $OUT/ensemble.json"
+say "done in $(( $(date +%s) - START )) s: $OUT"

@@ -1,0 +1,75 @@
+"""The GPU recipe (scripts/train_gpu.sh) dry-run on the CPU with tiny data, and the data it carries."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from tools import gpu_data
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_packed_data_unpacks_byte_for_byte(tmp_path, fer_folder):
+    data = tmp_path / "data"
+    shutil.copytree(fer_folder, data / "fer2013")
+    shards = gpu_data.pack(data, ["fer2013"], tmp_path / "packed", shard_mb=0.005)
+    assert len(shards) > 1 and all(p.stat().st_size < 20_000 for p in shards)
+    n = gpu_data.unpack(tmp_path / "packed", tmp_path / "out")
+    originals = sorted(p for p in fer_folder.rglob("*") if p.is_file())
+    assert n == len(originals)
+    for p in originals:
+        assert (tmp_path / "out" / "fer2013" / p.relative_to(fer_folder)).read_bytes() == p.read_bytes()
+
+
+def test_a_missing_shard_stops_the_unpack_naming_it(tmp_path, fer_folder):
+    data = tmp_path / "data"
+    shutil.copytree(fer_folder, data / "fer2013")
+    shards = gpu_data.pack(data, ["fer2013"], tmp_path / "packed", shard_mb=0.005)
+    shards[1].unlink()
+    with pytest.raises(SystemExit, match=f"{shards[1].name} is missing"):
+        gpu_data.unpack(tmp_path / "packed", tmp_path / "out")
+
+
+def _recipe(tmp_path: Path, data: Path) -> str:
+    env = {
+        **os.environ,
+        "DEVICE": "cpu",
+        "DATA": str(data),
+        "EPOCHS": "1",
+        "STUDENT_EPOCHS": "1",
+        "SEEDS": "2",
+        "ARCH": "alexnet_s",
+        "BATCH": "16",
+        "MINUTES": "20",
+        "PROJECT": str(tmp_path / "runs"),
+        "OUT": str(tmp_path / "out"),
+    }
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "train_gpu.sh")], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, fer_folder):
+    out = _recipe(tmp_path, fer_folder)
+    assert "training teacher_s0" in out and "training teacher_s1" in out and "training student" in out
+    assert "distillation: scoring" in out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(results) == {"teacher_s0", "teacher_s1", "student"}
+    assert 0 <= results["student"]["val"]["fer_folder0"]["accuracy"] <= 1
+    candidate = torch.load(tmp_path / "out" / "candidate.pt", weights_only=True)
+    assert candidate["arch"] == "alexnet_s" and candidate["train_config"]["teachers"]
+    teacher = torch.load(tmp_path / "out" / "teacher_s0.pt", weights_only=True)
+    assert {v.dtype for v in teacher["state_dict"].values() if v.is_floating_point()} == {torch.float16}
+    ensemble = json.loads((tmp_path / "out" / "ensemble.json").read_text())
+    assert ensemble  # the teachers' ensemble, evaluated
+    again = _recipe(tmp_path, fer_folder)  # a second call: every stage is resumed, none trained again
+    assert "] training " not in again and again.count("resuming") == 3
+    assert again.count("already finished") == 3 and "distillation" not in again  # no work redone
