@@ -17,6 +17,8 @@ BACKENDS = ("auto", "torch", "onnx", "openvino")
 DEFAULT_BACKEND = "auto"  # the fastest installed runtime for the device (ferkit.backends.resolve_backend)
 PRECISIONS = ("fp32", "bf16")
 DEFAULT_PRECISION = "fp32"  # bf16: OpenVINO only, about 2x faster on CPUs with bfloat16, not bit-exact
+PRIORS = ("natural", "balanced")
+DEFAULT_PRIOR = "natural"  # the most accurate on every val set; balanced: rare classes found more often
 DEFAULT_BATCH_SIZE = 8  # images per detector batch (and per decode-ahead batch)
 
 
@@ -60,6 +62,7 @@ class PipelineConfig:
     device: str = "auto"
     backend: str = DEFAULT_BACKEND
     precision: str = DEFAULT_PRECISION
+    prior: str = DEFAULT_PRIOR
     conf: float = DEFAULT_CONF
     iou: float = DEFAULT_NMS_IOU
     imgsz: int | str = DEFAULT_IMGSZ
@@ -89,6 +92,8 @@ class PipelineConfig:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         check_backend_name(self.backend)
         check_precision_name(self.precision)
+        if self.prior not in PRIORS:
+            raise ConfigError(f"unknown prior {self.prior!r}: use one of {', '.join(PRIORS)}")
 
     def models(self) -> list[tuple[str, str]]:
         """The (kind, weights spec) of every model this config loads."""

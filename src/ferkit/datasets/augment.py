@@ -113,7 +113,8 @@ class BatchAugment:
 
         return {
             "affine": chance(r.p_affine),
-            "scale": uniform(*r.scale),
+            "scale_x": uniform(*r.scale),  # each axis its own: the box's aspect ratio jitters too
+            "scale_y": uniform(*r.scale),
             "shift_x": uniform(-r.shift, r.shift),
             "shift_y": uniform(-r.shift, r.shift),
             "angle": uniform(-r.rotate, r.rotate),
@@ -171,17 +172,18 @@ def _subset(x: torch.Tensor, on: torch.Tensor, fn) -> torch.Tensor:
 def _affine(x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
     """Zoom, shift and rotate about the centre (replicated borders), then mirror, per image."""
     on = p["affine"]
-    s = torch.where(on, p["scale"], torch.ones_like(p["scale"]))
+    one = torch.ones_like(p["scale_x"])
+    sx, sy = torch.where(on, p["scale_x"], one), torch.where(on, p["scale_y"], one)
     angle = torch.where(on, p["angle"], torch.zeros_like(p["angle"])) * (math.pi / 180)
     tx = torch.where(on, p["shift_x"], torch.zeros_like(p["shift_x"])) * 2  # [-1, 1] coordinates
     ty = torch.where(on, p["shift_y"], torch.zeros_like(p["shift_y"])) * 2
-    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    c, s = torch.cos(angle), torch.sin(angle)
     flip = 1 - 2 * p["flip"].float()
-    # output(q) = input(A^-1 (F q - t)), with A = s R(angle), F the mirror and t the shift
+    # output(q) = input(A^-1 (F q - t)), with A = R(angle) diag(sx, sy), F the mirror and t the shift
     theta = torch.stack(
         [
-            torch.stack([cos * flip, sin, -(cos * tx + sin * ty)], 1),
-            torch.stack([-sin * flip, cos, -(-sin * tx + cos * ty)], 1),
+            torch.stack([c / sx * flip, s / sx, -(c * tx + s * ty) / sx], 1),
+            torch.stack([-s / sy * flip, c / sy, -(-s * tx + c * ty) / sy], 1),
         ],
         1,
     )
