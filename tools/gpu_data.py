@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=Path, required=True, help="folder holding the datasets")
     p.add_argument("--datasets", nargs="+", default=["fer2013", "expw"])
     p.add_argument("--out", type=Path, default=Path(".gpu_data"))
-    p.add_argument("--shard-mb", type=float, default=36.0, help="with the checkout, under the 64 MiB a call carries")
+    p.add_argument("--shard-mb", type=float, default=36.0, help="with the checkout: under 64 MiB a call")
     u = sub.add_parser("unpack")
     u.add_argument("src", type=Path)
     u.add_argument("--out", type=Path, required=True)

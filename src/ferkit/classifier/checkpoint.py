@@ -13,6 +13,7 @@ from torch import nn
 
 from ferkit.atomic import atomic_path
 from ferkit.classifier.models import create_model
+from ferkit.classifier.priors import PriorCorrection
 from ferkit.datasets.grouping import LabelGrouping
 from ferkit.errors import WeightsError, first_line
 from ferkit.imaging.recipe import CropRecipe
@@ -35,6 +36,7 @@ class ClassifierMeta:
     blur_sigma: float = 0.0  # Gaussian blur that makes sharp inputs look like the training data
     blur_skip_below: float = 0.0  # inputs blurrier than this (Laplacian variance) are not blurred again
     crop: CropRecipe = field(default_factory=CropRecipe)  # how faces are cut out of photos for this model
+    prior: PriorCorrection | None = None  # the logit adjustment --prior balanced applies (fitted on val)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class ClassifierMeta:
             "metrics": self.metrics,
             "preprocess": {"blur_sigma": self.blur_sigma, "blur_skip_below": self.blur_skip_below},
             "crop": self.crop.to_dict(),
+            "prior": self.prior.to_dict() if self.prior else None,
         }
 
 
@@ -114,6 +117,7 @@ def meta_from_dict(ckpt: dict[str, Any]) -> ClassifierMeta:
         blur_sigma=float((ckpt.get("preprocess") or {}).get("blur_sigma", 0.0)),
         blur_skip_below=float((ckpt.get("preprocess") or {}).get("blur_skip_below", 0.0)),
         crop=CropRecipe.from_dict(ckpt.get("crop")),
+        prior=PriorCorrection.from_dict(ckpt.get("prior")),
     )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ferkit.classifier.predictor import EmotionClassifier, as_crops
-from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR
 from ferkit.device import select_device
 from ferkit.errors import WeightsError
 
@@ -56,6 +56,10 @@ class EnsembleClassifier:
     def precision(self) -> str:
         return " + ".join(dict.fromkeys(m.precision for m in self.members))
 
+    @property
+    def prior(self) -> str:
+        return self.members[0].prior
+
     def predict_proba(self, crops: Sequence[np.ndarray], tta: bool = False) -> np.ndarray:
         """Mean of the members' probabilities (N, K)."""
         crops = as_crops(crops)
@@ -80,13 +84,15 @@ def load_classifier(
     device: str | torch.device = "auto",
     backend: str = DEFAULT_BACKEND,
     precision: str = DEFAULT_PRECISION,
+    prior: str = DEFAULT_PRIOR,
 ) -> EmotionClassifier | EnsembleClassifier:
-    """One checkpoint as an :class:`EmotionClassifier`; a list of two or more as an ensemble."""
+    """One checkpoint as an :class:`EmotionClassifier`; a list of two or more as an ensemble (each member
+    applies its own prior correction under ``prior="balanced"``)."""
     dev = device if isinstance(device, torch.device) else select_device(device)
     if weights is None or isinstance(weights, (str, Path)):
-        return EmotionClassifier.from_pretrained(weights, dev, backend, precision)
+        return EmotionClassifier.from_pretrained(weights, dev, backend, precision, prior)
     weights = list(weights)
     if len(weights) == 1:
-        return EmotionClassifier.from_pretrained(weights[0], dev, backend, precision)
-    members = [EmotionClassifier.from_pretrained(w, dev, backend, precision) for w in weights]
+        return EmotionClassifier.from_pretrained(weights[0], dev, backend, precision, prior)
+    members = [EmotionClassifier.from_pretrained(w, dev, backend, precision, prior) for w in weights]
     return EnsembleClassifier(members, [str(w) for w in weights])

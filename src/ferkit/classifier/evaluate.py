@@ -13,7 +13,7 @@ from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
 
 from ferkit.classifier.data import load_split
 from ferkit.classifier.ensemble import load_classifier
-from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR
 from ferkit.plots import plot_confusion
 
 
@@ -36,24 +36,39 @@ class ClassifierReport:
     skipped: int = 0
     backend: str = "torch"
     precision: str = DEFAULT_PRECISION
+    prior: str = DEFAULT_PRIOR
+
+    @property
+    def true_share(self) -> dict[str, float]:
+        """Fraction of the images whose true class is each class."""
+        cm = np.asarray(self.confusion)
+        return {c: float(v) for c, v in zip(self.class_names, cm.sum(1) / max(cm.sum(), 1), strict=True)}
+
+    @property
+    def predicted_share(self) -> dict[str, float]:
+        """Fraction of the images predicted as each class (compare with :attr:`true_share`)."""
+        cm = np.asarray(self.confusion)
+        return {c: float(v) for c, v in zip(self.class_names, cm.sum(0) / max(cm.sum(), 1), strict=True)}
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "true_share": self.true_share, "predicted_share": self.predicted_share}
 
     def table(self) -> str:
         """Human-readable summary, one row per class."""
         cm = np.asarray(self.confusion)
         lines = [
             f"{self.weights} on {self.data} [{self.split}]  n={self.n}  TTA={'on' if self.tta else 'off'}"
-            f"  backend={self.backend} {self.precision}",
+            f"  backend={self.backend} {self.precision}  prior={self.prior}",
             f"accuracy {self.accuracy:.4f}   macro F1 {self.macro_f1:.4f}",
-            f"{'class':<12}{'n':>6}{'accuracy':>10}{'ROC AUC':>10}",
+            f"{'class':<12}{'n':>6}{'accuracy':>10}{'ROC AUC':>10}{'true %':>9}{'predicted %':>13}",
         ]
+        true, pred = self.true_share, self.predicted_share
         for i, c in enumerate(self.class_names):
             auc = self.roc_auc.get(c)
+            auc_text = f"{auc:.4f}" if auc is not None else "n/a"
             lines.append(
-                f"{c:<12}{int(cm[i].sum()):>6}{self.per_class_accuracy[c]:>10.4f}"
-                f"{(f'{auc:.4f}' if auc is not None else 'n/a'):>10}"
+                f"{c:<12}{int(cm[i].sum()):>6}{self.per_class_accuracy[c]:>10.4f}{auc_text:>10}"
+                f"{100 * true[c]:>9.1f}{100 * pred[c]:>13.1f}"
             )
         norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
         lines += ["", "confusion matrix, % of each true class (rows: true, columns: predicted)"]
@@ -126,6 +141,7 @@ def evaluate_classifier(
         skipped=split_data.skipped,
         backend=clf.backend,
         precision=clf.precision,
+        prior=clf.prior,
         **m,
     )
     if out_dir is not None:
@@ -152,12 +168,13 @@ def evaluate_many(
     skip_bad: bool = False,
     backend: str = DEFAULT_BACKEND,
     precision: str = DEFAULT_PRECISION,
+    prior: str = DEFAULT_PRIOR,
 ) -> list[ClassifierReport]:
     """One report per dataset, the model loaded once (on ``backend`` at ``precision``); with ``out_dir``
     and several datasets, each report goes to ``out_dir/<dataset name>/``."""
     from ferkit.classifier.train_data import dataset_names
 
-    clf = load_classifier(weights, device, backend, precision)
+    clf = load_classifier(weights, device, backend, precision, prior)
     names = dataset_names(list(datas))
     reports = []
     for name, data in zip(names, datas, strict=True):

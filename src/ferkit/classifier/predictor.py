@@ -13,9 +13,10 @@ from ferkit.backends import ExportedModel, load_exported, resolve_runtime
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
 from ferkit.classifier.onnx import classifier_onnx
 from ferkit.classifier.preprocess import Preprocess
-from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
+from ferkit.classifier.priors import apply_prior
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR, PRIORS
 from ferkit.device import select_device
-from ferkit.errors import DataError, WeightsError
+from ferkit.errors import ConfigError, DataError, WeightsError
 from ferkit.imaging.crop import CropRecipe
 from ferkit.imaging.images import decode_image, read_image
 from ferkit.weights import resolve
@@ -107,10 +108,20 @@ class EmotionClassifier:
         weights: Path | None = None,
         backend: str = "torch",
         precision: str = DEFAULT_PRECISION,
+        prior: str = DEFAULT_PRIOR,
     ):
         self.model, self.meta, self.device, self.backend = model, meta, device, backend
         self.precision = precision
         self.weights = weights  # the checkpoint (or exported) file it was loaded from, when known
+        if prior not in PRIORS:
+            raise ConfigError(f"unknown prior {prior!r}: use one of {', '.join(PRIORS)}")
+        if prior == "balanced" and meta.prior is None:
+            raise WeightsError(
+                f"{weights or 'these classifier weights'} store no prior correction, which --prior balanced "
+                "needs: fit one on val with fer calibrate-classifier, or use --prior natural"
+            )
+        self.prior = prior
+        self._correction = meta.prior if prior == "balanced" else None
 
     @classmethod
     def from_pretrained(
@@ -119,19 +130,21 @@ class EmotionClassifier:
         device: str | torch.device = "auto",
         backend: str = DEFAULT_BACKEND,
         precision: str = DEFAULT_PRECISION,
+        prior: str = DEFAULT_PRIOR,
     ):
         """Load shipped ('default') or user weights onto ``device`` (auto/cpu/cuda or a torch.device), run by
-        ``backend`` (torch, onnx, openvino or auto: see :func:`ferkit.backends.resolve_backend`)."""
+        ``backend`` (torch, onnx, openvino or auto: see :func:`ferkit.backends.resolve_backend`), with the
+        class ``prior`` (:mod:`ferkit.classifier.priors`)."""
         dev = device if isinstance(device, torch.device) else select_device(device)
         ref = resolve("classifier", weights)
         rt = resolve_runtime(ref, backend, precision, dev)
         if rt.backend == "torch":
             model, meta = load_checkpoint(ref.path, dev)
-            return cls(model, meta, dev, ref.path)
+            return cls(model, meta, dev, ref.path, prior=prior)
         model_src, info, path = load_exported(ref, rt.backend, classifier_onnx)
         run = ExportedModel(model_src, rt.backend, dev, rt.precision)
         meta = _exported_meta(run, info, path)
-        return cls(_ExportedModule(run), meta, dev, path, rt.backend, rt.precision)
+        return cls(_ExportedModule(run), meta, dev, path, rt.backend, rt.precision, prior)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -161,7 +174,8 @@ class EmotionClassifier:
 
     @torch.inference_mode()
     def predict_tensor(self, x: torch.Tensor, tta: bool = False, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N, K) of a preprocessed batch; TTA averages the softmax of all views."""
+        """Class probabilities (N, K) of a preprocessed batch; TTA averages the softmax of all views; the
+        prior correction, under ``prior="balanced"``, comes last."""
         out = []
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(self.device)
@@ -169,7 +183,7 @@ class EmotionClassifier:
             probs = torch.stack([F.softmax(self.model(v).float(), dim=1) for v in views]).mean(0)
             out.append(probs.cpu())
         k = len(self.class_names)
-        return torch.cat(out).numpy() if out else np.zeros((0, k), np.float32)
+        return apply_prior(torch.cat(out).numpy(), self._correction) if out else np.zeros((0, k), np.float32)
 
     def predict_proba(self, crops: Sequence[np.ndarray], tta: bool = False) -> np.ndarray:
         """Class probabilities (N, K), columns in the order of :attr:`class_names`; ``crops`` as

@@ -16,6 +16,7 @@ from torch import nn
 
 from ferkit.atomic import write_text
 from ferkit.classifier.averaging import snapshot_path
+from ferkit.classifier.calibrate import calibrate_checkpoint
 from ferkit.classifier.checkpoint import ClassifierMeta, save_checkpoint
 from ferkit.classifier.config import ClassifierTrainConfig
 from ferkit.classifier.loop import (
@@ -30,6 +31,7 @@ from ferkit.classifier.loop import (
 )
 from ferkit.classifier.models import create_model, get_spec
 from ferkit.classifier.preprocess import Preprocess
+from ferkit.classifier.priors import class_prior
 from ferkit.classifier.starting import (
     match_init,
     read_init,
@@ -260,6 +262,12 @@ def fit(
         )
         sys.stdout.flush()
     log(f"best val {config.select} accuracy {best:.4f} at epoch {best_epoch}: {run_dir / 'best.pt'}")
+    if (run_dir / "best.pt").is_file():
+        weights = None if loader.weights is None else loader.weights.numpy()
+        prior = class_prior(data.train.targets, weights, len(data.class_names))
+        vals_u8 = {n: (v.images, v.targets) for n, v in data.vals.items()}
+        corr, _ = calibrate_checkpoint(run_dir / "best.pt", vals_u8, prior, device)
+        log(f"prior correction for --prior balanced: tau {corr.tau:g} (fitted on val), stored in best.pt")
     return run_dir
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 # isort: off
 # each module registers its commands; import order is the order of `fer --help`
 from ferkit.cli import pipeline  # noqa: F401
-from ferkit.cli import classifier, detector  # noqa: F401
+from ferkit.cli import classifier, classifier_weights, detector  # noqa: F401
 from ferkit.cli import export, serve  # noqa: F401
 
 # isort: on

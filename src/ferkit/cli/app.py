@@ -150,6 +150,14 @@ PrecisionOpt = Annotated[
     typer.Option(help="fp32, or bf16 with --backend openvino: about 2x faster where the CPU has bfloat16."),
 ]
 
+PriorOpt = Annotated[
+    str,
+    typer.Option(
+        help="natural (as trained: the most accurate) or balanced (the checkpoint's prior correction, "
+        "fitted on val: rare classes such as disgust and fear found more often).",
+    ),
+]
+
 
 def check_backend_options(
     backend: str, precision: str, device: str, weights: Sequence[tuple[str, str | None]] = ()

@@ -13,12 +13,13 @@ from ferkit.cli.app import (
     BackendOpt,
     DeviceOpt,
     PrecisionOpt,
+    PriorOpt,
     _error,
     app,
     check_backend_options,
     fer_errors,
 )
-from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR
 
 
 def _classifier_defaults():
@@ -243,6 +244,7 @@ def eval_classifier(
     device: DeviceOpt = "auto",
     backend: BackendOpt = DEFAULT_BACKEND,
     precision: PrecisionOpt = DEFAULT_PRECISION,
+    prior: PriorOpt = DEFAULT_PRIOR,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Accuracy, per-class recall, macro F1, confusion matrix and ROC AUC of a classifier (or an ensemble)
@@ -255,7 +257,8 @@ def eval_classifier(
     members = [("classifier", w) for w in weights or ["default"]]
     check_backend_options(backend, precision, device, members)  # before anything loads
     reports = evaluate_many(
-        weights or ["default"], data, split, tta, device, out, drop_unmapped, skip_bad, backend, precision
+        weights or ["default"], data, split, tta, device, out, drop_unmapped, skip_bad, backend, precision,
+        prior,
     )
     if as_json:
         typer.echo(
@@ -269,30 +272,3 @@ def eval_classifier(
         typer.echo(f"\nmean over {len(reports)} datasets: accuracy {mean_acc:.4f}   macro F1 {mean_f1:.4f}")
     if out is not None:
         typer.echo(f"wrote metrics.json and confusion_matrix.png under {out}")
-
-
-@app.command("average-classifiers")
-@fer_errors
-def average_classifiers(
-    weights: Annotated[
-        list[Path],
-        typer.Argument(help="Checkpoints of one architecture and preprocessing, e.g. RUN/epochs/*.pt."),
-    ],
-    out: Annotated[Path, typer.Option(help="Where to write the averaged checkpoint.")],
-    half: Annotated[bool, typer.Option(help="Store float16 weights (half the size), as shipped.")] = False,
-    data: Annotated[
-        list[str] | None,
-        typer.Option(help="Evaluate the average on this dataset's val split and record it; repeatable."),
-    ] = None,
-    device: DeviceOpt = "auto",
-) -> None:
-    """Average the weights of several checkpoints into one model (stochastic weight averaging of a run's
-    epoch snapshots); evaluate the result with fer eval-classifier."""
-    from ferkit.classifier.averaging import average_checkpoints, record_val_metrics
-
-    path = average_checkpoints(list(weights), out, half=half)
-    typer.secho(f"averaged {len(weights)} checkpoints: {path}", fg=typer.colors.GREEN)
-    if data:
-        metrics = record_val_metrics(path, list(data), device)
-        per = "  ".join(f"{n} {m['accuracy']:.4f}" for n, m in metrics["val"].items())
-        typer.echo(f"val accuracy {per}  (mean {metrics['val_acc']:.4f}), recorded in {path}")

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from ferkit.cli.app import BackendOpt, DeviceOpt, PrecisionOpt, app, check_backend_options, fer_errors
+from ferkit.cli.app import (
+    BackendOpt,
+    DeviceOpt,
+    PrecisionOpt,
+    PriorOpt,
+    app,
+    check_backend_options,
+    fer_errors,
+)
 from ferkit.detector.sizing import IMGSZ_HELP
 from ferkit.errors import ConfigError
 from ferkit.serve.config import ServeConfig
@@ -37,6 +45,7 @@ def serve(
     device: DeviceOpt = SERVE.device,
     backend: BackendOpt = SERVE.backend,
     precision: PrecisionOpt = SERVE.precision,
+    prior: PriorOpt = SERVE.prior,
     detector_weights: Annotated[
         str, typer.Option(help="Detector .pt, or 'default'.")
     ] = SERVE.detector_weights,
@@ -98,6 +107,7 @@ def serve(
         device=device,
         backend=backend,
         precision=precision,
+        prior=prior,
         detector_weights=detector_weights,
         classifier_weights=tuple(classifier_weights or SERVE.classifier_weights),
         conf=conf,

@@ -111,7 +111,9 @@ class Pipeline:
         """The pipeline ``config`` describes (validated before anything loads); ``device`` overrides
         ``config.device`` with an already chosen torch device."""
         dev = device or select_device(config.device)
-        classifier = load_classifier(list(config.classifier_weights), dev, config.backend, config.precision)
+        classifier = load_classifier(
+            list(config.classifier_weights), dev, config.backend, config.precision, config.prior
+        )
         detector = None
         if config.detect:
             detector = FaceDetector(

@@ -32,6 +32,7 @@ class ServeConfig:
     device: str = PIPELINE.device
     backend: str = PIPELINE.backend
     precision: str = PIPELINE.precision
+    prior: str = PIPELINE.prior
     detector_weights: str = PIPELINE.detector_weights
     classifier_weights: tuple[str, ...] = PIPELINE.classifier_weights
     conf: float = PIPELINE.conf
@@ -90,6 +91,7 @@ class ServeConfig:
             device=self.device,
             backend=self.backend,
             precision=self.precision,
+            prior=self.prior,
             conf=self.conf,
             imgsz=self.imgsz,
         )
