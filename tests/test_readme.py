@@ -25,3 +25,13 @@ def test_readme_example_output_matches_a_real_run(monkeypatch):
     # each face: same box and emotion; scores may differ in the last digit across CPUs
     for g, w in zip(got[2:], want[2:], strict=True):
         assert g.split()[:7] == w.split()[:7] and g.split()[8] == w.split()[8]
+
+
+def test_readme_layout_names_every_module_once():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme.split("## Layout\n", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^  - `([\w/]+\.py)`: ", layout, flags=re.M)
+    package = ROOT / "src" / "ferkit"
+    files = [p for p in package.rglob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    modules = sorted(str(p.relative_to(package)) for p in files)
+    assert sorted(listed) == modules  # a new module is described here, a removed one leaves
