@@ -42,6 +42,11 @@ def check_conf(conf: float) -> None:
         raise ConfigError(f"conf must be in [0, 1], got {conf}")
 
 
+def check_min_face(min_face: int | None) -> None:
+    if min_face is not None and min_face < 0:
+        raise ConfigError(f"min_face must be >= 0 pixels, got {min_face}")
+
+
 def check_max_faces(max_faces: int | None) -> None:
     if max_faces is not None and max_faces < 1:
         raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
@@ -68,6 +73,7 @@ class PipelineConfig:
     imgsz: int | str = DEFAULT_IMGSZ
     margin: float | None = None
     max_faces: int | None = None
+    min_face: int = 0  # faces whose box is narrower or lower than this (original pixels) are left out
     detect: bool = True
     tta: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -86,6 +92,7 @@ class PipelineConfig:
         if not 0.0 < self.iou <= 1.0:
             raise ConfigError(f"iou must be in (0, 1], got {self.iou}")
         check_max_faces(self.max_faces)
+        check_min_face(self.min_face)
         if self.margin is not None:
             check_margin(self.margin)
         if self.batch_size < 1:
@@ -117,11 +124,13 @@ class RunOptions:
     conf: float | None = None  # detector confidence threshold
     max_faces: int | None = None  # keep at most this many faces, the most confident first
     tta: bool | None = None  # test-time augmentation for the classifier
+    min_face: int | None = None  # leave out faces smaller than this many pixels (box width or height)
 
     def __post_init__(self) -> None:
         if self.conf is not None:
             check_conf(self.conf)
         check_max_faces(self.max_faces)
+        check_min_face(self.min_face)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from ferkit.config import RunOptions
 from ferkit.errors import ConfigError
 from ferkit.pipeline import Pipeline
 from ferkit.types import Face, ImageResult
@@ -35,6 +36,27 @@ def test_faces_are_best_first_and_capped(classifier):
     assert [f.det_score for f in r.faces] == [0.9, 0.6]
     capped = Pipeline(classifier, FixedDetector(TWO_FACES), max_faces=1).run(np.zeros((40, 40, 3), np.uint8))
     assert [f.det_score for f in capped.faces] == [0.9]
+
+
+@pytest.mark.parametrize(
+    ("min_face", "per_call", "kept"),
+    [(0, None, [0.9, 0.6]), (13, None, [0.9]), (17, None, []), (13, 0, [0.9, 0.6]), (0, 13, [0.9])],
+)
+def test_faces_below_min_face_pixels_are_left_out(classifier, min_face, per_call, kept):
+    # on 40x40 the faces are 12x16 (score 0.6) and 16x24 pixels (0.9)
+    pipe = Pipeline(classifier, FixedDetector(TWO_FACES), min_face=min_face)
+    r = pipe.run_arrays(["a"], [np.zeros((40, 40, 3), np.uint8)], options=RunOptions(min_face=per_call))[0]
+    assert [f.det_score for f in r.faces] == kept
+    assert pipe.min_face == min_face  # the call did not change the pipeline
+
+
+def test_min_face_counts_original_pixels_of_a_reduced_decode(classifier):
+    pipe = Pipeline(classifier, FixedDetector(TWO_FACES), min_face=26)
+    # decoded at 40x40 from an 80x80 file: the faces are 24 and 32 pixels wide there
+    r = pipe.run_arrays(["a"], [np.zeros((40, 40, 3), np.uint8)], full_sizes=[(80, 80)])[0]
+    assert [f.det_score for f in r.faces] == [0.9]
+    with pytest.raises(ConfigError, match="min_face"):
+        RunOptions(min_face=-1)
 
 
 def test_boxes_are_in_original_pixels(two_face_pipeline):

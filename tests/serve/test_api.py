@@ -57,6 +57,11 @@ def test_query_options(client):
     none = client.post("/v1/detect?conf=0.95", files={"file": ("a.jpg", jpeg(), "image/jpeg")}).json()
     assert len(one["faces"]) == 1 and one["faces"][0]["det_score"] == 0.9
     assert none["faces"] == []
+    every = client.post("/v1/detect", files={"file": ("a.jpg", jpeg(), "image/jpeg")}).json()["faces"]
+    smallest = min(min(x2 - x1, y2 - y1) for x1, y1, x2, y2 in (f["box_xyxy"] for f in every))
+    url = f"/v1/detect?min_face={int(smallest) + 1}"
+    big = client.post(url, files={"file": ("a.jpg", jpeg(), "image/jpeg")}).json()["faces"]
+    assert len(every) == 2 and len(big) == 1  # the smaller face left out
 
 
 def _bomb(tmp_path) -> bytes:

@@ -94,6 +94,9 @@ def detect_and_classify(
     iou: Annotated[float, typer.Option(help="Detector NMS IoU threshold.")] = PIPELINE.iou,
     imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(PIPELINE.imgsz),
     max_faces: Annotated[int | None, typer.Option(help="Keep at most this many faces per image.")] = None,
+    min_face: Annotated[
+        int, typer.Option(metavar="PX", help="Leave out faces narrower or lower than this; 0 keeps all.")
+    ] = PIPELINE.min_face,
     margin: Annotated[
         float | None,
         typer.Option(
@@ -192,6 +195,7 @@ def detect_and_classify(
         imgsz=imgsz,
         margin=margin,
         max_faces=max_faces,
+        min_face=min_face,
         detect=not no_detect,
         tta=tta,
         batch_size=batch_size,

@@ -23,6 +23,7 @@ from ferkit.config import (
     PipelineConfig,
     RunOptions,
     check_max_faces,
+    check_min_face,
 )
 from ferkit.detector.defaults import DEFAULT_DECODE_SIDE
 from ferkit.detector.face_detector import FaceDetector
@@ -72,11 +73,15 @@ class Pipeline:
         max_faces: int | None = None,
         tta: bool = False,
         decode_side: int | None = DEFAULT_DECODE_SIDE,
+        min_face: int = 0,
     ):
         """``margin`` None frames faces as the classifier's checkpoint says (its crop recipe).
         ``decode_side``: big JPEG files are decoded at reduced scale, keeping at least this long side (None:
-        always whole); boxes are reported in the full image's pixels either way."""
+        always whole); boxes are reported in the full image's pixels either way. ``min_face``: faces whose
+        box is narrower or lower than this many pixels are left out."""
         _check_options(margin, max_faces)
+        check_min_face(min_face)
+        self.min_face = min_face
         self.classifier, self.detector = classifier, detector
         self.decode_side = decode_side
         # how faces are framed: the classifier's own recipe, with the margin given here if any
@@ -126,7 +131,14 @@ class Pipeline:
                 backend=config.backend,
                 precision=config.precision,
             )
-        pipe = cls(classifier, detector, margin=config.margin, max_faces=config.max_faces, tta=config.tta)
+        pipe = cls(
+            classifier,
+            detector,
+            margin=config.margin,
+            max_faces=config.max_faces,
+            tta=config.tta,
+            min_face=config.min_face,
+        )
         pipe.config = config
         return pipe
 
@@ -160,6 +172,7 @@ class Pipeline:
             "margin": self.margin,
             "square": self.square,
             "max_faces": self.max_faces,
+            "min_face": self.min_face,
             "tta": self.tta,
             "decode_side": self.decode_side,
         }
@@ -260,9 +273,10 @@ class Pipeline:
     ) -> list[ImageResult]:
         """Results for decoded BGR uint8 images; ``None`` entries are failures described in ``errors``.
         ``full_sizes``: the (width, height) of images decoded at reduced scale, whose boxes are scaled up.
-        ``options`` (conf, max_faces, tta) apply to this call only; the pipeline is not changed."""
+        ``options`` (conf, max_faces, tta, min_face) apply to this call only; the pipeline is not changed."""
         options = options or RunOptions()
         max_faces = self.max_faces if options.max_faces is None else options.max_faces
+        min_face = self.min_face if options.min_face is None else options.min_face
         tta = self.tta if options.tta is None else options.tta
         errors = dict(errors or {})
         absolute = list(sources_abs) if sources_abs is not None else [None] * len(sources)
@@ -276,6 +290,12 @@ class Pipeline:
                 ]
             else:
                 found = self.detector.detect([arrays[i] for i in ok], conf=options.conf) if ok else []
+        if min_face and self.detector is not None:  # sizes in the original image's pixels
+            scale = [full[i][0] / arrays[i].shape[1] if full[i][0] else 1.0 for i in ok]
+            found = [
+                [d for d in dets if min(d.box.width, d.box.height) * s >= min_face]
+                for dets, s in zip(found, scale, strict=True)
+            ]
         # keep the most confident faces, best first
         found = [sorted(dets, key=lambda d: d.score, reverse=True)[:max_faces] for dets in found]
         by_image = dict(zip(ok, found, strict=True))

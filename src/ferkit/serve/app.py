@@ -142,6 +142,7 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
         conf: float = Query(config.conf, ge=0.0, le=1.0, description="Detector confidence threshold."),
         max_faces: int | None = Query(None, ge=1, description="Keep at most this many faces."),
         tta: bool = Query(False, description="Test-time augmentation for the classifier (slower)."),
+        min_face: int = Query(0, ge=0, description="Leave out faces narrower or lower than this (pixels)."),
     ) -> dict:
         data, name = await _read_upload(request, config)
         try:
@@ -151,7 +152,7 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
         except DataError as exc:
             raise ApiError(400, "not_an_image", str(exc)) from None
         try:
-            future = state["batcher"].submit(image, name, RunOptions(conf, max_faces, tta))
+            future = state["batcher"].submit(image, name, RunOptions(conf, max_faces, tta, min_face))
         except ServerBusyError as exc:
             raise ApiError(503, "busy", str(exc), "queue_size", {"retry-after": "1"}) from None
         try:
