@@ -113,6 +113,10 @@ def test_jsonl_one_line_per_image(folder, weights):
         (["detect-and-classify", "{photo}", "--classifier-weights", "{det}"], "not a ferkit classifier"),
         (["detect-and-classify", "{photo}", "--max-faces", "0"], "max_faces"),
         (["detect-and-classify", "{photo}", "--min-face", "-1"], "min_face"),
+        (
+            ["detect-and-classify", "{photo}", "--classifier-weights", "{cls}", "--emotions", "happy,joy"],
+            "unknown emotion",
+        ),
         (["eval-classifier", "--data", "/no/data", "--weights", "{cls}"], "dataset not found"),
         (["train-classifier", "--data", "{photo}"], "dataset not found"),
         (["train-classifier", "--data", "/x", "--balance", "smote"], "--balance"),

@@ -19,7 +19,8 @@ from tests.helpers import fer
     [({"conf": 1.5}, "conf must be in"), ({"iou": 0}, "iou must be in"), ({"max_faces": 0}, "max_faces"),
      ({"margin": 3.0}, "margin must be between"), ({"batch_size": 0}, "batch_size"),
      ({"imgsz": "auto:900-400"}, "empty range"), ({"backend": "tensorrt"}, "unknown backend"),
-     ({"precision": "int4"}, "unknown precision"), ({"classifier_weights": ()}, "at least one")],
+     ({"precision": "int4"}, "unknown precision"), ({"classifier_weights": ()}, "at least one"),
+     ({"min_face": -2}, "min_face"), ({"prior": "flat"}, "unknown prior")],
 )  # fmt: skip
 def test_bad_values_are_refused_before_anything_loads(options, message):
     with pytest.raises(ConfigError, match=message):
@@ -32,6 +33,7 @@ def test_values_are_normalised_once():
     assert c.models() == [("classifier", "a.pt"), ("detector", "default")]
     assert PipelineConfig(detect=False).models() == [("classifier", "default")]
     assert PipelineConfig(**c.to_dict()) == c
+    assert PipelineConfig(emotions="Happy, sad,happy").emotions == ("happy", "sad")
 
 
 def test_from_config_builds_what_it_says():

@@ -4,6 +4,7 @@ to the next of an immutable pipeline (:class:`RunOptions`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,12 @@ def check_min_face(min_face: int | None) -> None:
         raise ConfigError(f"min_face must be >= 0 pixels, got {min_face}")
 
 
+def parse_emotions(emotions: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"happy,sad"`` or ``["happy", "sad"]`` as a tuple of names (empty: every emotion)."""
+    items = emotions.split(",") if isinstance(emotions, str) else list(emotions or ())
+    return tuple(dict.fromkeys(e.strip().lower() for e in items if e.strip()))
+
+
 def check_max_faces(max_faces: int | None) -> None:
     if max_faces is not None and max_faces < 1:
         raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
@@ -74,6 +81,7 @@ class PipelineConfig:
     margin: float | None = None
     max_faces: int | None = None
     min_face: int = 0  # faces whose box is narrower or lower than this (original pixels) are left out
+    emotions: tuple[str, ...] = ()  # keep only faces classified as one of these (empty: every face)
     detect: bool = True
     tta: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -86,6 +94,7 @@ class PipelineConfig:
         det = self.detector_weights
         set_(self, "detector_weights", "default" if det is None else str(det))
         set_(self, "imgsz", InputSize.parse(self.imgsz).spec)
+        set_(self, "emotions", parse_emotions(self.emotions))
         if not self.classifier_weights:
             raise ConfigError("give at least one classifier weights spec")
         check_conf(self.conf)

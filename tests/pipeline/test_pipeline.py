@@ -59,6 +59,18 @@ def test_min_face_counts_original_pixels_of_a_reduced_decode(classifier):
         RunOptions(min_face=-1)
 
 
+def test_emotions_keeps_only_faces_of_those_emotions(classifier):
+    image = np.zeros((40, 40, 3), np.uint8)
+    every = Pipeline(classifier, FixedDetector(TWO_FACES)).run(image).faces
+    first = every[0].emotion
+    kept = Pipeline(classifier, FixedDetector(TWO_FACES), emotions=f" {first.upper()} ").run(image).faces
+    assert kept == [f for f in every if f.emotion == first] and kept
+    others = [c for c in classifier.class_names if c not in {f.emotion for f in every}]
+    assert Pipeline(classifier, FixedDetector(TWO_FACES), emotions=others).run(image).faces == []
+    with pytest.raises(ConfigError, match="unknown emotion.*happy"):
+        Pipeline(classifier, FixedDetector(TWO_FACES), emotions="happy,joy")
+
+
 def test_boxes_are_in_original_pixels(two_face_pipeline):
     r = two_face_pipeline.run(np.zeros((100, 200, 3), np.uint8))
     assert r.faces[0].box_xyxy.as_list() == [100.0, 20.0, 180.0, 80.0]

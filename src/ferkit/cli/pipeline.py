@@ -97,6 +97,9 @@ def detect_and_classify(
     min_face: Annotated[
         int, typer.Option(metavar="PX", help="Leave out faces narrower or lower than this; 0 keeps all.")
     ] = PIPELINE.min_face,
+    emotions: Annotated[
+        str, typer.Option(metavar="LIST", help="Keep only faces of these emotions, e.g. happy,sad.")
+    ] = "",  # every emotion
     margin: Annotated[
         float | None,
         typer.Option(
@@ -196,6 +199,7 @@ def detect_and_classify(
         margin=margin,
         max_faces=max_faces,
         min_face=min_face,
+        emotions=emotions,
         detect=not no_detect,
         tta=tta,
         batch_size=batch_size,

@@ -24,6 +24,7 @@ from ferkit.config import (
     RunOptions,
     check_max_faces,
     check_min_face,
+    parse_emotions,
 )
 from ferkit.detector.defaults import DEFAULT_DECODE_SIDE
 from ferkit.detector.face_detector import FaceDetector
@@ -74,14 +75,23 @@ class Pipeline:
         tta: bool = False,
         decode_side: int | None = DEFAULT_DECODE_SIDE,
         min_face: int = 0,
+        emotions: Sequence[str] | str = (),
     ):
         """``margin`` None frames faces as the classifier's checkpoint says (its crop recipe).
         ``decode_side``: big JPEG files are decoded at reduced scale, keeping at least this long side (None:
         always whole); boxes are reported in the full image's pixels either way. ``min_face``: faces whose
-        box is narrower or lower than this many pixels are left out."""
+        box is narrower or lower than this many pixels are left out; ``emotions`` (names of the classifier's
+        classes) keeps only faces classified as one of them."""
         _check_options(margin, max_faces)
         check_min_face(min_face)
         self.min_face = min_face
+        self.emotions = parse_emotions(emotions)
+        unknown = [e for e in self.emotions if e not in classifier.class_names]
+        if unknown:
+            raise ConfigError(
+                f"unknown emotion(s) {', '.join(unknown)}: this classifier predicts "
+                f"{', '.join(classifier.class_names)}"
+            )
         self.classifier, self.detector = classifier, detector
         self.decode_side = decode_side
         # how faces are framed: the classifier's own recipe, with the margin given here if any
@@ -138,6 +148,7 @@ class Pipeline:
             max_faces=config.max_faces,
             tta=config.tta,
             min_face=config.min_face,
+            emotions=config.emotions,
         )
         pipe.config = config
         return pipe
@@ -173,6 +184,7 @@ class Pipeline:
             "square": self.square,
             "max_faces": self.max_faces,
             "min_face": self.min_face,
+            "emotions": list(self.emotions),
             "tta": self.tta,
             "decode_side": self.decode_side,
         }
@@ -314,6 +326,8 @@ class Pipeline:
                 fw, fh = full[i] if full[i][0] else (w, h)
                 sx, sy = fw / w, fh / h
                 faces = [Face(d.box.scaled(sx, sy), d.score, *next(preds)) for d in by_image[i]]
+                if self.emotions:
+                    faces = [f for f in faces if f.emotion in self.emotions]
                 results.append(ImageResult(src, int(fw), int(fh), faces, source_abs=absolute[i]))
         return results
 
