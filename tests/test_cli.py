@@ -367,3 +367,10 @@ def test_draw_options_change_the_annotated_image(tmp_path):
     assert changed["bare"] < changed["plain"] and changed["thin"] < changed["plain"]
     bad = fer("detect-and-classify", "docs/example.jpg", "--line-width", "0")
     assert bad.exit_code == 1 and "--line-width" in bad.stderr
+
+
+def test_fer_detect_is_detect_and_classify(photo_folder, tiny_classifier):
+    opts = [photo_folder, "--no-detect", "--classifier-weights", tiny_classifier, "-f", "json"]
+    short, long = fer("detect", *opts), fer("detect-and-classify", *opts)
+    assert short.exit_code == long.exit_code == 0, short.output
+    assert short.stdout == long.stdout and short.stdout.strip()

@@ -267,3 +267,7 @@ def detect_and_classify(
             _error(f)
         _error(f"{failed} input(s) failed, {summary.processed} processed")
         raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+# `fer detect`: the short name of the most used command, with the same options
+app.command("detect", help="Short for detect-and-classify, with the same options.")(detect_and_classify)
