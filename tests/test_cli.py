@@ -111,8 +111,8 @@ def test_jsonl_one_line_per_image(folder, weights):
         ),
         (["detect-and-classify", "{photo}", "--detector-weights", "{cls}"], "cannot load detector weights"),
         (["detect-and-classify", "{photo}", "--classifier-weights", "{det}"], "not a ferkit classifier"),
-        (["detect-and-classify", "{photo}", "--max-faces", "0"], "max_faces"),
-        (["detect-and-classify", "{photo}", "--min-face", "-1"], "min_face"),
+        (["detect-and-classify", "{photo}", "--max-faces", "0"], "--max-faces must be >= 1"),
+        (["detect-and-classify", "{photo}", "--min-face", "-1"], "--min-face must be >= 0"),
         (
             ["detect-and-classify", "{photo}", "--classifier-weights", "{cls}", "--emotions", "happy,joy"],
             "unknown emotion",

@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from ferkit.config import PIPELINE, PipelineConfig
+from ferkit.config import PIPELINE, DrawStyle, PipelineConfig
 from ferkit.errors import ConfigError
 from ferkit.pipeline import Pipeline
 from ferkit.serve.config import ServeConfig
@@ -60,7 +60,7 @@ def test_every_entry_point_reads_the_one_set_of_defaults():
 
 def test_cli_refuses_bad_values_in_one_line():
     r = fer("detect-and-classify", "docs/example.jpg", "--batch-size", "0")
-    assert r.exit_code == 1 and r.stderr.strip() == "error: batch_size must be >= 1, got 0"
+    assert r.exit_code == 1 and r.stderr.strip() == "error: --batch-size must be >= 1, got 0"
 
 
 def test_the_pipeline_frames_faces_with_one_recipe():
@@ -70,3 +70,12 @@ def test_the_pipeline_frames_faces_with_one_recipe():
     assert pipe.crop.margin == 0.3 and pipe.settings()["margin"] == 0.3
     assert pipe.crop.interpolation == own.crop.interpolation == own.classifier.crop.interpolation
     assert own.crop == own.classifier.crop
+
+
+def test_option_errors_name_the_setting_in_python_and_the_flag_on_the_command_line():
+    with pytest.raises(ConfigError) as err:
+        DrawStyle(line_width=99)
+    assert str(err.value) == "line_width must be between 1 and 50 pixels, got 99"
+    assert err.value.option == "line_width"
+    assert err.value.for_cli() == "--line-width must be between 1 and 50 pixels, got 99"
+    assert ConfigError("plain words").for_cli() == "plain words"  # no setting named: as it is

@@ -40,12 +40,12 @@ def check_precision_name(precision: str) -> str:
 
 def check_conf(conf: float) -> None:
     if not 0.0 <= conf <= 1.0:
-        raise ConfigError(f"conf must be in [0, 1], got {conf}")
+        raise ConfigError(f"must be in [0, 1], got {conf}", option="conf")
 
 
 def check_min_face(min_face: int | None) -> None:
     if min_face is not None and min_face < 0:
-        raise ConfigError(f"min_face must be >= 0 pixels, got {min_face}")
+        raise ConfigError(f"must be >= 0 pixels, got {min_face}", option="min_face")
 
 
 def parse_emotions(emotions: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -56,7 +56,7 @@ def parse_emotions(emotions: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def check_max_faces(max_faces: int | None) -> None:
     if max_faces is not None and max_faces < 1:
-        raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
+        raise ConfigError(f"must be >= 1, got {max_faces}", option="max_faces")
 
 
 @dataclass(frozen=True)
@@ -99,13 +99,13 @@ class PipelineConfig:
             raise ConfigError("give at least one classifier weights spec")
         check_conf(self.conf)
         if not 0.0 < self.iou <= 1.0:
-            raise ConfigError(f"iou must be in (0, 1], got {self.iou}")
+            raise ConfigError(f"must be in (0, 1], got {self.iou}", option="iou")
         check_max_faces(self.max_faces)
         check_min_face(self.min_face)
         if self.margin is not None:
             check_margin(self.margin)
         if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise ConfigError(f"must be >= 1, got {self.batch_size}", option="batch_size")
         check_backend_name(self.backend)
         check_precision_name(self.precision)
         if self.prior not in PRIORS:
@@ -153,7 +153,7 @@ class DrawStyle:
 
     def __post_init__(self) -> None:
         if self.line_width is not None and not 1 <= self.line_width <= 50:
-            raise ConfigError(f"--line-width must be between 1 and 50 pixels, got {self.line_width}")
+            raise ConfigError(f"must be between 1 and 50 pixels, got {self.line_width}", option="line_width")
 
 
 PIPELINE = PipelineConfig()  # the defaults, read by the CLI and the server

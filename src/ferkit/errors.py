@@ -4,7 +4,21 @@ from __future__ import annotations
 
 
 class FerError(Exception):
-    """Base class of every error ferkit raises on purpose (bad input, missing weights, bad options)."""
+    """Base class of every error ferkit raises on purpose (bad input, missing weights, bad options).
+
+    ``option`` names the setting a bad value came from (a config field, e.g. ``"line_width"``): the message
+    then reads ``line_width must be ...`` from Python, and the CLI shows it as ``--line-width must be ...``.
+    """
+
+    def __init__(self, message: str = "", *, option: str | None = None) -> None:
+        self.option, self.detail = option, message
+        super().__init__(f"{option} {message}" if option else message)
+
+    def for_cli(self) -> str:
+        """The message as the command line speaks: the setting named by its flag."""
+        if not self.option:
+            return str(self)
+        return f"--{self.option.replace('_', '-')} {self.detail}"
 
 
 class DataError(FerError):

@@ -104,10 +104,10 @@ def test_val_fallback_per_dataset(tmp_path, fer_folder, wild_folder):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("data_weights", [1.0, 2.0], "once per --data"),
+        ("data_weights", [1.0, 2.0], "one per dataset"),
         ("data_weights", [-1.0], ">= 0"),
-        ("soft_unknown", "keep", "--soft-unknown"),
-        ("soft_mix", 1.5, "--soft-mix"),
+        ("soft_unknown", "keep", "soft_unknown must be"),
+        ("soft_mix", 1.5, "soft_mix must be in"),
         ("crop_margin", 5.0, "crop margin"),
     ],
 )
@@ -117,7 +117,7 @@ def test_new_options_are_validated(tmp_path, fer_folder, field, value, message):
 
 
 def test_no_data_is_an_error(tmp_path):
-    with pytest.raises(ConfigError, match="no training data"):
+    with pytest.raises(ConfigError, match="data is empty: give one or more datasets"):
         fit(cfg([], tmp_path), **QUIET)
 
 

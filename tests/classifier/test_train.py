@@ -113,15 +113,15 @@ def test_clean_reports_dropped_images(tmp_path, fer_folder):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("balance", "smote", "--balance"),
-        ("optimizer", "lion", "--optimizer"),
+        ("balance", "smote", "balance must be one of"),
+        ("optimizer", "lion", "optimizer must be one of"),
         ("arch", "nope", "unknown"),
         ("epochs", 0, "epochs"),
-        ("input_blur", "blurry", "--input-blur"),
-        ("input_size", 4, "--input-size"),
+        ("input_blur", "blurry", "input_blur must be auto"),
+        ("input_size", 4, "input_size must be 8 to 512"),
         ("hours", -1.0, "hours"),
-        ("ema", 1.0, "--ema"),
-        ("ema", -0.1, "--ema"),
+        ("ema", 1.0, "ema must be a decay"),
+        ("ema", -0.1, "ema must be a decay"),
     ],
 )
 def test_config_validation(tmp_path, fer_folder, field, value, message):

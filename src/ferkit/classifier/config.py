@@ -79,41 +79,47 @@ class ClassifierTrainConfig:
         the model registry by :func:`ferkit.classifier.train.fit`, which imports torch)."""
         CropRecipe(margin=self.crop_margin)
         if not self.data:
-            raise ConfigError("no training data: give --data once per dataset")
+            raise ConfigError("is empty: give one or more datasets", option="data")
         if self.data_weights and len(self.data_weights) != len(self.data):
             raise ConfigError(
-                f"--data-weight was given {len(self.data_weights)} time(s) for {len(self.data)} dataset(s): "
-                "give it once per --data, in the same order"
+                f"has {len(self.data_weights)} value(s) for {len(self.data)} dataset(s): one per dataset, "
+                "in the same order",
+                option="data_weight",
             )
         if any(w < 0 for w in self.data_weights) or (self.data_weights and not any(self.data_weights)):
-            raise ConfigError("--data-weight values must be >= 0 and not all 0")
-        _choice("--balance", self.balance, BALANCE_CHOICES)
-        _choice("--optimizer", self.optimizer, OPTIMIZERS)
-        _choice("--schedule", self.schedule, SCHEDULES)
+            raise ConfigError("values must be >= 0 and not all 0", option="data_weight")
+        _choice("balance", self.balance, BALANCE_CHOICES)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
         for opt, v in (
-            ("--soft-contempt", self.soft_contempt),
-            ("--soft-unknown", self.soft_unknown),
-            ("--soft-not-face", self.soft_not_face),
+            ("soft_contempt", self.soft_contempt),
+            ("soft_unknown", self.soft_unknown),
+            ("soft_not_face", self.soft_not_face),
         ):
             if v not in EXTRA_VOTE_CHOICES and not (v.startswith("map:") and len(v) > 4):
-                raise ConfigError(f"{opt} must be drop, ignore or map:<class>, got {v!r}")
-        if not 0 <= self.soft_mix <= 1 or not 0 <= self.distill_alpha <= 1 or self.distill_temperature <= 0:
-            raise ConfigError("--soft-mix and --distill-alpha must be in [0, 1], --distill-temperature > 0")
-        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.hours < 0 or self.session_hours < 0:
-            raise ConfigError("epochs must be >= 1, batch size >= 2, lr > 0 and hours >= 0")
-        if not 0 <= self.ema < 1:
-            raise ConfigError(f"--ema must be a decay in [0, 1) (0 turns it off), got {self.ema}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.input_size and not 8 <= self.input_size <= 512:
-            raise ConfigError(f"--input-size must be between 8 and 512, got {self.input_size}")
+                raise ConfigError(f"must be drop, ignore or map:<class>, got {v!r}", option=opt)
+        for opt, v, ok, rule in (
+            ("soft_mix", self.soft_mix, 0 <= self.soft_mix <= 1, "in [0, 1]"),
+            ("distill_alpha", self.distill_alpha, 0 <= self.distill_alpha <= 1, "in [0, 1]"),
+            ("distill_temperature", self.distill_temperature, self.distill_temperature > 0, "> 0"),
+            ("epochs", self.epochs, self.epochs >= 1, ">= 1"),
+            ("batch_size", self.batch_size, self.batch_size >= 2, ">= 2"),
+            ("lr", self.lr, self.lr > 0, "> 0"),
+            ("hours", self.hours, self.hours >= 0, ">= 0"),
+            ("session_hours", self.session_hours, self.session_hours >= 0, ">= 0"),
+            ("ema", self.ema, 0 <= self.ema < 1, "a decay in [0, 1) (0 turns it off)"),
+            ("label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("input_size", self.input_size, not self.input_size or 8 <= self.input_size <= 512, "8 to 512"),
+        ):
+            if not ok:
+                raise ConfigError(f"must be {rule}, got {v}", option=opt)
         if self.input_blur not in ("auto", "none"):
             try:
                 if float(self.input_blur) < 0:
                     raise ValueError
             except ValueError:
                 raise ConfigError(
-                    f"--input-blur must be auto, none or a sigma >= 0, got {self.input_blur!r}"
+                    f"must be auto, none or a sigma >= 0, got {self.input_blur!r}", option="input_blur"
                 ) from None
 
     def with_absolute_paths(self) -> ClassifierTrainConfig:
@@ -146,7 +152,7 @@ class ClassifierTrainConfig:
 
 def _choice(option: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+        raise ConfigError(f"must be one of {', '.join(choices)}, got {value!r}", option=option)
 
 
 DEFAULTS = ClassifierTrainConfig()

@@ -96,7 +96,7 @@ def fer_errors(fn):
         try:
             return fn(*args, **kwargs)
         except FerError as exc:
-            _error(str(exc))
+            _error(exc.for_cli())
             raise typer.Exit(EXIT_ERROR) from None
         except KeyboardInterrupt as exc:  # a batch run says how far it got (RunInterrupted)
             _error(str(exc) or "interrupted")
@@ -111,7 +111,7 @@ def _device_name(value: str) -> str:
     try:
         return check_device_name(value)
     except FerError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(exc.for_cli()) from None
 
 
 DeviceOpt = Annotated[

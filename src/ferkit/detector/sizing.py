@@ -43,17 +43,18 @@ class InputSize:
     def __post_init__(self) -> None:
         if self.fixed:
             if self.fixed < MIN_IMGSZ:
-                raise ConfigError(f"--imgsz must be >= {MIN_IMGSZ} pixels, or auto; got {self.fixed}")
+                raise ConfigError(f"must be >= {MIN_IMGSZ} pixels, or auto; got {self.fixed}", option="imgsz")
             return
         if self.lo < MIN_IMGSZ or self.lo > self.hi:
             raise ConfigError(
-                f"--imgsz auto:{self.lo}-{self.hi} is an empty range: give auto:LO-HI with "
-                f"{MIN_IMGSZ} <= LO <= HI"
+                f"auto:{self.lo}-{self.hi} is an empty range: give auto:LO-HI with {MIN_IMGSZ} <= LO <= HI",
+                option="imgsz",
             )
         if self.lo % STRIDE or self.hi % STRIDE:
             raise ConfigError(
-                f"--imgsz auto:{self.lo}-{self.hi}: both ends must be multiples of the detector's stride "
-                f"({STRIDE}), e.g. auto:{_floor(self.lo)}-{_floor(self.hi)}"
+                f"auto:{self.lo}-{self.hi}: both ends must be multiples of the detector's stride "
+                f"({STRIDE}), e.g. auto:{_floor(self.lo)}-{_floor(self.hi)}",
+                option="imgsz",
             )
         if not 0 < self.scale <= 4:
             raise ConfigError(f"the auto input size's scale must be in (0, 4], got {self.scale}")
@@ -64,7 +65,7 @@ class InputSize:
         if isinstance(value, InputSize):
             return value
         if isinstance(value, bool):
-            raise ConfigError(f"--imgsz must be a size in pixels or auto, got {value!r}")
+            raise ConfigError(f"must be a size in pixels or auto, got {value!r}", option="imgsz")
         if isinstance(value, int):
             return cls(fixed=value)
         text = str(value).strip().lower()
@@ -77,7 +78,7 @@ class InputSize:
         elif text.isdigit():
             return cls(fixed=int(text))
         raise ConfigError(
-            f"--imgsz must be a size in pixels, auto or auto:LO-HI (e.g. auto:384-960), got {value!r}"
+            f"must be a size in pixels, auto or auto:LO-HI (e.g. auto:384-960), got {value!r}", option="imgsz"
         )
 
     @property

@@ -49,17 +49,26 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
-            raise ConfigError(f"--port must be in 0-65535, got {self.port}")
-        if self.workers < 1 or self.queue_size < 1 or self.max_batch < 1:
-            raise ConfigError("--workers, --queue-size and --max-batch must be >= 1")
-        if self.max_upload_mb <= 0 or self.max_pixels < 1 or self.timeout_s <= 0 or self.batch_wait_ms < 0:
-            raise ConfigError("--max-upload-mb, --max-pixels and --timeout must be > 0, --batch-wait-ms >= 0")
-        if self.header_timeout_s <= 0 or self.body_timeout_s <= 0:
-            raise ConfigError("--header-timeout and --body-timeout must be > 0 seconds")
+            raise ConfigError(f"must be in 0-65535, got {self.port}", option="port")
+        for opt, v, ok, rule in (
+            ("workers", self.workers, self.workers >= 1, ">= 1"),
+            ("queue_size", self.queue_size, self.queue_size >= 1, ">= 1"),
+            ("max_batch", self.max_batch, self.max_batch >= 1, ">= 1"),
+            ("max_upload_mb", self.max_upload_mb, self.max_upload_mb > 0, "> 0"),
+            ("max_pixels", self.max_pixels, self.max_pixels >= 1, ">= 1"),
+            ("timeout", self.timeout_s, self.timeout_s > 0, "> 0 seconds"),
+            ("batch_wait_ms", self.batch_wait_ms, self.batch_wait_ms >= 0, ">= 0"),
+            ("header_timeout", self.header_timeout_s, self.header_timeout_s > 0, "> 0 seconds"),
+            ("body_timeout", self.body_timeout_s, self.body_timeout_s > 0, "> 0 seconds"),
+        ):
+            if not ok:
+                raise ConfigError(f"must be {rule}, got {v}", option=opt)
         # the model options: validated (and imgsz normalised) as the pipeline does it
         object.__setattr__(self, "imgsz", self.pipeline().imgsz)
         if any(not h or "/" in h for h in self.allowed_hosts):
-            raise ConfigError(f"--allowed-host takes host names or addresses, got {list(self.allowed_hosts)}")
+            raise ConfigError(
+                f"takes host names or addresses, got {list(self.allowed_hosts)}", option="allowed_host"
+            )
 
     @property
     def max_upload_bytes(self) -> int:

@@ -32,13 +32,15 @@ class VideoOptions:
 
     def __post_init__(self) -> None:
         if self.every < 1:
-            raise ConfigError(f"--every must be >= 1, got {self.every}")
+            raise ConfigError(f"must be >= 1, got {self.every}", option="every")
         if self.fps is not None and self.fps <= 0:
-            raise ConfigError(f"--fps must be > 0, got {self.fps}")
-        if self.start_s < 0 or (self.end_s is not None and self.end_s <= self.start_s):
-            raise ConfigError(f"need 0 <= --start < --end, got start {self.start_s}, end {self.end_s}")
+            raise ConfigError(f"must be > 0, got {self.fps}", option="fps")
+        if self.start_s < 0:
+            raise ConfigError(f"must be >= 0 seconds, got {self.start_s}", option="start")
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ConfigError(f"must come after the start ({self.start_s} s), got {self.end_s}", option="end")
         if not 0.0 <= self.smooth < 1.0:
-            raise ConfigError(f"--smooth must be in [0, 1) (0 turns it off), got {self.smooth}")
+            raise ConfigError(f"must be in [0, 1) (0 turns it off), got {self.smooth}", option="smooth")
         if not 0.0 < self.track_iou <= 1.0 or self.max_lost < 0 or self.batch_size < 1:
             raise ConfigError("track_iou must be in (0, 1], max_lost >= 0 and batch_size >= 1")
 
