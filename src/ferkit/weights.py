@@ -63,6 +63,13 @@ class WeightsRef:
         return self.path / "model.xml" if self.format == "openvino" else self.path
 
 
+def file_id(path: str | Path | None) -> dict | None:
+    """A weights file (or folder) by absolute path and content hash, as run settings record it."""
+    if path is None:
+        return None
+    return {"path": str(Path(path).resolve()), "sha256": weights_sha256(path)}
+
+
 def weights_sha256(path: str | Path) -> str:
     """SHA-256 of a weights file, or of the files of a weights folder (an OpenVINO export) in name order."""
     path = Path(path)

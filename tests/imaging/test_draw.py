@@ -64,7 +64,7 @@ def test_style_options():
     assert _label_pixels(no_conf, (100, 100, 200, 200)) < _label_pixels(plain, (100, 100, 200, 200))
     thick = annotate(blank, result, ["happy", "sad"], DrawStyle(line_width=9, labels=False))
     assert (thick == HAPPY).all(axis=2).sum() > 2 * (hidden == HAPPY).all(axis=2).sum()
-    with pytest.raises(ConfigError, match="line-width"):
+    with pytest.raises(ConfigError, match="line_width"):
         DrawStyle(line_width=0)
 
 

@@ -71,6 +71,16 @@ def test_emotions_keeps_only_faces_of_those_emotions(classifier):
         Pipeline(classifier, FixedDetector(TWO_FACES), emotions="happy,joy")
 
 
+def test_the_prior_is_part_of_a_runs_settings(tiny_classifier):
+    from ferkit.classifier.predictor import EmotionClassifier
+
+    natural = EmotionClassifier.from_pretrained(tiny_classifier, "cpu", backend="torch")
+    balanced = EmotionClassifier.from_pretrained(tiny_classifier, "cpu", backend="torch", prior="balanced")
+    a = Pipeline(natural, FixedDetector(TWO_FACES)).settings()
+    b = Pipeline(balanced, FixedDetector(TWO_FACES)).settings()
+    assert (a["prior"], b["prior"]) == ("natural", "balanced")  # a resumed run never mixes the two
+
+
 def test_boxes_are_in_original_pixels(two_face_pipeline):
     r = two_face_pipeline.run(np.zeros((100, 200, 3), np.uint8))
     assert r.faces[0].box_xyxy.as_list() == [100.0, 20.0, 180.0, 80.0]

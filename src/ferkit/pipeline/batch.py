@@ -30,8 +30,8 @@ from ferkit.config import DEFAULT_BATCH_SIZE, DrawStyle
 from ferkit.errors import ConfigError, RunInterrupted
 from ferkit.imaging.draw import annotate
 from ferkit.pipeline.inputs import InputError, InputItem
-from ferkit.pipeline.pipeline import Pipeline, absolute_source
-from ferkit.pipeline.run_folder import RESULTS_CSV, RESULTS_FILE, open_run_folder
+from ferkit.pipeline.pipeline import Pipeline
+from ferkit.pipeline.run_folder import RESULTS_CSV, RESULTS_FILE, absolute_source, open_run_folder
 from ferkit.pipeline.writers import error_reason, format_jsonl, save_crops, write_image, write_results_csv
 from ferkit.runs import run_lock
 from ferkit.types import ImageResult

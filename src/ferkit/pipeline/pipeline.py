@@ -24,7 +24,6 @@ from ferkit.config import (
     RunOptions,
     check_max_faces,
     check_min_face,
-    parse_emotions,
 )
 from ferkit.detector.defaults import DEFAULT_DECODE_SIDE
 from ferkit.detector.face_detector import FaceDetector
@@ -33,8 +32,10 @@ from ferkit.errors import ConfigError, DataError
 from ferkit.imaging.crop import crop_face
 from ferkit.imaging.images import check_color, in_memory_to_bgr, read_image, read_image_reduced
 from ferkit.imaging.recipe import check_margin
+from ferkit.pipeline.run_folder import absolute_source
+from ferkit.pipeline.selection import check_emotions, select_detections, select_faces
 from ferkit.types import Box, Detection, Face, FrameResult, ImageResult
-from ferkit.weights import weights_sha256
+from ferkit.weights import file_id
 
 if TYPE_CHECKING:
     from ferkit.video.config import VideoOptions
@@ -85,13 +86,7 @@ class Pipeline:
         _check_options(margin, max_faces)
         check_min_face(min_face)
         self.min_face = min_face
-        self.emotions = parse_emotions(emotions)
-        unknown = [e for e in self.emotions if e not in classifier.class_names]
-        if unknown:
-            raise ConfigError(
-                f"unknown emotion(s) {', '.join(unknown)}: this classifier predicts "
-                f"{', '.join(classifier.class_names)}"
-            )
+        self.emotions = check_emotions(emotions, classifier.class_names)
         self.classifier, self.detector = classifier, detector
         self.decode_side = decode_side
         # how faces are framed: the classifier's own recipe, with the margin given here if any
@@ -177,12 +172,13 @@ class Pipeline:
             "precision": getattr(det, "precision", None) or getattr(self.classifier, "precision", "fp32"),
             "detect": det is not None,
             "detector": type(det).__name__ if det is not None else None,
-            "detector_weights": _file_id(getattr(det, "weights", None)),
+            "detector_weights": file_id(getattr(det, "weights", None)),
             **{k: getattr(det, k, None) for k in ("conf", "iou", "imgsz", "contained")},
-            "classifier_weights": [_file_id(w) for w in members],
+            "classifier_weights": [file_id(w) for w in members],
             "margin": self.margin,
             "square": self.square,
             "max_faces": self.max_faces,
+            "prior": getattr(self.classifier, "prior", "natural"),
             "min_face": self.min_face,
             "emotions": list(self.emotions),
             "tta": self.tta,
@@ -302,14 +298,9 @@ class Pipeline:
                 ]
             else:
                 found = self.detector.detect([arrays[i] for i in ok], conf=options.conf) if ok else []
-        if min_face and self.detector is not None:  # sizes in the original image's pixels
-            scale = [full[i][0] / arrays[i].shape[1] if full[i][0] else 1.0 for i in ok]
-            found = [
-                [d for d in dets if min(d.box.width, d.box.height) * s >= min_face]
-                for dets, s in zip(found, scale, strict=True)
-            ]
-        # keep the most confident faces, best first
-        found = [sorted(dets, key=lambda d: d.score, reverse=True)[:max_faces] for dets in found]
+        # sizes in the original image's pixels; the whole image, without a detector, is always kept
+        scales = [full[i][0] / arrays[i].shape[1] if full[i][0] else 1.0 for i in ok]
+        found = select_detections(found, scales, min_face if self.detector else 0, max_faces)
         by_image = dict(zip(ok, found, strict=True))
         with self.timer("crop"):  # without a detector the box is the whole image, which no margin changes
             crops = [crop_face(arrays[i], d.box, self.crop) for i, dets in by_image.items() for d in dets]
@@ -326,22 +317,9 @@ class Pipeline:
                 fw, fh = full[i] if full[i][0] else (w, h)
                 sx, sy = fw / w, fh / h
                 faces = [Face(d.box.scaled(sx, sy), d.score, *next(preds)) for d in by_image[i]]
-                if self.emotions:
-                    faces = [f for f in faces if f.emotion in self.emotions]
+                faces = select_faces(faces, self.emotions)
                 results.append(ImageResult(src, int(fw), int(fh), faces, source_abs=absolute[i]))
         return results
-
-
-def absolute_source(path: str | Path) -> str:
-    """The absolute path recorded as ``source_abs``, and by which resumable runs recognise a finished file."""
-    return str(Path(path).expanduser().resolve())
-
-
-def _file_id(path: str | Path | None) -> dict | None:
-    """A weights file by name and content hash."""
-    if path is None:
-        return None
-    return {"path": str(Path(path).resolve()), "sha256": weights_sha256(path)}
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:

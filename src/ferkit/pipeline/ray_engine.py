@@ -27,9 +27,8 @@ from tqdm import tqdm
 from ferkit.config import PipelineConfig
 from ferkit.errors import ConfigError, DataError
 from ferkit.pipeline.batch import RunSummary
-from ferkit.pipeline.pipeline import absolute_source
 from ferkit.pipeline.ray_reaper import reap_with_this_process
-from ferkit.pipeline.run_folder import RESULTS_FILE, open_run_folder
+from ferkit.pipeline.run_folder import RESULTS_FILE, absolute_source, open_run_folder
 from ferkit.runs import run_lock
 from ferkit.types import ImageResult
 

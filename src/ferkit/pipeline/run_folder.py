@@ -16,7 +16,11 @@ from pathlib import Path
 
 from ferkit.atomic import write_text
 from ferkit.errors import ConfigError
-from ferkit.pipeline.pipeline import absolute_source
+
+
+def absolute_source(path: str | Path) -> str:
+    """The absolute path recorded as ``source_abs``, and by which resumable runs recognise a finished file."""
+    return str(Path(path).expanduser().resolve())
 
 RESULTS_FILE = "results.jsonl"
 RESULTS_CSV = "results.csv"  # remade from RESULTS_FILE at the end of each run
