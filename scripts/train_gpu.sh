@@ -85,15 +85,19 @@ train() {
 
 TEACHERS=()
 for ((seed = 0; seed < SEEDS; seed++)); do
-    train "teacher_s$seed" "$(share_hours "0.6 / $SEEDS")" --arch "$ARCH" --seed "$seed" --epochs "$EPOCHS" \
+    train "teacher_s$seed" "$(share_hours "0.5 / $SEEDS")" --arch "$ARCH" --seed "$seed" --epochs "$EPOCHS" \
         --batch-size "$BATCH" --lr "$LR" --ema 0.999 --patience 100000
-    TEACHERS+=("$PROJECT/teacher_s$seed/best.pt")
+    if [[ -f "$PROJECT/teacher_s$seed/best.pt" ]]; then TEACHERS+=("$PROJECT/teacher_s$seed/best.pt"); fi
 done
+if ((${#TEACHERS[@]} == 0)); then
+    say "no teacher finished an epoch in this call: call again to go on"
+    exit 0
+fi
 
 STUDENT_ARGS=(--arch "$STUDENT_ARCH" --epochs "$STUDENT_EPOCHS" --batch-size "$BATCH" --ema 0.999 --patience 100000)
 [[ -n "$STUDENT_INIT" ]] && STUDENT_ARGS+=(--init "$STUDENT_INIT" --lr 0.02) || STUDENT_ARGS+=(--lr "$LR")
 for t in "${TEACHERS[@]}"; do STUDENT_ARGS+=(--teacher "$t"); done
-train student "$(share_hours 0.25)" "${STUDENT_ARGS[@]}"
+train student "$(share_hours 0.2)" "${STUDENT_ARGS[@]}"  # the rest: data loading, scoring, evaluation
 
 say "evaluating"
 python3 - "$OUT" "$PROJECT" "${TEACHERS[@]}" <<'PY' 2>&1 | tee -a "$LOG"
@@ -105,13 +109,17 @@ from ferkit.classifier.checkpoint import read_checkpoint
 out, project, teachers = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 results = {}
 for path in [*teachers, str(project / "student" / "best.pt")]:
+    if not Path(path).is_file():  # the call ended before this stage's first epoch: the next call goes on
+        print(f"{path}: not there yet")
+        continue
     ckpt = read_checkpoint(path)
     results[str(Path(path).parent.name)] = ckpt["metrics"]
     if Path(path).parent.name != "student":  # float16 copies: the teachers, small enough to bring back
         half = {**ckpt, "state_dict": {k: v.half() if v.is_floating_point() else v
                                        for k, v in ckpt["state_dict"].items()}}
         torch.save(half, out / f"{Path(path).parent.name}.pt")
-shutil.copy(project / "student" / "best.pt", out / "candidate.pt")
+if (project / "student" / "best.pt").is_file():
+    shutil.copy(project / "student" / "best.pt", out / "candidate.pt")
 (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 for name, m in results.items():
     print(name, {k: round(v["accuracy"], 4) for k, v in m["val"].items()})
