@@ -38,6 +38,13 @@ def check_precision_name(precision: str) -> str:
     return precision
 
 
+def check_prior_name(prior: str) -> str:
+    """``prior`` if it is one ferkit knows, else a ConfigError listing them."""
+    if prior not in PRIORS:
+        raise ConfigError(f"unknown prior {prior!r}: use one of {', '.join(PRIORS)}")
+    return prior
+
+
 def check_conf(conf: float) -> None:
     if not 0.0 <= conf <= 1.0:
         raise ConfigError(f"must be in [0, 1], got {conf}", option="conf")
@@ -108,8 +115,7 @@ class PipelineConfig:
             raise ConfigError(f"must be >= 1, got {self.batch_size}", option="batch_size")
         check_backend_name(self.backend)
         check_precision_name(self.precision)
-        if self.prior not in PRIORS:
-            raise ConfigError(f"unknown prior {self.prior!r}: use one of {', '.join(PRIORS)}")
+        check_prior_name(self.prior)
 
     def models(self) -> list[tuple[str, str]]:
         """The (kind, weights spec) of every model this config loads."""

@@ -14,9 +14,9 @@ from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_f
 from ferkit.classifier.onnx import classifier_onnx
 from ferkit.classifier.preprocess import Preprocess
 from ferkit.classifier.priors import apply_prior
-from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR, PRIORS
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR, check_prior_name
 from ferkit.device import select_device
-from ferkit.errors import ConfigError, DataError, WeightsError
+from ferkit.errors import DataError, WeightsError
 from ferkit.imaging.crop import CropRecipe
 from ferkit.imaging.images import decode_image, read_image
 from ferkit.weights import resolve
@@ -113,9 +113,7 @@ class EmotionClassifier:
         self.model, self.meta, self.device, self.backend = model, meta, device, backend
         self.precision = precision
         self.weights = weights  # the checkpoint (or exported) file it was loaded from, when known
-        if prior not in PRIORS:
-            raise ConfigError(f"unknown prior {prior!r}: use one of {', '.join(PRIORS)}")
-        if prior == "balanced" and meta.prior is None:
+        if check_prior_name(prior) == "balanced" and meta.prior is None:
             raise WeightsError(
                 f"{weights or 'these classifier weights'} store no prior correction, which --prior balanced "
                 "needs: fit one on val with fer calibrate-classifier, or use --prior natural"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ferkit.config import check_max_faces, check_min_face, parse_emotions
+from ferkit.config import parse_emotions
 from ferkit.errors import ConfigError
 from ferkit.types import Detection, Face
 
@@ -24,9 +24,7 @@ def select_detections(
     found: list[list[Detection]], scales: Sequence[float], min_face: int, max_faces: int | None
 ) -> list[list[Detection]]:
     """Per image: detections at least ``min_face`` pixels wide and high (``scales``: original pixels per
-    decoded pixel), the most confident first, at most ``max_faces``."""
-    check_min_face(min_face)
-    check_max_faces(max_faces)
+    decoded pixel), the most confident first, at most ``max_faces`` (both checked where they were set)."""
     out = []
     for dets, s in zip(found, scales, strict=True):
         kept = [d for d in dets if min(d.box.width, d.box.height) * s >= min_face] if min_face else dets

@@ -142,7 +142,9 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
         conf: float = Query(config.conf, ge=0.0, le=1.0, description="Detector confidence threshold."),
         max_faces: int | None = Query(None, ge=1, description="Keep at most this many faces."),
         tta: bool = Query(False, description="Test-time augmentation for the classifier (slower)."),
-        min_face: int = Query(0, ge=0, description="Leave out faces narrower or lower than this (pixels)."),
+        min_face: int | None = Query(
+            None, ge=0, description="Leave out faces narrower or lower than this (pixels)."
+        ),
     ) -> dict:
         data, name = await _read_upload(request, config)
         try:
