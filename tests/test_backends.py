@@ -87,7 +87,8 @@ def test_auto_picks_the_fastest_installed_backend_on_cpu(monkeypatch):
     [
         ("tensorrt", CPU, None, "unknown backend 'tensorrt'"),
         ("openvino", CPU, "openvino", "pip install openvino"),
-        ("onnx", CPU, "onnxruntime", "pip install onnxruntime"),
+        ("onnx", CPU, "onnxruntime", r"needs onnxruntime, not installed here: pip install 'ferkit\[onnx\]'"),
+        ("torch", CPU, "ultralytics", r"needs PyTorch, not installed here: pip install 'ferkit\[torch\]'"),
         ("openvino", torch.device("cuda"), None, "runs on the CPU"),
     ],
 )

@@ -18,20 +18,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ferkit.config import DEFAULT_PRECISION, check_backend_name, check_precision_name
-from ferkit.errors import ConfigError, WeightsError, first_line
+from ferkit.errors import ConfigError, MissingExtraError, WeightsError, first_line
+from ferkit.extras import installed
 from ferkit.weights import WeightsRef, resolve, shipped_export, weights_sha256
 
 if TYPE_CHECKING:
     import torch
 
 RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
+RUNTIME_EXTRAS = {"onnx": "onnx", "torch": "torch"}  # the ferkit extra that brings each (OpenVINO: core)
 # the order `auto` tries on a CPU: fastest first, as measured by benchmarks/backends.py
 CPU_PREFERENCE = ("openvino", "onnx", "torch")
 
 
 def backend_installed(backend: str) -> bool:
-    """Whether the runtime of ``backend`` can be imported (torch always can)."""
-    return backend == "torch" or importlib.util.find_spec(RUNTIME_PACKAGES[backend]) is not None
+    """Whether the runtime of ``backend`` can be imported (torch: PyTorch and ultralytics)."""
+    if backend == "torch":
+        return installed("torch")
+    return importlib.util.find_spec(RUNTIME_PACKAGES[backend]) is not None
 
 
 def _ort_cuda() -> bool:
@@ -79,14 +83,23 @@ def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | No
     if ref is not None and ref.format == "openvino":
         norm = "openvino"
     if norm == "auto" and ref is not None and not exported and not ref.shipped:
+        if not backend_installed("torch"):
+            what = f"{ref.spec} is a PyTorch checkpoint (or pass its .onnx from fer export): it needs PyTorch"
+            raise MissingExtraError(what, extra="torch")
         return "torch"  # a checkpoint of the user's own
     if norm == "auto":
         if device.type == "cuda":
             return "onnx" if backend_installed("onnx") and _ort_cuda() else "torch"
         if device.type != "cpu":
             return "torch"
-        return next(b for b in CPU_PREFERENCE if backend_installed(b))
+        for b in CPU_PREFERENCE:
+            if backend_installed(b):
+                return b
+        raise MissingExtraError("inference needs a runtime (OpenVINO, ONNX Runtime or PyTorch)", extra="onnx")
     if not backend_installed(norm):
+        if norm in RUNTIME_EXTRAS:
+            what = f"backend {norm!r} needs {RUNTIME_PACKAGES.get(norm, 'PyTorch')}"
+            raise MissingExtraError(what, extra=RUNTIME_EXTRAS[norm])
         raise ConfigError(
             f"backend {norm!r} needs a package that is not installed: pip install {RUNTIME_PACKAGES[norm]}"
         )

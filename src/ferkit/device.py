@@ -1,12 +1,17 @@
-"""The one place that picks a torch device."""
+"""The one place that picks a device: a ``torch.device`` where PyTorch is installed, else a :class:`Device`
+(the light install runs exported models on the CPU, or on CUDA through onnxruntime-gpu)."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import torch
+from ferkit.errors import ConfigError, MissingExtraError
 
-from ferkit.errors import ConfigError
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -20,15 +25,63 @@ def check_device_name(name: str | None) -> str:
     return norm
 
 
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported (the ``torch`` extra); checked without importing it."""
+    return importlib.util.find_spec("torch") is not None
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device without PyTorch, spelled as ``torch.device`` is (``type``, ``index``, ``str()``)."""
+
+    type: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+
+def as_device(device: str | Any) -> Any:
+    """A device object as given (a ``torch.device`` or :class:`Device`), or a name picked by
+    :func:`select_device`."""
+    return select_device(device) if device is None or isinstance(device, str) else device
+
+
 def _mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
 
-def select_device(name: str = "auto") -> torch.device:
+def _select_without_torch(name: str) -> Device:
+    """``auto``/``cpu``/``cuda[:N]`` where PyTorch is not installed: CUDA through onnxruntime-gpu only."""
+    cuda = False
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime
+
+        cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    if name == "cpu" or (name == "auto" and not cuda):
+        return Device("cpu")
+    if name == "mps":
+        raise MissingExtraError("--device mps needs PyTorch", extra="torch")
+    if not cuda:
+        raise ConfigError(
+            f"--device {name} was asked for, but neither PyTorch nor onnxruntime-gpu is installed: "
+            "pip install onnxruntime-gpu (exported models on CUDA), or 'ferkit[torch]'"
+        )
+    return Device("cuda", int(name.split(":")[1]) if ":" in name else 0)
+
+
+def select_device(name: str = "auto") -> torch.device | Device:
     """Resolve ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` / ``mps`` to a torch device (``auto``: CUDA if
-    present, else CPU). Asking for hardware that is not here is a ConfigError saying so."""
+    present, else CPU). Asking for hardware that is not here is a ConfigError saying so. Without PyTorch,
+    a :class:`Device` (CUDA only where onnxruntime-gpu is installed)."""
     name = check_device_name(name)
+    if not torch_installed():
+        return _select_without_torch(name)
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
@@ -48,6 +101,8 @@ def select_device(name: str = "auto") -> torch.device:
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated."""
+    import torch
+
     cpu = getattr(torch, "cpu", None)
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
@@ -58,6 +113,8 @@ def autocast_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | 
     bf16, None (full float32) elsewhere or when ``enabled`` is False."""
     if not enabled:
         return None
+    import torch
+
     if device.type == "cuda":
         return torch.float16
     if device.type == "cpu" and cpu_has_bf16():

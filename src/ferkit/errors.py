@@ -33,6 +33,15 @@ class ConfigError(FerError):
     """An option or configuration value is invalid."""
 
 
+class MissingExtraError(ConfigError):
+    """What was asked for needs an optional part of ferkit that is not installed (``pip install
+    'ferkit[EXTRA]'``); the message names the extra."""
+
+    def __init__(self, what: str, *, extra: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what}, not installed here: pip install 'ferkit[{extra}]'")
+
+
 class SplitNotFoundError(DataError):
     """A dataset has no such split (no folder, or no CSV rows with that Usage)."""
 

@@ -93,7 +93,7 @@ def _quantize_classifier(model, meta: dict[str, Any], folders: list[Path], n: in
     import nncf
     import numpy as np
 
-    from ferkit.classifier.checkpoint import meta_from_dict
+    from ferkit.classifier.meta import meta_from_dict
     from ferkit.classifier.preprocess import Preprocess
     from ferkit.imaging.images import is_image_file, read_gray
 
@@ -106,5 +106,5 @@ def _quantize_classifier(model, meta: dict[str, Any], folders: list[Path], n: in
     cmeta = meta_from_dict(meta["meta"])
     picked = [files[i] for i in np.random.default_rng(0).permutation(len(files))[:n]]
     crops = np.stack([read_gray(f, cmeta.input_size, cmeta.crop.interpolation) for f in picked])
-    x = Preprocess(cmeta).tensor(crops).numpy()
+    x = Preprocess(cmeta).array(crops)
     return nncf.quantize(model, nncf.Dataset([x[i : i + 1] for i in range(len(x))]), subset_size=len(x))

@@ -96,17 +96,59 @@ def read_metadata(path: Path) -> dict[str, Any]:
     try:
         if path.is_dir():
             return json.loads((path / IR_META).read_text(encoding="utf-8"))
-        import onnx
-
-        proto = onnx.load(str(path), load_external_data=False)
-        props = {p.key: p.value for p in proto.metadata_props}
+        props = onnx_metadata(path.read_bytes())
         return json.loads(props[META_KEY])
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, UnicodeDecodeError) as exc:
         raise WeightsError(
             f"{path} carries no ferkit metadata ({type(exc).__name__}): export it with `fer export`"
         ) from None
-    except Exception as exc:  # onnx's parser errors
+    except ValueError as exc:
         raise WeightsError(f"{path} is not an ONNX model: {first_line(exc)}") from None
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if i >= len(data) or shift > 63:
+            raise ValueError("truncated or malformed protobuf")
+        b = data[i]
+        value |= (b & 0x7F) << shift
+        i, shift = i + 1, shift + 7
+        if b < 0x80:
+            return value, i
+
+
+def _fields(data: bytes):
+    """(field number, value) of the top-level protobuf fields of ``data``; length-delimited values as
+    bytes, the others as ints (the graph is skipped over, never parsed)."""
+    i = 0
+    while i < len(data):
+        tag, i = _varint(data, i)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value, i = _varint(data, i)
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, i = int.from_bytes(data[i : i + size], "little"), i + size
+        elif wire == 2:
+            size, i = _varint(data, i)
+            value, i = data[i : i + size], i + size
+        else:
+            raise ValueError(f"unexpected protobuf wire type {wire}")
+        if i > len(data) or number == 0:
+            raise ValueError("truncated or malformed protobuf")
+        yield number, value
+
+
+def onnx_metadata(model: bytes) -> dict[str, str]:
+    """The ``metadata_props`` of a serialized ONNX ``ModelProto`` (field 14: key 1, value 2), read without
+    the onnx package, so the light install can read exported models."""
+    props = {}
+    for number, value in _fields(model):
+        if number == 14 and isinstance(value, bytes):
+            entry = dict(_fields(value))
+            props[entry.get(1, b"").decode("utf-8")] = entry.get(2, b"").decode("utf-8")
+    return props
 
 
 def with_metadata(model: bytes, meta: dict[str, Any]) -> bytes:

@@ -146,8 +146,8 @@ def test_validation_and_inference_preprocess_alike(tiny_classifier, fer_folder):
     """The tensors training scores val with are the ones EmotionClassifier makes from the image files."""
     import cv2
 
-    from ferkit.classifier.data import load_split
     from ferkit.classifier.preprocess import Preprocess
+    from ferkit.classifier.splits import load_split
 
     clf = EmotionClassifier.from_pretrained(tiny_classifier, device="cpu")
     split = load_split(str(fer_folder), "val", clf.meta.grouping, clf.meta.input_size)

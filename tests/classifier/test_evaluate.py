@@ -40,10 +40,16 @@ def test_evaluate_writes_json_and_plot(tmp_path, tiny_classifier, fer_folder, tt
     assert head.split() == list(report.class_names)  # whole names as column heads ("surprise", not "surpris")
 
 
-def test_tta_views_keep_shape():
-    views = tta_views(torch.randn(2, 1, 48, 48))
-    assert len(views) == 10 and all(v.shape == (2, 1, 48, 48) for v in views)
-    assert torch.equal(views[5], views[0].flip(-1))
+def test_tta_views_are_mirrors_and_corner_crops_resized_as_torch_does():
+    import torch.nn.functional as F
+
+    x = np.random.default_rng(0).normal(size=(2, 1, 48, 48)).astype(np.float32)
+    views = tta_views(x)
+    assert len(views) == 10 and all(v.shape == (2, 1, 48, 48) and v.dtype == np.float32 for v in views)
+    np.testing.assert_array_equal(views[5], x[..., ::-1])
+    corner = torch.from_numpy(x)[..., 3:48, 0:45]  # the (shift, 0) corner: view 3
+    want = F.interpolate(corner, size=(48, 48), mode="bilinear", align_corners=False).numpy()
+    np.testing.assert_allclose(views[3], want, atol=1e-6)
 
 
 def test_evaluate_many_loads_on_the_backend_asked_for(tiny_classifier, fer_folder):
@@ -54,3 +60,21 @@ def test_evaluate_many_loads_on_the_backend_asked_for(tiny_classifier, fer_folde
     assert 0 <= report.accuracy <= 1 and report.backend == "torch"
     with pytest.raises(FerError, match="backend"):
         evaluate_many(str(tiny_classifier), [str(fer_folder)], device="cpu", backend="tensorflow")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_metrics_match_scikit_learn(seed):
+    from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, 300)
+    probs = rng.random((300, 5)).round(1)  # rounded: many tied scores; class 4 never true
+    probs[y == 2, 2] += 0.3
+    m = classification_metrics(y, probs, ("a", "b", "c", "d", "e"))
+    pred = probs.argmax(1)
+    np.testing.assert_array_equal(m["confusion"], confusion_matrix(y, pred, labels=range(5)))
+    f1 = f1_score(y, pred, labels=range(5), average="macro", zero_division=0)
+    assert m["macro_f1"] == pytest.approx(f1)
+    for i, c in enumerate("abcd"):
+        assert m["roc_auc"][c] == pytest.approx(roc_auc_score(y == i, probs[:, i]))
+    assert m["roc_auc"]["e"] is None

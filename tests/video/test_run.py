@@ -1,6 +1,7 @@
 import json
 
 import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -176,3 +177,27 @@ def test_cli_video_csv_prints_the_track_rows(clip):
     rows = r.stdout.splitlines()
     assert rows[0].startswith("track_id,first_s,last_s,frames_seen,dominant_emotion,share_angry")
     assert [row.split(",")[3] for row in rows[1:]] == [str(N), str(N)]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 3), (2, 5), (6, 2), (7, 7)])
+def test_linear_assignment_finds_scipys_minimum(shape):
+    from scipy.optimize import linear_sum_assignment
+
+    from ferkit.video.assignment import linear_assignment
+
+    rng = np.random.default_rng(sum(shape))
+    for _ in range(50):
+        cost = rng.integers(0, 5, shape).astype(float) + rng.random(shape) * (rng.random() < 0.5)
+        rows, cols = linear_assignment(cost)
+        want_r, want_c = linear_sum_assignment(cost)
+        assert len(rows) == min(shape) and len(set(cols)) == len(cols) and list(rows) == sorted(rows)
+        assert cost[rows, cols].sum() == pytest.approx(cost[want_r, want_c].sum())
+
+
+def test_linear_assignment_refuses_a_cost_that_is_not_a_finite_matrix():
+    from ferkit.video.assignment import linear_assignment
+
+    with pytest.raises(ValueError, match="2-D"):
+        linear_assignment(np.zeros(3))
+    with pytest.raises(ValueError, match="NaN"):
+        linear_assignment(np.array([[0.0, np.nan]]))

@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from ferkit.atomic import atomic_path
-from ferkit.classifier.checkpoint import meta_from_dict, read_checkpoint
-from ferkit.classifier.data import load_split
+from ferkit.classifier.checkpoint import read_checkpoint
+from ferkit.classifier.meta import meta_from_dict
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.classifier.priors import PriorCorrection, class_prior, fit_prior
+from ferkit.classifier.splits import load_split
 from ferkit.errors import DataError
 
 

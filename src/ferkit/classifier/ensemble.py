@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from ferkit.classifier.predictor import EmotionClassifier, as_crops
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR
-from ferkit.device import select_device
+from ferkit.device import as_device
 from ferkit.errors import WeightsError
 
 
@@ -81,14 +81,14 @@ class EnsembleClassifier:
 
 def load_classifier(
     weights: str | Path | Sequence[str | Path] | None = "default",
-    device: str | torch.device = "auto",
+    device: str | Any = "auto",
     backend: str = DEFAULT_BACKEND,
     precision: str = DEFAULT_PRECISION,
     prior: str = DEFAULT_PRIOR,
 ) -> EmotionClassifier | EnsembleClassifier:
     """One checkpoint as an :class:`EmotionClassifier`; a list of two or more as an ensemble (each member
     applies its own prior correction under ``prior="balanced"``)."""
-    dev = device if isinstance(device, torch.device) else select_device(device)
+    dev = as_device(device)
     if weights is None or isinstance(weights, (str, Path)):
         return EmotionClassifier.from_pretrained(weights, dev, backend, precision, prior)
     weights = list(weights)

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
 
-from ferkit.classifier.data import load_split
 from ferkit.classifier.ensemble import load_classifier
+from ferkit.classifier.splits import load_split
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR
 from ferkit.plots import plot_confusion
 
@@ -79,21 +78,48 @@ class ClassifierReport:
         return "\n".join(lines)
 
 
+def confusion_matrix(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    """(K, K) counts: rows the true class, columns the predicted one."""
+    return np.bincount(np.asarray(y) * k + np.asarray(pred), minlength=k * k).reshape(k, k)
+
+
+def macro_f1(cm: np.ndarray) -> float:
+    """Mean over classes of F1 from a confusion matrix (a class never true nor predicted scores 0)."""
+    tp = np.diag(cm).astype(np.float64)
+    denom = cm.sum(0) + cm.sum(1)
+    return float(np.mean(np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)))
+
+
+def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` for a boolean ``positive`` (both classes present): the
+    probability that a positive outranks a negative, ties counting half (the Mann-Whitney statistic)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(scores, kind="stable")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], len(scores)]
+    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)  # 1-based average rank of each tie
+    n_pos = int(positive.sum())
+    n_neg = len(scores) - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def classification_metrics(
     y: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...], with_auc: bool = True
 ) -> dict[str, Any]:
     """Accuracy, macro F1, per-class accuracy (recall), confusion matrix and one-vs-rest ROC AUC."""
     k = len(class_names)
     pred = probs.argmax(1)
-    cm = confusion_matrix(y, pred, labels=list(range(k)))
+    cm = confusion_matrix(y, pred, k)
     per_class = {c: float(cm[i, i] / cm[i].sum()) if cm[i].sum() else 0.0 for i, c in enumerate(class_names)}
     auc: dict[str, float | None] = {}
     for i, c in enumerate(class_names):
         pos = y == i
-        auc[c] = float(roc_auc_score(pos, probs[:, i])) if with_auc and 0 < pos.sum() < len(y) else None
+        auc[c] = roc_auc(pos, probs[:, i]) if with_auc and 0 < pos.sum() < len(y) else None
     return {
         "accuracy": float((pred == y).mean()) if len(y) else 0.0,
-        "macro_f1": float(f1_score(y, pred, labels=list(range(k)), average="macro", zero_division=0)),
+        "macro_f1": macro_f1(cm),
         "per_class_accuracy": per_class,
         "roc_auc": auc,
         "confusion": cm.tolist(),

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ferkit.backends import ExportedModel, load_exported, resolve_runtime
-from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, meta_from_dict
+from ferkit.classifier.meta import ClassifierMeta, meta_from_dict
 from ferkit.classifier.onnx import classifier_onnx
 from ferkit.classifier.preprocess import Preprocess
 from ferkit.classifier.priors import apply_prior
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR, check_prior_name
-from ferkit.device import select_device
+from ferkit.device import as_device
 from ferkit.errors import DataError, WeightsError
 from ferkit.imaging.crop import CropRecipe
 from ferkit.imaging.images import decode_image, read_image
@@ -76,25 +75,50 @@ def _exported_meta(run: ExportedModel, info: dict, path: Path) -> ClassifierMeta
     return meta
 
 
-def tta_views(x: torch.Tensor, shift: int = 3) -> list[torch.Tensor]:
+def _resize_axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of a bilinear resize along one axis (half-pixel centres, as PyTorch's
+    ``interpolate(..., align_corners=False)``)."""
+    src = np.maximum((np.arange(n_out, dtype=np.float32) + 0.5) * np.float32(n_in / n_out) - 0.5, 0)
+    i0 = np.minimum(src.astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (src - i0).astype(np.float32)
+
+
+def _resize(x: np.ndarray, size: int) -> np.ndarray:
+    """A (N, C, H, W) float32 batch resized bilinearly to (size, size)."""
+    r0, r1, wr = _resize_axis(x.shape[-2], size)
+    c0, c1, wc = _resize_axis(x.shape[-1], size)
+    rows = x[..., r0, :] * (1 - wr)[:, None] + x[..., r1, :] * wr[:, None]
+    return rows[..., c0] * (1 - wc) + rows[..., c1] * wc
+
+
+def tta_views(x: np.ndarray, shift: int = 3) -> list[np.ndarray]:
     """Test-time views of a (N, 1, S, S) batch: the image, its mirror, and four corner crops (by ``shift``
     pixels, resized back to S) with their mirrors."""
     s = x.shape[-1]
     views = [x]
     for dy, dx in ((0, 0), (0, shift), (shift, 0), (shift, shift)):
-        crop = x[..., dy : s - shift + dy, dx : s - shift + dx]
-        views.append(F.interpolate(crop, size=(s, s), mode="bilinear", align_corners=False))
-    return views + [v.flip(-1) for v in views]
+        views.append(_resize(x[..., dy : s - shift + dy, dx : s - shift + dx], s))
+    return views + [np.ascontiguousarray(v[..., ::-1]) for v in views]
 
 
-class _ExportedModule:
-    """An exported classifier called like the torch module: a (N, 1, S, S) tensor in, logits out."""
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, K) logits, in float32."""
+    z = np.asarray(logits, dtype=np.float32)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
-    def __init__(self, run: ExportedModel):
-        self.run = run
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.run(x.cpu().numpy())[0])
+def torch_forward(module: Any, device: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A torch module as the classifier's network: a (N, 1, S, S) float32 array in, logits out."""
+    import torch
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = module(torch.from_numpy(np.ascontiguousarray(x)).to(device))
+        return out.float().cpu().numpy()
+
+    return run
 
 
 class EmotionClassifier:
@@ -102,15 +126,17 @@ class EmotionClassifier:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: Any,
         meta: ClassifierMeta,
-        device: torch.device,
+        device: Any,
         weights: Path | None = None,
         backend: str = "torch",
         precision: str = DEFAULT_PRECISION,
         prior: str = DEFAULT_PRIOR,
     ):
         self.model, self.meta, self.device, self.backend = model, meta, device, backend
+        # the network on arrays: the torch module wrapped, or the exported model as it is
+        self._forward = torch_forward(model, device) if backend == "torch" else (lambda x: model(x)[0])
         self.precision = precision
         self.weights = weights  # the checkpoint (or exported) file it was loaded from, when known
         if check_prior_name(prior) == "balanced" and meta.prior is None:
@@ -125,7 +151,7 @@ class EmotionClassifier:
     def from_pretrained(
         cls,
         weights: str | Path | None = "default",
-        device: str | torch.device = "auto",
+        device: str | Any = "auto",
         backend: str = DEFAULT_BACKEND,
         precision: str = DEFAULT_PRECISION,
         prior: str = DEFAULT_PRIOR,
@@ -133,16 +159,18 @@ class EmotionClassifier:
         """Load shipped ('default') or user weights onto ``device`` (auto/cpu/cuda or a torch.device), run by
         ``backend`` (torch, onnx, openvino or auto: see :func:`ferkit.backends.resolve_backend`), with the
         class ``prior`` (:mod:`ferkit.classifier.priors`)."""
-        dev = device if isinstance(device, torch.device) else select_device(device)
+        dev = as_device(device)
         ref = resolve("classifier", weights)
         rt = resolve_runtime(ref, backend, precision, dev)
         if rt.backend == "torch":
+            from ferkit.classifier.checkpoint import load_checkpoint
+
             model, meta = load_checkpoint(ref.path, dev)
             return cls(model, meta, dev, ref.path, prior=prior)
         model_src, info, path = load_exported(ref, rt.backend, classifier_onnx)
         run = ExportedModel(model_src, rt.backend, dev, rt.precision)
         meta = _exported_meta(run, info, path)
-        return cls(_ExportedModule(run), meta, dev, path, rt.backend, rt.precision, prior)
+        return cls(run, meta, dev, path, rt.backend, rt.precision, prior)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -162,31 +190,29 @@ class EmotionClassifier:
     def input_sizes(self) -> set[int]:
         return {self.meta.input_size}
 
-    def preprocess(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+    def preprocess(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Gray, resized to the checkpoint's input size, blur-matched and normalised: (N, 1, S, S)."""
         return self.preprocessor(crops)
 
     def predict_images(self, images: dict[int, np.ndarray], tta: bool = False) -> np.ndarray:
         """Probabilities (N, K) of uint8 images already at each input size (``{size: (N, S, S)}``)."""
-        return self.predict_tensor(self.preprocessor.tensor(images[self.meta.input_size]), tta=tta)
+        return self.predict_array(self.preprocessor.array(images[self.meta.input_size]), tta=tta)
 
-    @torch.inference_mode()
-    def predict_tensor(self, x: torch.Tensor, tta: bool = False, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N, K) of a preprocessed batch; TTA averages the softmax of all views; the
-        prior correction, under ``prior="balanced"``, comes last."""
+    def predict_array(self, x: np.ndarray, tta: bool = False, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, K) of a preprocessed (N, 1, S, S) batch; TTA averages the softmax of all
+        views; the prior correction, under ``prior="balanced"``, comes last."""
         out = []
         for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size].to(self.device)
+            xb = np.asarray(x[i : i + batch_size], dtype=np.float32)
             views = tta_views(xb) if tta else [xb]
-            probs = torch.stack([F.softmax(self.model(v).float(), dim=1) for v in views]).mean(0)
-            out.append(probs.cpu())
+            out.append(np.mean([softmax(self._forward(v)) for v in views], axis=0))
         k = len(self.class_names)
-        return apply_prior(torch.cat(out).numpy(), self._correction) if out else np.zeros((0, k), np.float32)
+        return apply_prior(np.concatenate(out), self._correction) if out else np.zeros((0, k), np.float32)
 
     def predict_proba(self, crops: Sequence[np.ndarray], tta: bool = False) -> np.ndarray:
         """Class probabilities (N, K), columns in the order of :attr:`class_names`; ``crops`` as
         :func:`as_crops` takes them (one crop gives one row)."""
-        return self.predict_tensor(self.preprocess(as_crops(crops)), tta=tta)
+        return self.predict_array(self.preprocess(as_crops(crops)), tta=tta)
 
     def predict(self, crops: Sequence[np.ndarray], tta: bool = False) -> list[tuple[str, dict[str, float]]]:
         """(label, {class name: probability}) per crop."""

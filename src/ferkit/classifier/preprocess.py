@@ -5,19 +5,31 @@ assembled (inference, evaluation, training's validation and int8 calibration all
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ferkit.imaging.crop import resize_square
 from ferkit.imaging.images import to_gray8
 from ferkit.imaging.sharpness import match_blur
 
+if TYPE_CHECKING:
+    import torch
+
+
+def to_array(images: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """(N, S, S) uint8 -> (N, 1, S, S) float32, normalised."""
+    x = np.asarray(images, dtype=np.float32) / np.float32(255.0)
+    x -= np.float32(mean)
+    x /= np.float32(std)
+    return x[:, None]
+
 
 def to_tensor(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
-    """(N, S, S) uint8 -> (N, 1, S, S) float32, normalised."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
-    return x.sub_(mean).div_(std).unsqueeze(1)
+    """:func:`to_array` as a torch tensor (training)."""
+    import torch
+
+    return torch.from_numpy(to_array(images, mean, std))
 
 
 class Preprocess:
@@ -39,10 +51,16 @@ class Preprocess:
             return np.zeros((0, size, size), np.uint8)
         return np.stack([resize_square(to_gray8(c), size, interp) for c in crops])
 
-    def tensor(self, images: np.ndarray) -> torch.Tensor:
-        """(N, S, S) uint8 images already at the input size -> the network's (N, 1, S, S) input."""
+    def array(self, images: np.ndarray) -> np.ndarray:
+        """(N, S, S) uint8 images already at the input size -> the network's (N, 1, S, S) float32 input."""
         m = self.meta
-        return to_tensor(match_blur(images, m.blur_sigma, m.blur_skip_below), m.mean, m.std)
+        return to_array(match_blur(images, m.blur_sigma, m.blur_skip_below), m.mean, m.std)
 
-    def __call__(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        return self.tensor(self.resize(crops))
+    def tensor(self, images: np.ndarray) -> torch.Tensor:
+        """:meth:`array` as a torch tensor (training's validation)."""
+        import torch
+
+        return torch.from_numpy(self.array(images))
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        return self.array(self.resize(crops))

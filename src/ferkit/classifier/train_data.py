@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from ferkit.classifier.config import ClassifierTrainConfig
-from ferkit.classifier.data import EncodedSplit, encode, load_split, stratified_holdout
 from ferkit.classifier.softlabels import apply_soft_labels, read_votes
+from ferkit.classifier.splits import EncodedSplit, encode, load_split, stratified_holdout
 from ferkit.datasets.fer2013 import FaceSet, load_faces, near_constant_mask
 from ferkit.datasets.grouping import LabelGrouping, get_grouping
 from ferkit.errors import DataError, SplitNotFoundError

@@ -105,6 +105,23 @@ def fer_errors(fn):
     return wrapper
 
 
+def needs(extra: str, what: str):
+    """A command that cannot run without the optional ``extra`` (:mod:`ferkit.extras`): without it, one
+    line naming what to install, before anything loads."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            from ferkit.extras import require
+
+            require(extra, what)
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def _device_name(value: str) -> str:
     from ferkit.device import check_device_name
 

@@ -18,6 +18,7 @@ from ferkit.cli.app import (
     app,
     check_backend_options,
     fer_errors,
+    needs,
 )
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR
 
@@ -33,6 +34,7 @@ _C = _classifier_defaults()
 
 @app.command("train-classifier")
 @fer_errors
+@needs("train", "training")
 def train_classifier(
     data: Annotated[
         list[str] | None,

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from ferkit.cli.app import EXIT_ERROR, DeviceOpt, _error, app, fer_errors
+from ferkit.cli.app import EXIT_ERROR, DeviceOpt, _error, app, fer_errors, needs
 
 
 @app.command("average-classifiers")
 @fer_errors
+@needs("torch", "averaging checkpoints")
 def average_classifiers(
     weights: Annotated[
         list[Path],
@@ -39,6 +40,7 @@ def average_classifiers(
 
 @app.command("calibrate-classifier")
 @fer_errors
+@needs("torch", "calibrating a checkpoint")
 def calibrate_classifier(
     weights: Annotated[str, typer.Option(help="Classifier checkpoint (.pt), or 'default' with --out.")],
     data: Annotated[

@@ -13,6 +13,7 @@ from ferkit.cli.app import (
     app,
     datasets_app,
     fer_errors,
+    needs,
 )
 from ferkit.datasets.wider_split import AUTO_EVENT_SHARE, DEFAULT_VAL_EVENTS, DEFAULT_VAL_FRACTION
 from ferkit.detector.config import DetectorTrainConfig
@@ -43,6 +44,7 @@ ValFractionOpt = Annotated[
 
 @app.command("train-detector")
 @fer_errors
+@needs("train", "training")
 def train_detector(
     data: Annotated[str, typer.Option(help="YOLO data.yaml (see 'fer datasets wider-to-yolo').")] = "",
     model: Annotated[
@@ -221,6 +223,8 @@ def wider_to_yolo(
 
 
 @app.command("models")
+@fer_errors
+@needs("torch", "listing the trainable architectures")
 def models() -> None:
     """List the registered architectures and the shipped default weights."""
     from ferkit.classifier.models import get_spec, list_models

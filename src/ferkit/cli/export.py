@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ferkit.cli.app import app, fer_errors
+from ferkit.cli.app import app, fer_errors, needs
 from ferkit.detector.defaults import TRACE_IMGSZ
 from ferkit.errors import ConfigError
 from ferkit.weights import EXPORT_FORMATS as FORMATS
@@ -15,6 +15,7 @@ from ferkit.weights import EXPORT_FORMATS as FORMATS
 
 @app.command("export")
 @fer_errors
+@needs("export", "exporting")
 def export_command(
     weights: Annotated[str, typer.Option(help="A classifier or detector .pt (told apart by its contents).")],
     fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = FORMATS[0],

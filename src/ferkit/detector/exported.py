@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ferkit.backends import ExportedModel
 from ferkit.detector.letterbox import LetterboxedDetector
 from ferkit.errors import WeightsError
@@ -22,7 +20,7 @@ class ExportedYolo(LetterboxedDetector):
         model: bytes | Path,
         meta: dict[str, Any],
         backend: str,
-        device: torch.device,
+        device,
         precision: str = "fp32",
     ):
         if meta.get("kind") != "detector":

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import overload
 
 import numpy as np
-import torch
 
 from ferkit.backends import load_exported, resolve_runtime
 from ferkit.boxes import contained_in_higher, detection_arrays
@@ -21,9 +20,9 @@ from ferkit.detector.defaults import (
     DEFAULT_NMS_IOU,
 )
 from ferkit.detector.exported import ExportedYolo, detector_onnx
+from ferkit.detector.letterbox import LetterboxedDetector
 from ferkit.detector.sizing import InputSize
-from ferkit.detector.yolo import YoloModel
-from ferkit.device import select_device
+from ferkit.device import as_device
 from ferkit.errors import ConfigError
 from ferkit.imaging.images import read_image, to_bgr8
 from ferkit.types import Detection
@@ -46,7 +45,7 @@ class FaceDetector:
         conf: float = DEFAULT_CONF,
         iou: float = DEFAULT_NMS_IOU,
         imgsz: int | str | InputSize = DEFAULT_IMGSZ,
-        device: str | torch.device = "auto",
+        device: str | object = "auto",
         max_det: int = DEFAULT_MAX_DET,
         batch_size: int = DEFAULT_BATCH_SIZE,
         contained: float = DEFAULT_CONTAINED,
@@ -59,7 +58,7 @@ class FaceDetector:
         if max_det < 1 or batch_size < 1:
             raise ConfigError("max_det and batch_size must be >= 1")
         size = InputSize.parse(imgsz)
-        self.device = device if isinstance(device, torch.device) else select_device(device)
+        self.device = as_device(device)
         ref = resolve("detector", weights)
         runtime = resolve_runtime(ref, backend, precision, self.device)
         self.backend, self.precision = runtime.backend, runtime.precision
@@ -69,8 +68,10 @@ class FaceDetector:
         self.contained = contained  # > 1 keeps boxes inside others
         self.min_side = min_side  # photos smaller than imgsz are enlarged only up to this long side
         if self.backend == "torch":
+            from ferkit.detector.yolo import YoloModel
+
             self.weights = ref.path
-            self._model: YoloModel | ExportedYolo = YoloModel(self.weights, self.device)
+            self._model: LetterboxedDetector = YoloModel(self.weights, self.device)
         else:
             trace = size.trace_size()
             model, meta, self.weights = load_exported(ref, self.backend, lambda p: detector_onnx(p, trace))

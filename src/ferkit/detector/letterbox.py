@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
-import torch
-import torchvision
 
+from ferkit.boxes import nms
 from ferkit.detector.sizing import InputSize
 from ferkit.types import Box, Detection
 
@@ -56,7 +55,7 @@ def letterbox_batch(
 
 
 def decode(
-    pred: np.ndarray | torch.Tensor,
+    pred: np.ndarray,
     conf: float,
     iou: float,
     max_det: int,
@@ -64,18 +63,18 @@ def decode(
     size: tuple[int, int],
 ) -> list[Detection]:
     """Detections of one image from its raw (4 + classes, anchors) output; ``size`` is (width, height)."""
-    p = (torch.from_numpy(pred) if isinstance(pred, np.ndarray) else pred).float().cpu().T
-    scores, _ = p[:, 4:].max(dim=1)
+    p = np.asarray(pred, dtype=np.float32).T
+    scores = p[:, 4:].max(axis=1)
     keep = scores > conf
     p, scores = p[keep], scores[keep]
     if not len(p):
         return []
     xy, half_wh = p[:, :2], p[:, 2:4] / 2
-    boxes = torch.cat([xy - half_wh, xy + half_wh], dim=1)
-    order = scores.argsort(descending=True)[:MAX_NMS]
+    boxes = np.concatenate([xy - half_wh, xy + half_wh], axis=1)
+    order = np.argsort(-scores, kind="stable")[:MAX_NMS]
     boxes, scores = boxes[order], scores[order]
-    kept = torchvision.ops.nms(boxes, scores, iou)[:max_det]
-    b, s = boxes[kept].numpy().astype(np.float64), scores[kept].numpy()
+    kept = nms(boxes, scores, iou)[:max_det]
+    b, s = boxes[kept].astype(np.float64), scores[kept]
     gx, gy, px, py = scale
     b[:, [0, 2]] = ((b[:, [0, 2]] - px) / gx).clip(0, size[0])
     b[:, [1, 3]] = ((b[:, [1, 3]] - py) / gy).clip(0, size[1])
@@ -121,7 +120,7 @@ class LetterboxedDetector:
 
     stride: int = 32
 
-    def forward(self, half: bool) -> Callable[[np.ndarray], np.ndarray | torch.Tensor]:
+    def forward(self, half: bool) -> Callable[[np.ndarray], np.ndarray]:
         """The network: a float32 NCHW batch in, raw (N, 4 + classes, anchors) output out."""
         raise NotImplementedError
 

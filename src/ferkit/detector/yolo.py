@@ -305,11 +305,12 @@ class YoloModel(LetterboxedDetector):
         """The fused network on the device, as every backend's ``predict`` calls it."""
         net = self._network(half)
 
-        def run(batch: np.ndarray) -> torch.Tensor:
+        def run(batch: np.ndarray) -> np.ndarray:
             x = torch.from_numpy(batch).to(self._torch_device)
             with torch.inference_mode(), _keep_torch_threads():
                 out = net(x.half() if half else x)
-            return out[0] if isinstance(out, (tuple, list)) else out
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            return out.float().cpu().numpy()
 
         return run
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ferkit.classifier.ensemble import load_classifier
 from ferkit.classifier.protocol import Classifier
@@ -100,7 +99,7 @@ class Pipeline:
         cls,
         detector_weights: str | Path | None = PIPELINE.detector_weights,
         classifier_weights: str | Path | Sequence[str | Path] | None = PIPELINE.classifier_weights,
-        device: str | torch.device = PIPELINE.device,
+        device: str | Any = PIPELINE.device,
         **options,
     ) -> Pipeline:
         """Load the shipped (or given) weights; ``options`` are the other fields of
@@ -112,14 +111,14 @@ class Pipeline:
         :func:`ferkit.backends.resolve_runtime`); ``precision`` bf16 (OpenVINO only) trades exactness for
         about twice the speed.
         """
-        dev = device if isinstance(device, torch.device) else None
+        dev = None if isinstance(device, str) else device
         config = PipelineConfig(detector_weights, classifier_weights, str(device), **options)
         return cls.from_config(config, dev)
 
     @classmethod
-    def from_config(cls, config: PipelineConfig, device: torch.device | None = None) -> Pipeline:
+    def from_config(cls, config: PipelineConfig, device: Any = None) -> Pipeline:
         """The pipeline ``config`` describes (validated before anything loads); ``device`` overrides
-        ``config.device`` with an already chosen torch device."""
+        ``config.device`` with an already chosen device."""
         dev = device or select_device(config.device)
         classifier = load_classifier(
             list(config.classifier_weights), dev, config.backend, config.precision, config.prior

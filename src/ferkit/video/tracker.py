@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ferkit.boxes import iou_matrix
 from ferkit.types import Face
+from ferkit.video.assignment import linear_assignment
 
 
 @dataclass
@@ -50,7 +50,7 @@ class IouTracker:
         matched: dict[int, _Track] = {}
         if self._tracks and faces:
             iou = iou_matrix(np.stack([t.predicted() for t in self._tracks]), boxes)
-            rows, cols = linear_sum_assignment(-iou)
+            rows, cols = linear_assignment(-iou)
             matched = {
                 c: self._tracks[r] for r, c in zip(rows, cols, strict=True) if iou[r, c] >= self.iou_min
             }

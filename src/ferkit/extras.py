@@ -1,0 +1,34 @@
+"""The optional parts of ferkit (``pip install 'ferkit[EXTRA]'``) and the packages each brings; checked
+without importing anything, so that a command missing one says so in one line before it loads."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from ferkit.errors import MissingExtraError
+
+# import names, as find_spec looks them up (the pyproject extras install these and their dependencies)
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "torch": ("torch", "torchvision", "ultralytics"),  # the torch backend, user checkpoints
+    "train": ("torch", "torchvision", "ultralytics", "albumentations"),  # fer train-*
+    "export": ("torch", "torchvision", "ultralytics", "onnx", "onnxslim"),  # fer export
+    "onnx": ("onnxruntime",),  # --backend onnx
+    "ray": ("ray",),  # --engine ray
+    "int8": ("nncf",),  # fer export --int8
+}
+
+
+def missing(extra: str) -> list[str]:
+    """The packages of ``extra`` that cannot be imported here."""
+    return [name for name in EXTRAS[extra] if importlib.util.find_spec(name) is None]
+
+
+def installed(extra: str) -> bool:
+    return not missing(extra)
+
+
+def require(extra: str, what: str) -> None:
+    """A MissingExtraError naming ``what`` and the extra that brings it, unless all of its packages are
+    importable."""
+    if missing(extra):
+        raise MissingExtraError(what + f" needs {', '.join(missing(extra))}", extra=extra)
