@@ -75,3 +75,34 @@ def test_the_cli_check_and_the_model_pick_the_same_runtime(layouts):
     ov = resolve("classifier", layouts / "c_ov")
     assert resolve_runtime(ov, "auto", "bf16", CPU).backend == "openvino"
     assert EmotionClassifier.from_pretrained(layouts / "c_ov", CPU, precision="bf16").backend == "openvino"
+
+
+def test_onnx_metadata_is_read_without_the_onnx_package_as_onnx_reads_it(tmp_path):
+    import json
+
+    import onnx
+
+    from ferkit.weights import META_KEY, onnx_metadata, read_metadata, with_metadata
+
+    for kind in ("classifier", "detector"):
+        data = shipped_export(kind).read_bytes()
+        want = {p.key: p.value for p in onnx.load_from_string(data).metadata_props}
+        assert onnx_metadata(data) == want and json.loads(want[META_KEY])["kind"] == kind
+    data = with_metadata(shipped_export("classifier").read_bytes(), {"kind": "classifier", "note": "é ü"})
+    assert onnx_metadata(data)[META_KEY] == json.dumps({"kind": "classifier", "note": "é ü"})
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x08", "not an ONNX model"),  # a varint cut short
+        (b"\x0f\x01", "not an ONNX model"),  # wire type 7 does not exist
+        (b"\x3a\xff\xff\x03", "not an ONNX model"),  # a field longer than the file
+        (b"\x08\x07", "carries no ferkit metadata"),  # a valid ModelProto (ir_version 7) without ours
+    ],
+)
+def test_a_malformed_onnx_file_is_one_weights_error(tmp_path, content, message):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(content)
+    with pytest.raises(WeightsError, match=message):
+        resolve("classifier", path)
