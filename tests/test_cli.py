@@ -124,13 +124,13 @@ def test_jsonl_one_line_per_image(folder, weights):
         (["train-detector"], "--data is required"),
         (
             ["eval-detector", "--data", "{wider}", "--weights", "{det}", "--val-events", "Ballet"],
-            "no event 'Ballet'",
+            "names 'Ballet', no event",
         ),
         (["eval-detector", "--data", "{nogt}", "--weights", "{det}"], "missing wider_face_split"),
         (["datasets", "wider-to-yolo", "--wider", "{nogt}", "--out", "{tmp}"], "missing wider_face_split"),
         (
             ["datasets", "wider-to-yolo", "--wider", "{wider}", "--out", "{tmp}", "--val-events", "9"],
-            "no event '9'",
+            "names '9', no event",
         ),
         (
             ["datasets", "wider-to-yolo", "--wider", "/no/wider", "--out", "{tmp}"],
@@ -284,7 +284,7 @@ def test_exit_codes(args, code, real_photo, weights):
     ("extra", "message"),
     [
         (["--out", "{file}"], "is a file"),
-        (["--save-crops"], "--save-crops writes files into the --out folder"),
+        (["--save-crops"], "--save-crops writes files into the output folder"),
         (["--annotate"], "--annotate writes files"),
     ],
 )

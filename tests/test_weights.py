@@ -82,7 +82,7 @@ def test_onnx_metadata_is_read_without_the_onnx_package_as_onnx_reads_it(tmp_pat
 
     import onnx
 
-    from ferkit.weights import META_KEY, onnx_metadata, read_metadata, with_metadata
+    from ferkit.weights import META_KEY, onnx_metadata, with_metadata
 
     for kind in ("classifier", "detector"):
         data = shipped_export(kind).read_bytes()

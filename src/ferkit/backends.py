@@ -79,7 +79,7 @@ def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | No
     if norm == "torch" and exported:
         raise WeightsError(f"{ref.path} is an exported model: use backend onnx or openvino")
     if ref is not None and ref.format == "openvino" and norm not in ("auto", "openvino"):
-        raise WeightsError(f"{ref.spec} is an OpenVINO export: it runs with --backend openvino")
+        raise WeightsError(f"{ref.spec} is an OpenVINO export: it runs with backend openvino")
     if ref is not None and ref.format == "openvino":
         norm = "openvino"
     if norm == "auto" and ref is not None and not exported and not ref.shipped:
@@ -186,7 +186,7 @@ def load_exported(
     its model package's ``make_onnx`` (path -> ONNX bytes with metadata, and the metadata)."""
     if ref.exported:
         if ref.format == "openvino" and backend != "openvino":
-            raise WeightsError(f"{ref.spec} is an OpenVINO export: it runs with --backend openvino")
+            raise WeightsError(f"{ref.spec} is an OpenVINO export: it runs with backend openvino")
         return ref.model_file, ref.meta, ref.path
     if ref.shipped:
         onnx_file = shipped_export(ref.kind)

@@ -64,11 +64,12 @@ def _select_without_torch(name: str) -> Device:
     if name == "cpu" or (name == "auto" and not cuda):
         return Device("cpu")
     if name == "mps":
-        raise MissingExtraError("--device mps needs PyTorch", extra="torch")
+        raise MissingExtraError("device mps needs PyTorch", extra="torch")
     if not cuda:
         raise ConfigError(
-            f"--device {name} was asked for, but neither PyTorch nor onnxruntime-gpu is installed: "
-            "pip install onnxruntime-gpu (exported models on CUDA), or 'ferkit[torch]'"
+            f"{name} was asked for, but neither PyTorch nor onnxruntime-gpu is installed: "
+            "pip install onnxruntime-gpu (exported models on CUDA), or 'ferkit[torch]'",
+            option="device",
         )
     return Device("cuda", int(name.split(":")[1]) if ":" in name else 0)
 
@@ -88,14 +89,15 @@ def select_device(name: str = "auto") -> torch.device | Device:
         return torch.device("cpu")
     if name == "mps":
         if not _mps_available():
-            raise ConfigError("--device mps was asked for, but this torch has no usable MPS (Apple GPU) here")
+            raise ConfigError("mps was asked for, but this torch has no usable MPS (Apple GPU) here",
+                              option="device")
         return torch.device("mps")
     if not torch.cuda.is_available():
         raise ConfigError(
-            f"--device {name} was asked for, but no CUDA GPU is available here (use cpu or auto)"
+            f"{name} was asked for, but no CUDA GPU is available here (use cpu or auto)", option="device"
         )
     if ":" in name and int(name.split(":")[1]) >= torch.cuda.device_count():
-        raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA GPU(s) here")
+        raise ConfigError(f"{name}: only {torch.cuda.device_count()} CUDA GPU(s) here", option="device")
     return torch.device(name)
 
 

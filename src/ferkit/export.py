@@ -16,6 +16,7 @@ from ferkit.classifier.onnx import classifier_onnx
 from ferkit.detector.defaults import TRACE_IMGSZ
 from ferkit.detector.exported import detector_onnx
 from ferkit.errors import ConfigError, WeightsError
+from ferkit.extras import require
 from ferkit.weights import EXPORT_FORMATS, IR_META
 
 FORMATS = EXPORT_FORMATS
@@ -47,23 +48,20 @@ def export(
     NNCF's post-training static quantization, calibrated on ``calibration_size`` of them, drawn at random.
     """
     if int8_calibration and fmt != "openvino":
-        raise ConfigError("int8 quantization writes an OpenVINO model: use --format openvino")
+        raise ConfigError(f"must be openvino for int8 quantization, got {fmt}", option="format")
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
-    needs = ("onnx", "onnxruntime") if fmt == "onnx" else ("onnx", "openvino")
-    missing = [n for n in needs if importlib.util.find_spec(n) is None]
-    if missing:
-        raise ConfigError(
-            f"exporting to {fmt} needs packages that are not installed: pip install {' '.join(missing)}"
-        )
+    require("export", f"exporting to {fmt}")
+    if fmt == "openvino" and importlib.util.find_spec("openvino") is None:
+        raise ConfigError("exporting to openvino needs OpenVINO, not installed here: pip install openvino")
     src = Path(weights).expanduser()
     if not src.is_file():
         raise WeightsError(f"weights not found: {src}")
     kind = weights_kind(src)
     if int8_calibration and kind != "classifier":
         raise ConfigError("int8 export is for classifiers (the detector's accuracy loss is not measured)")
-    if int8_calibration and importlib.util.find_spec("nncf") is None:
-        raise ConfigError("int8 export needs NNCF, which is not installed: pip install nncf")
+    if int8_calibration:
+        require("int8", "int8 export")
     data, meta = classifier_onnx(src) if kind == "classifier" else detector_onnx(src, imgsz)
     dst = (
         Path(out)
@@ -101,7 +99,7 @@ def _quantize_classifier(model, meta: dict[str, Any], folders: list[Path], n: in
     for folder in folders:
         found = sorted(p for p in folder.rglob("*") if is_image_file(p)) if folder.is_dir() else []
         if not found:
-            raise ConfigError(f"--calibration {folder}: no images there")
+            raise ConfigError(f"{folder} holds no images", option="calibration")
         files += found
     cmeta = meta_from_dict(meta["meta"])
     picked = [files[i] for i in np.random.default_rng(0).permutation(len(files))[:n]]

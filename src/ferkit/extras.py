@@ -11,10 +11,10 @@ from ferkit.errors import MissingExtraError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "torch": ("torch", "torchvision", "ultralytics"),  # the torch backend, user checkpoints
     "train": ("torch", "torchvision", "ultralytics", "albumentations"),  # fer train-*
-    "export": ("torch", "torchvision", "ultralytics", "onnx", "onnxslim"),  # fer export
+    "export": ("torch", "torchvision", "ultralytics", "onnx", "onnxslim", "onnxruntime"),  # fer export
     "onnx": ("onnxruntime",),  # --backend onnx
     "ray": ("ray",),  # --engine ray
-    "int8": ("nncf",),  # fer export --int8
+    "int8": ("nncf",),  # fer export --int8 (with the export extra)
 }
 
 

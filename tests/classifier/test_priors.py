@@ -93,4 +93,4 @@ def test_calibrate_command_stores_it_and_eval_reports_the_mix(tiny_classifier, f
 
 def test_the_shipped_weights_are_not_calibrated_in_place(fer_folder):
     res = CliRunner().invoke(app, ["calibrate-classifier", "--weights", "default", "--data", str(fer_folder)])
-    assert res.exit_code != 0 and "give --out" in res.output
+    assert res.exit_code == 1 and "--out is needed: the shipped weights are not changed" in res.output

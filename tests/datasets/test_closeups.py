@@ -73,7 +73,7 @@ def test_make_closeups_is_reproducible(tmp_path, photos):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n": 0}, "--n must be >= 1"),
+        ({"n": 0}, "n must be >= 1"),
         ({"face_roots": ["/no/faces"]}, "face folder not found: /no/faces"),
     ],
 )

@@ -45,7 +45,7 @@ def test_architecture_yaml_is_single_class(tmp_path, name):
 @pytest.mark.parametrize(
     ("model", "error", "message"),
     [
-        ("yolo99z-face", ConfigError, "expected one of"),
+        ("yolo99z-face", ConfigError, "model must be one of"),
         ("missing.pt", WeightsError, "not found"),
         ("nowhere/custom.yaml", ConfigError, "not found"),
     ],

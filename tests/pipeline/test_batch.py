@@ -188,8 +188,8 @@ def test_inputs_that_gave_no_image_get_error_records(two_face_pipeline, photo_fo
     ("out", "annotate", "crops", "message"),
     [
         ("file", None, False, "is a file"),
-        (None, None, True, "--save-crops writes files into the --out folder"),
-        (None, True, False, "--annotate writes files"),
+        (None, None, True, "save_crops writes files into the output folder"),
+        (None, True, False, "annotate writes files"),
     ],
 )
 def test_output_options_that_cannot_work(tmp_path, out, annotate, crops, message):

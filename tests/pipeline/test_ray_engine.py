@@ -126,7 +126,7 @@ def test_an_unreachable_address_fails_at_once():
     [
         (["--address", "127.0.0.1:1", "--out", "{out}"], "cannot reach a Ray cluster"),
         ([], "give --out DIR"),
-        (["--address", "nonsense", "--out", "{out}"], "expected HOST:PORT"),
+        (["--address", "nonsense", "--out", "{out}"], "--address must be HOST:PORT"),
     ],
 )
 def test_cli_errors(photos, tmp_path, extra, message):

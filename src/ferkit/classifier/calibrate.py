@@ -56,7 +56,7 @@ def calibrate_weights(
     if ref.exported:
         raise DataError(f"{weights} is an export: calibrate its checkpoint (.pt), then export that again")
     if ref.shipped and out is None:
-        raise DataError("the shipped weights are not changed in place: give --out FILE")
+        raise DataError("is needed: the shipped weights are not changed in place", option="out")
     ckpt = read_checkpoint(ref.path)
     meta = meta_from_dict(ckpt)
     size, grouping = meta.input_size, meta.grouping

@@ -220,5 +220,7 @@ def selection_score(metrics: dict[str, dict[str, Any]], select: str) -> float:
         return min(m["accuracy"] for n, m in metrics.items() if n not in ("pooled", "mean"))
     if select not in metrics:
         names = [n for n in metrics if n not in ("pooled", "mean")]
-        raise DataError(f"--select {select!r} names no val set; use mean, pooled, min or one of {names}")
+        raise DataError(
+            f"{select!r} names no val set; use mean, pooled, min or one of {names}", option="select"
+        )
     return float(metrics[select]["accuracy"])

@@ -31,8 +31,9 @@ def match_init(data: PreparedData, meta: ClassifierMeta, spec: str) -> PreparedD
     """Check the ``--init`` model has the data's classes; normalise inputs as it was trained to."""
     if tuple(meta.class_names) != tuple(data.class_names):
         raise DataError(
-            f"--init {spec}: its classes ({', '.join(meta.class_names)}) differ from the data's "
-            f"({', '.join(data.class_names)}); use the same --grouping, or train from scratch"
+            f"{spec}: its classes ({', '.join(meta.class_names)}) differ from the data's "
+            f"({', '.join(data.class_names)}); use the same grouping, or train from scratch",
+            option="init",
         )
     return dataclasses.replace(data, mean=meta.mean, std=meta.std)
 

@@ -125,7 +125,7 @@ def make_closeups(
     """Write ``n`` close-up photos (half pasted faces when ``face_roots`` are given) to ``out`` and a
     ``data.yaml`` whose train split is the source's train split plus these; val splits are the source's."""
     if n < 1:
-        raise DataError(f"--n must be >= 1, got {n}")
+        raise DataError(f"must be >= 1, got {n}", option="n")
     data_yaml = Path(data_yaml)
     train = read_split(data_yaml, "train")
     faces = _face_files(face_roots)

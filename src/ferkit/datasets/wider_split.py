@@ -68,10 +68,12 @@ def choose_val_events(spec: str, image_paths: Iterable[str]) -> tuple[str, ...]:
         hits = [e for e in counts if token.lower() in (e.lower(), *map(str.lower, e.split("--", 1)))]
         if not hits:
             known = ", ".join(sorted(counts, key=_event_number))
-            raise DataError(f"--val-events: no event {token!r} in the ground truth; events: {known}")
+            raise DataError(
+                f"names {token!r}, no event of the ground truth; events: {known}", option="val_events"
+            )
         chosen += [e for e in hits if e not in chosen]
     if len(chosen) == len(counts):
-        raise DataError("--val-events names every event: nothing would be left to train on")
+        raise DataError("names every event: nothing would be left to train on", option="val_events")
     return tuple(sorted(chosen, key=_event_number))
 
 
@@ -89,7 +91,7 @@ class WiderSplit:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.val_fraction < 1.0:
-            raise DataError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+            raise DataError(f"must be in [0, 1), got {self.val_fraction}", option="val_fraction")
 
     def of(self, image_path: str) -> str:
         """'train', 'val' or 'val_events'."""

@@ -107,7 +107,7 @@ def load_eval_splits(
         return {n: yolo_val_samples(data, n, skipped) for n in names}
     if Path(data).is_dir():
         find_wider_layout(data)  # names what is missing
-    raise DataError(f"--data must be a YOLO data.yaml or a WIDER FACE root, got {data}")
+    raise DataError(f"must be a YOLO data.yaml or a WIDER FACE root, got {data}", option="data")
 
 
 @dataclass

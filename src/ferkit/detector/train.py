@@ -30,7 +30,8 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
     data_yaml = Path(config.data)
     if data_yaml.suffix not in (".yaml", ".yml"):
         raise DataError(
-            f"--data must be a YOLO data.yaml (make one with 'fer datasets wider-to-yolo'): {data_yaml}"
+            f"must be a YOLO data.yaml (make one with 'fer datasets wider-to-yolo'), got {data_yaml}",
+            option="data",
         )
     bad: list[str] = []
     check_yolo_dataset(data_yaml, bad if config.skip_bad else None)

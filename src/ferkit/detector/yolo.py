@@ -118,8 +118,9 @@ def resolve_model_spec(model: str, out_dir: Path) -> str:
             f"model config not found: {model} (not a file, nor a model config under {_models_dir()})"
         )
     raise ConfigError(
-        f"--model {model!r}: expected one of {', '.join(ARCHITECTURES)}, a model .yaml, a .pt checkpoint "
-        "or default"
+        f"must be one of {', '.join(ARCHITECTURES)}, a model .yaml, a .pt checkpoint or default; "
+        f"got {model!r}",
+        option="model",
     )
 
 

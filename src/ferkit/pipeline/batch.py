@@ -106,10 +106,10 @@ def check_output_options(out: str | Path | None, save_annotated: bool | None, sa
     """Refuse output options that cannot work, before any model is loaded: ``out`` naming a file, or crops /
     annotated images asked for without an output folder (``save_annotated`` None means "by default")."""
     if out is not None and Path(out).exists() and not Path(out).is_dir():
-        raise ConfigError(f"--out {out} is a file; give a folder (it is created if missing)")
+        raise ConfigError(f"{out} is a file; give a folder (it is created if missing)", option="out")
     if out is None and (save_crops or save_annotated):
-        asked = "--save-crops" if save_crops else "--annotate"
-        raise ConfigError(f"{asked} writes files into the --out folder: give --out DIR as well")
+        asked = "save_crops" if save_crops else "annotate"
+        raise ConfigError("writes files into the output folder: give one as well", option=asked)
 
 
 def run_items(

@@ -76,7 +76,7 @@ def check_address(address: str, timeout: float = 5.0) -> None:
     hostport = address.split("://", 1)[-1].rsplit("/", 1)[0]
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigError(f"--address {address!r}: expected HOST:PORT (or ray://HOST:PORT)")
+        raise ConfigError(f"must be HOST:PORT (or ray://HOST:PORT), got {address!r}", option="address")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:

@@ -63,7 +63,7 @@ def load_done(results_file: Path) -> Resumed:
 
 def _read_bytes(path: Path) -> bytes:
     if not path.is_file():
-        raise ConfigError(f"{path} is not a file: use another --out, or remove it")
+        raise ConfigError(f"{path} is not a file: use another output folder, or remove it")
     try:
         return path.read_bytes()
     except OSError as exc:

@@ -158,7 +158,7 @@ class _VideoWriter:
 
 def _prepare_out(out: Path, overwrite: bool, settings: dict) -> None:
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a folder (it is created if missing)")
+        raise ConfigError(f"{out} is a file; give a folder (it is created if missing)", option="out")
     present = [n for n in (*VIDEO_OUTPUTS, "run.json") if (out / n).exists()]
     if present and not overwrite:
         raise ConfigError(
