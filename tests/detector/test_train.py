@@ -1,6 +1,8 @@
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -218,3 +220,16 @@ def test_model_default_resolves_to_the_shipped_detector(tmp_path):
     from ferkit.weights import packaged_weights
 
     assert resolve_model_spec("default", tmp_path) == str(packaged_weights("detector"))
+
+
+def test_train_detector_keeps_stdout_for_its_result_and_warns_of_nothing_it_chose(tiny_yolo, tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "ferkit", "train-detector", "--data", str(tiny_yolo), "--imgsz", "64",
+         "--epochs", "1", "--batch", "4", "--device", "cpu", "--workers", "0", "--project", str(tmp_path),
+         "--name", "t"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.splitlines() == [f"done: {tmp_path / 't' / 'weights' / 'best.pt'}"]
+    assert "Scanning" in r.stderr  # ultralytics' progress, on stderr
+    assert "cache='ram'" not in r.stderr and "optimizer=auto" not in r.stderr

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -65,7 +68,7 @@ def train_detector(
     ] = TRAIN.lr0,
     warmup_epochs: float = TRAIN.warmup_epochs,
     optimizer: Annotated[
-        str, typer.Option(help="SGD, AdamW, ... or 'auto' (ultralytics picks, and then ignores --lr0).")
+        str, typer.Option(help="SGD, AdamW, ... or auto (ultralytics picks, and then ignores --lr0).")
     ] = TRAIN.optimizer,
     freeze: Annotated[
         int, typer.Option(help="Keep the first N layers fixed (10: the YOLO11 backbone), to fine-tune.")
@@ -91,38 +94,16 @@ def train_detector(
     ] = None,
 ) -> None:
     """Train the YOLO face detector (from scratch from a model YAML, or fine-tuning a .pt), offline."""
-    from ferkit.detector.train import DetectorTrainConfig, resume_detector
+    from ferkit.detector.train import resume_detector
     from ferkit.detector.train import train_detector as _train
 
-    if resume is not None:
-        run = resume_detector(resume, device)
-    else:
-        if not data:
-            raise FerError("--data is required (a YOLO data.yaml), unless --resume is given")
-        run = _train(
-            DetectorTrainConfig(
-                data=data,
-                model=model,
-                imgsz=imgsz,
-                epochs=epochs,
-                hours=hours,
-                batch=batch,
-                lr0=lr0,
-                warmup_epochs=warmup_epochs,
-                optimizer=optimizer,
-                freeze=freeze,
-                close_mosaic=close_mosaic,
-                multi_scale=multi_scale,
-                device=device,
-                workers=workers,
-                patience=patience,
-                cache=cache,
-                seed=seed,
-                skip_bad=skip_bad,
-                project=project,
-                name=name,
-            )
-        )
+    if resume is None and not data:
+        raise FerError("--data is required (a YOLO data.yaml), unless --resume is given")
+    options = locals()
+    config = DetectorTrainConfig(**{f.name: options[f.name] for f in dataclasses.fields(DetectorTrainConfig)})
+    # stdout holds only results: ultralytics' progress bars and logs go to stderr (the CLI owns its process)
+    with contextlib.redirect_stdout(sys.stderr):
+        run = resume_detector(resume, device) if resume is not None else _train(config)
     typer.secho(f"done: {run / 'weights' / 'best.pt'}", fg=typer.colors.GREEN)
 
 

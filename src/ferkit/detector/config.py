@@ -28,6 +28,6 @@ class DetectorTrainConfig:
     lr0: float = 0.01
     warmup_epochs: float = 3.0
     freeze: int = 0  # leading model layers kept fixed (10: the YOLO11 backbone), for fine-tuning
-    optimizer: str = "auto"
+    optimizer: str = "SGD"  # "auto" lets ultralytics choose, and then ignore lr0
     skip_bad: bool = False  # leave out images with malformed label files (counted) instead of stopping
     hours: float = 0.0  # > 0: a time budget that overrides epochs (the LR schedule fits the budget)

@@ -59,6 +59,8 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
             patience=config.patience,
             seed=config.seed,
             cache="ram" if config.cache else False,
+            # RAM caching is not bit-reproducible (ultralytics warns on every run when both are on)
+            deterministic=not config.cache,
             project=str(run_dir.parent),
             name=run_dir.name,
             exist_ok=True,
