@@ -190,3 +190,21 @@ def test_eval_classifier_refuses_bad_backend_options(opts, message, tiny_classif
     r = fer("eval-classifier", "--weights", tiny_classifier, "--data", fer_folder, "--device", "cpu", *opts)
     assert r.exit_code == 1, r.output
     assert message in r.stderr and "Traceback" not in r.output
+
+
+def test_train_classifier_options_reach_the_config_by_name(monkeypatch, tmp_path):
+    import ferkit.classifier.train as train
+    from ferkit.classifier.config import DEFAULTS
+
+    seen = {}
+    monkeypatch.setattr(train, "fit", lambda config, log: seen.setdefault("config", config) and tmp_path)
+    r = fer("train-classifier", "--data", "a", "--data", "b", "--data-weight", "2", "--data-weight", "1",
+            "--teacher", "t.pt", "--soft-mix", "0.5", "--ema", "0.999", "--save-epochs", "--lr", "0.01",
+            "--arch", "alexnet_m", "--seed", "7", "--name", "n1", "--session-hours", "1.5")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    c = seen["config"]
+    assert (c.data, c.data_weights, c.teachers) == (["a", "b"], [2.0, 1.0], ["t.pt"])
+    assert (c.soft_mix, c.ema, c.save_epochs, c.lr, c.arch, c.seed, c.name) == (
+        0.5, 0.999, True, 0.01, "alexnet_m", 7, "n1"
+    )
+    assert (c.session_hours, c.epochs, c.hours) == (1.5, DEFAULTS.epochs, DEFAULTS.hours)

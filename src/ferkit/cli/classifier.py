@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +31,7 @@ def _classifier_defaults():
 
 
 _C = _classifier_defaults()
+_TIMING = ("epochs", "hours", "session_hours")  # None: the config's default, or with --resume the run's
 
 
 @app.command("train-classifier")
@@ -166,61 +168,22 @@ def train_classifier(
     from ferkit.classifier.config import ClassifierTrainConfig
     from ferkit.classifier.train import fit
 
+    options = locals()  # the command's options, read by the config's field names (each listed once)
     if resume is not None:
         if data:
             _error("--resume continues a run with its saved options: leave out --data")
             raise typer.Exit(EXIT_ERROR)
-        overrides = {"epochs": epochs, "hours": hours, "session_hours": session_hours}
+        overrides = {k: options[k] for k in _TIMING}
         run = fit(resume=resume, log=typer.echo, overrides=overrides)
         typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
         return
     if not data:
         _error("give --data (one or more datasets), or --resume RUN")
         raise typer.Exit(EXIT_ERROR)
-    config = ClassifierTrainConfig(
-        data=list(data),
-        data_weights=list(data_weight or []),
-        select=select,
-        arch=arch,
-        init=init,
-        input_size=input_size,
-        input_blur=input_blur,
-        crop_margin=crop_margin,
-        grouping=grouping,
-        train_split=train_split,
-        val_split=val_split,
-        soft_labels=soft_labels,
-        soft_mix=soft_mix,
-        soft_contempt=soft_contempt,
-        soft_unknown=soft_unknown,
-        soft_not_face=soft_not_face,
-        teachers=list(teacher or []),
-        distill_alpha=distill_alpha,
-        distill_temperature=distill_temperature,
-        epochs=_C.epochs if epochs is None else epochs,
-        hours=_C.hours if hours is None else hours,
-        session_hours=_C.session_hours if session_hours is None else session_hours,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        lr=lr,
-        weight_decay=weight_decay,
-        schedule=schedule,
-        label_smoothing=label_smoothing,
-        save_epochs=save_epochs,
-        ema=ema,
-        balance=balance,
-        clean=clean,
-        augment=augment,
-        drop_unmapped=drop_unmapped,
-        skip_bad=skip_bad,
-        patience=patience,
-        device=device,
-        threads=threads,
-        amp=amp,
-        seed=seed,
-        project=project,
-        name=name,
-    )
+    values = {f.name: options[f.name] for f in dataclasses.fields(ClassifierTrainConfig) if f.name in options}
+    values.update(data=list(data), data_weights=list(data_weight or []), teachers=list(teacher or []))
+    values.update({k: getattr(_C, k) if options[k] is None else options[k] for k in _TIMING})
+    config = ClassifierTrainConfig(**values)
     run = fit(config, log=typer.echo)
     typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
 

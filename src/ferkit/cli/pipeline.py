@@ -181,9 +181,8 @@ def detect_and_classify(
     tracks.png and annotated.mp4. Ctrl-C stops early and leaves the files complete.
     """
     from ferkit.pipeline import Pipeline
-    from ferkit.pipeline.batch import check_output_options, run_items, torn_note
+    from ferkit.pipeline.batch import check_output_options
     from ferkit.pipeline.inputs import collect_inputs
-    from ferkit.pipeline.writers import ResultPrinter
 
     check_output_options(out, annotate, save_crops)
     config = PipelineConfig(  # every option validated here, before anything loads
@@ -230,6 +229,14 @@ def detect_and_classify(
     if video is not None:
         run_video_command(pipe, video, video_options, fmt, out, overwrite, annotate, quiet, style)
         return
+    _run_images(pipe, inputs, fmt, out, overwrite, annotate, save_crops, batch_size, quiet, style)
+
+
+def _run_images(pipe, inputs, fmt: Format, out, overwrite, annotate, save_crops, batch_size, quiet, style):
+    """Images and folders: results printed as they complete, a summary line, failed inputs listed."""
+    from ferkit.pipeline.batch import run_items
+    from ferkit.pipeline.writers import ResultPrinter
+
     printer = ResultPrinter(fmt.value, pipe.class_names, sys.stdout)
     summary = run_items(
         pipe,
@@ -247,26 +254,36 @@ def detect_and_classify(
     printer.close()
     failed = len(summary.failed)
     if not quiet:
-        parts = [f"{summary.processed} image(s) processed, {summary.faces} face(s) in {summary.seconds:.1f}s"]
-        if summary.processed > 1:
-            parts.append(f"{summary.images_per_s:.1f} img/s")
-        if summary.skipped:
-            parts.append(f"{summary.skipped} already done in {out} (use --overwrite to redo)")
-        if summary.skipped and save_crops:
-            parts.append(
-                f"--save-crops wrote no crops for the {summary.skipped} image(s) done before: "
-                "rerun with --overwrite to cut crops for every image"
-            )
-        if summary.torn_lines:
-            parts.append(torn_note(summary.torn_lines))
-        if out is not None:
-            parts.append(f"results in {out}")
-        typer.secho("; ".join(parts), err=True, fg=typer.colors.GREEN if not failed else None)
+        _summary(summary, out, save_crops, failed)
     if failed:
         for f in summary.failed[len(inputs.errors) :]:  # input errors were reported above
             _error(f)
         _error(f"{failed} input(s) failed, {summary.processed} processed")
         raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def _summary(summary, out, save_crops: bool, failed: int) -> None:
+    """The one green line after a batch: counts, speed, what was skipped and where results are."""
+    from ferkit.pipeline.batch import torn_note
+
+    parts = [
+        f"{summary.processed} image(s) processed, {summary.faces} face(s) in {summary.seconds:.1f}s "
+        "(model loading not counted)"
+    ]
+    if summary.processed > 1:
+        parts.append(f"{summary.images_per_s:.1f} img/s")
+    if summary.skipped:
+        parts.append(f"{summary.skipped} already done in {out} (use --overwrite to redo)")
+    if summary.skipped and save_crops:
+        parts.append(
+            f"--save-crops wrote no crops for the {summary.skipped} image(s) done before: "
+            "rerun with --overwrite to cut crops for every image"
+        )
+    if summary.torn_lines:
+        parts.append(torn_note(summary.torn_lines))
+    if out is not None:
+        parts.append(f"results in {out}")
+    typer.secho("; ".join(parts), err=True, fg=typer.colors.GREEN if not failed else None)
 
 
 # `fer detect`: the short name of the most used command, with the same options
