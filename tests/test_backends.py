@@ -41,7 +41,8 @@ def same_faces(a, b):
 
 @pytest.mark.parametrize("backend", EXPORTED)
 def test_exported_detector_finds_the_same_faces(backend, photos):
-    ref, got = FaceDetector(device="cpu"), FaceDetector(device="cpu", backend=backend)
+    ref = FaceDetector(device="cpu", backend="torch")
+    got = FaceDetector(device="cpu", backend=backend, precision="fp32")  # the equivalence promise: fp32
     assert got.weights == shipped_export("detector")  # the shipped export, not one made at load
     for a, b in zip(ref.detect(photos), got.detect(photos), strict=True):  # a batch of mixed sizes
         same_faces(a, b)
@@ -55,15 +56,16 @@ def test_exported_detector_finds_the_same_faces(backend, photos):
 def test_exported_classifier_gives_the_same_probabilities(backend, tta):
     rng = np.random.default_rng(1)
     crops = [rng.integers(0, 255, (s, s, 3), dtype=np.uint8) for s in (30, 48, 64, 120)]
-    ref = EmotionClassifier.from_pretrained(device="cpu").predict_proba(crops, tta=tta)
-    got = EmotionClassifier.from_pretrained(device="cpu", backend=backend).predict_proba(crops, tta=tta)
+    ref = EmotionClassifier.from_pretrained(device="cpu", backend="torch").predict_proba(crops, tta=tta)
+    got = EmotionClassifier.from_pretrained(device="cpu", backend=backend, precision="fp32")
+    got = got.predict_proba(crops, tta=tta)
     assert np.abs(ref - got).max() < 1e-3
 
 
 @pytest.mark.parametrize("backend", EXPORTED)
 def test_pipeline_results_match_torch(backend):
     ref = Pipeline.from_pretrained(device="cpu", backend="torch").run("docs/example.jpg")
-    got = Pipeline.from_pretrained(device="cpu", backend=backend).run("docs/example.jpg")
+    got = Pipeline.from_pretrained(device="cpu", backend=backend, precision="fp32").run("docs/example.jpg")
     assert [f.emotion for f in got.faces] == [f.emotion for f in ref.faces]
     for a, b in zip(ref.faces, got.faces, strict=True):
         assert max(abs(a.emotion_probs[k] - b.emotion_probs[k]) for k in a.emotion_probs) < 1e-3

@@ -8,6 +8,7 @@ its results match PyTorch's (on CPUs with bfloat16 it would otherwise round to b
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import threading
 from collections.abc import Callable
@@ -115,11 +116,25 @@ def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | No
 
 
 def check_precision(precision: str, backend: str) -> str:
-    """``precision`` if ``backend`` supports it: fp32 everywhere, bf16 with OpenVINO only."""
+    """``precision`` if ``backend`` supports it: fp32 everywhere, bf16 with OpenVINO only; ``auto`` is bf16
+    with OpenVINO on a CPU with native bfloat16 (:func:`native_bf16`), else fp32."""
     check_precision_name(precision)
+    if precision == "auto":
+        return "bf16" if backend == "openvino" and native_bf16() else "fp32"
     if precision == "bf16" and backend != "openvino":
         raise ConfigError(f"precision bf16 runs with the openvino backend, not {backend}")
     return precision
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether OpenVINO computes bfloat16 natively on this CPU (AVX512-BF16 or AMX), as it reports."""
+    try:
+        import openvino as ov
+
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # no OpenVINO, or a CPU plugin that cannot say
+        return False
 
 
 class ExportedModel:

@@ -131,7 +131,7 @@ class EmotionClassifier:
         device: Any,
         weights: Path | None = None,
         backend: str = "torch",
-        precision: str = DEFAULT_PRECISION,
+        precision: str = "fp32",
         prior: str = DEFAULT_PRIOR,
     ):
         self.model, self.meta, self.device, self.backend = model, meta, device, backend
@@ -166,7 +166,7 @@ class EmotionClassifier:
             from ferkit.classifier.checkpoint import load_checkpoint
 
             model, meta = load_checkpoint(ref.path, dev)
-            return cls(model, meta, dev, ref.path, prior=prior)
+            return cls(model, meta, dev, ref.path, precision=rt.precision, prior=prior)
         model_src, info, path = load_exported(ref, rt.backend, classifier_onnx)
         run = ExportedModel(model_src, rt.backend, dev, rt.precision)
         meta = _exported_meta(run, info, path)

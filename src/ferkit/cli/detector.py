@@ -12,12 +12,15 @@ from typing import Annotated
 import typer
 
 from ferkit.cli.app import (
+    BackendOpt,
     DeviceOpt,
+    PrecisionOpt,
     app,
     datasets_app,
     fer_errors,
     needs,
 )
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION
 from ferkit.datasets.wider_split import AUTO_EVENT_SHARE, DEFAULT_VAL_EVENTS, DEFAULT_VAL_FRACTION
 from ferkit.detector.config import DetectorTrainConfig
 from ferkit.detector.defaults import (
@@ -137,6 +140,8 @@ def eval_detector(
         bool, typer.Option(help="Skip and count unreadable images and malformed label files.")
     ] = False,
     device: DeviceOpt = "auto",
+    backend: BackendOpt = DEFAULT_BACKEND,
+    precision: PrecisionOpt = DEFAULT_PRECISION,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """P/R/F1 and AP at IoU 0.5 (overall and by face size) of a detector on every val split, and PR curves."""
@@ -156,6 +161,8 @@ def eval_detector(
         out_dir=out,
         skip_bad=skip_bad,
         progress=not as_json,
+        backend=backend,
+        precision=precision,
     )
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
 

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ferkit.boxes import detection_arrays
-from ferkit.config import DEFAULT_BATCH_SIZE
+from ferkit.config import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, DEFAULT_PRECISION
 from ferkit.datasets.wider import find_wider_layout, is_wider_root, parse_wider_gt
 from ferkit.datasets.wider_split import (
     DEFAULT_VAL_EVENTS,
@@ -231,6 +231,8 @@ def evaluate_detector(
     skip_bad: bool = False,
     progress: bool = True,
     detector: Any = None,
+    backend: str = DEFAULT_BACKEND,
+    precision: str = DEFAULT_PRECISION,
 ) -> DetectorReport:
     """Score ``weights`` on the val splits of ``data`` (a YOLO data.yaml or a WIDER FACE root).
 
@@ -248,6 +250,8 @@ def evaluate_detector(
         device=device,
         max_det=1000,
         batch_size=batch_size,
+        backend=backend,
+        precision=precision,
     )
     recorded = getattr(det, "recorded_split", None) or {}
     if val_fraction is None:
