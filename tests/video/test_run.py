@@ -201,3 +201,24 @@ def test_linear_assignment_refuses_a_cost_that_is_not_a_finite_matrix():
         linear_assignment(np.zeros(3))
     with pytest.raises(ValueError, match="NaN"):
         linear_assignment(np.array([[0.0, np.nan]]))
+
+
+def test_tracks_plot_names_what_it_leaves_out_and_spans_the_whole_clip():
+    from ferkit.types import Box, Face
+    from ferkit.video.summary import TrackLog, track_plot_plan
+
+    names = ("happy", "sad")
+    log = TrackLog(names)
+    for i in range(40):  # 16 tracks, track k seen in frames k..39 (track 0 the longest); frames 40-59 empty
+        faces = [
+            Face(Box(10.0 * k, 0.0, 10.0 * k + 8, 8.0), 0.9, "happy", {"happy": 0.7, "sad": 0.3}, track_id=k)
+            for k in range(16)
+            if i >= k
+        ]
+        log.add(FrameResult("clip.mp4", i, i / 10, 320, 240, faces))
+    for i in range(40, 60):
+        log.add(FrameResult("clip.mp4", i, i / 10, 320, 240, []))
+    ids, title, span = track_plot_plan(log, 12)
+    assert ids == list(range(12)) and "the 12 longest of 16 tracks" in title
+    assert span == (0.0, 5.9)  # to the clip's last processed frame, past the last face
+    assert "longest" not in track_plot_plan(log, 16)[1]

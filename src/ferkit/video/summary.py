@@ -46,8 +46,11 @@ class TrackLog:
         self.class_names = list(class_names)
         self.times: dict[int, list[float]] = {}
         self.probs: dict[int, list[list[float]]] = {}
+        self.span: tuple[float, float] | None = None  # first and last processed frame, faces or not
 
     def add(self, frame: FrameResult) -> None:
+        t = frame.timestamp_s
+        self.span = (t, t) if self.span is None else (min(self.span[0], t), max(self.span[1], t))
         for f in frame.faces:
             if f.track_id is None:
                 continue
@@ -101,14 +104,24 @@ def format_tracks(source: str, tracks: Sequence[TrackSummary], frames: int, top:
     return "\n".join(lines)
 
 
+def track_plot_plan(log: TrackLog, max_tracks: int) -> tuple[list[int], str, tuple[float, float] | None]:
+    """What ``tracks.png`` shows: the longest ``max_tracks`` tracks (in track order), a title that says when
+    some are left out, and the time axis: the whole processed clip, not just the plotted tracks."""
+    longest = sorted(log.times, key=lambda t: (-len(log.times[t]), t))[:max_tracks]
+    title = "emotion probabilities per tracked face"
+    if len(log.times) > len(longest):
+        title += f": the {len(longest)} longest of {len(log.times)} tracks (all are in tracks.csv)"
+    return sorted(longest), title, log.span
+
+
 def plot_tracks(
-    path: Path, log: TrackLog, colours: Sequence[tuple[int, int, int]], max_tracks: int = 8
+    path: Path, log: TrackLog, colours: Sequence[tuple[int, int, int]], max_tracks: int = 12
 ) -> None:
     """``tracks.png``: for the longest tracks, each emotion's (smoothed) probability over time, stacked."""
     from ferkit.plots import _plt
 
     plt = _plt()
-    ids = sorted(log.times, key=lambda t: -len(log.times[t]))[:max_tracks]
+    ids, title, span = track_plot_plan(log, max_tracks)
     rows = max(1, len(ids))
     fig, axes = plt.subplots(rows, 1, figsize=(10, 1.8 * rows + 0.8), squeeze=False, sharex=True)
     rgb = [tuple(c / 255 for c in reversed(col)) for col in colours]
@@ -125,7 +138,9 @@ def plot_tracks(
     else:
         axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     axes[-1, 0].set_xlabel("time (s)")
-    fig.suptitle("emotion probabilities per tracked face")
+    if span is not None and span[1] > span[0]:
+        axes[-1, 0].set_xlim(*span)
+    fig.suptitle(title)
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".part.png")
     fig.savefig(tmp, dpi=100)
