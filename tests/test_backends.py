@@ -142,17 +142,19 @@ def test_onnx_without_ferkit_metadata_is_refused(tmp_path, tiny_classifier):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
-        (["detect-and-classify", "docs/example.jpg", "--backend", "nope"], "unknown backend 'nope'"),
-        (["export", "--weights", "{cls}", "--format", "tflite"], "unknown export format 'tflite'"),
-        (["export", "--weights", "/no/such.pt"], "weights not found"),
-        (["serve", "--backend", "nope"], "unknown backend 'nope'"),
+        (["detect-and-classify", "docs/example.jpg", "--backend", "nope"], "unknown backend 'nope'", 2),
+        (["export", "--weights", "{cls}", "--format", "tflite"], "unknown export format 'tflite'", 1),
+        (["export", "--weights", "/no/such.pt"], "weights not found", 1),
+        (["serve", "--backend", "nope"], "unknown backend 'nope'", 2),
     ],
 )
-def test_cli_errors(args, message, tiny_classifier):
+def test_cli_errors(args, message, code, tiny_classifier):
+    """Library errors are one red line (exit 1); an unknown option value is a usage error (exit 2)."""
     r = runner.invoke(app, [a.format(cls=tiny_classifier) for a in args])
-    assert r.exit_code == 1 and message in r.stderr and r.stderr.count("error:") == 1
+    assert r.exit_code == code and message in r.stderr
+    assert r.stderr.count("error:") == 1 if code == 1 else "Invalid value for '--backend'" in r.stderr
 
 
 def test_export_without_its_runtime_is_one_clear_error(monkeypatch, tiny_classifier, tmp_path):

@@ -36,3 +36,9 @@ def test_own_detector_with_bf16_is_refused_before_loading(no_loading, tiny_detec
 def test_shipped_models_with_bf16_pass_the_check(no_loading, real_photo):
     r = fer("detect-and-classify", real_photo, "--precision", "bf16", "--device", "cpu")
     assert "the models were loaded" in repr(r.exception)  # got past the check, to loading
+
+
+@pytest.mark.parametrize("option", [["--device", "gpu"], ["--backend", "tensorrt"], ["--precision", "fp16"]])
+def test_an_unknown_option_value_is_a_usage_error_whatever_the_option(option):
+    r = fer("detect-and-classify", "docs/example.jpg", *option)
+    assert r.exit_code == 2 and f"Invalid value for '{option[0]}'" in r.output

@@ -11,6 +11,7 @@ import click
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from ferkit.config import check_backend_name, check_precision_name
 from ferkit.errors import FerError
 
 PATHS = ("path", "Path", "file", "directory")
@@ -162,9 +163,25 @@ def _root(
     send_logs_to_stderr()
 
 
+def _checked(check):
+    """A Typer callback: the value as ``check`` normalises it, or a usage error (exit 2) naming the flag."""
+
+    def callback(value: str) -> str:
+        try:
+            return check(value)
+        except FerError as exc:
+            raise typer.BadParameter(exc.for_cli()) from None
+
+    return callback
+
+
 PrecisionOpt = Annotated[
     str,
-    typer.Option(help="fp32, or bf16 with --backend openvino: about 2x faster where the CPU has bfloat16."),
+    typer.Option(
+        help="auto (bf16 where OpenVINO runs on a CPU with native bfloat16, else fp32), fp32, or bf16 "
+        "(OpenVINO only).",
+        callback=_checked(check_precision_name),
+    ),
 ]
 
 PriorOpt = Annotated[
@@ -196,5 +213,6 @@ BackendOpt = Annotated[
     str,
     typer.Option(
         help="auto (the fastest installed for the device), torch, onnx (ONNX Runtime) or openvino.",
+        callback=_checked(check_backend_name),
     ),
 ]
