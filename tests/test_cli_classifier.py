@@ -23,7 +23,7 @@ def quick(tmp_path, name: str) -> list:
 def test_train_classifier_cli(fer_folder, tmp_path):
     r = fer("train-classifier", "--data", fer_folder, *quick(tmp_path, "cli"), "--grouping", "fer6")
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "cli" / "best.pt").is_file() and "epoch   1/1" in r.stdout
+    assert (tmp_path / "cli" / "best.pt").is_file() and "epoch   1/1" in r.stderr
 
 
 def test_cli_and_config_share_every_default():
@@ -55,12 +55,12 @@ def test_train_on_two_datasets_then_resume_without_data(fer_folder, wild_folder,
         *quick(tmp_path, "two"),
     )
     assert r.exit_code == 0, r.output
-    assert "val acc fer_folder0" in r.stdout and "wild" in r.stdout and "(mean " in r.stdout
+    assert "val acc fer_folder0" in r.stderr and "wild" in r.stderr and "(mean " in r.stderr
     run = tmp_path / "two"
     assert yaml.safe_load((run / "config.yaml").read_text())["data_weights"] == [1.0, 2.0]
     r = fer("train-classifier", "--resume", run, "--epochs", "2")
     assert r.exit_code == 0, r.output
-    assert "resuming at epoch 2 of 2" in r.stdout and "epoch   2/2" in r.stdout
+    assert "resuming at epoch 2 of 2" in r.stderr and "epoch   2/2" in r.stderr
 
 
 @pytest.mark.parametrize(
@@ -127,7 +127,7 @@ def test_fine_tune_the_shipped_model(fer_folder, tmp_path):
         *quick(tmp_path, "ft"),
     )
     assert r.exit_code == 0, r.output
-    assert "using its architecture alexnet_s" in r.stdout
+    assert "using its architecture alexnet_s" in r.stderr
     saved = yaml.safe_load((tmp_path / "ft" / "config.yaml").read_text())
     assert saved["init"] == "default" and saved["arch"] == "alexnet_s"
 
@@ -208,3 +208,12 @@ def test_train_classifier_options_reach_the_config_by_name(monkeypatch, tmp_path
         0.5, 0.999, True, 0.01, "alexnet_m", 7, "n1"
     )
     assert (c.session_hours, c.epochs, c.hours) == (1.5, DEFAULTS.epochs, DEFAULTS.hours)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_train_classifier_logs_to_stderr_and_quiet_silences_them(fer_folder, tmp_path, quiet):
+    r = fer("train-classifier", "--data", fer_folder, "--epochs", "1", "--batch-size", "8", "--device", "cpu",
+            "--project", tmp_path, "--name", "q", *(["--quiet"] if quiet else []))  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == [f"done: {tmp_path / 'q' / 'best.pt'}"]
+    assert ("epoch   1/1" in r.stderr) is not quiet

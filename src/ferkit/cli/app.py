@@ -163,6 +163,11 @@ def _root(
     send_logs_to_stderr()
 
 
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bars or log lines (stderr); results only.")
+]
+
+
 def _checked(check):
     """A Typer callback: the value as ``check`` normalises it, or a usage error (exit 2) naming the flag."""
 

@@ -15,6 +15,7 @@ from ferkit.cli.app import (
     DeviceOpt,
     PrecisionOpt,
     PriorOpt,
+    QuietOpt,
     _error,
     app,
     check_backend_options,
@@ -162,6 +163,7 @@ def train_classifier(
             help="Continue this run folder from its last.pt with its saved options (no --data needed)."
         ),
     ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Train an emotion classifier on one or more datasets; writes a run folder with checkpoints,
     metrics.csv and plots."""
@@ -174,7 +176,7 @@ def train_classifier(
             _error("--resume continues a run with its saved options: leave out --data")
             raise typer.Exit(EXIT_ERROR)
         overrides = {k: options[k] for k in _TIMING}
-        run = fit(resume=resume, log=typer.echo, overrides=overrides)
+        run = fit(resume=resume, log=_training_log(quiet), overrides=overrides)
         typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
         return
     if not data:
@@ -184,8 +186,13 @@ def train_classifier(
     values.update(data=list(data), data_weights=list(data_weight or []), teachers=list(teacher or []))
     values.update({k: getattr(_C, k) if options[k] is None else options[k] for k in _TIMING})
     config = ClassifierTrainConfig(**values)
-    run = fit(config, log=typer.echo)
+    run = fit(config, log=_training_log(quiet))
     typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
+
+
+def _training_log(quiet: bool):
+    """Where training's log lines go: stderr (stdout holds only the ``done:`` line), or nowhere."""
+    return (lambda *_: None) if quiet else (lambda line: typer.echo(line, err=True))
 
 
 @app.command("eval-classifier")

@@ -15,6 +15,7 @@ from ferkit.cli.app import (
     BackendOpt,
     DeviceOpt,
     PrecisionOpt,
+    QuietOpt,
     app,
     datasets_app,
     fer_errors,
@@ -143,6 +144,7 @@ def eval_detector(
     backend: BackendOpt = DEFAULT_BACKEND,
     precision: PrecisionOpt = DEFAULT_PRECISION,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """P/R/F1 and AP at IoU 0.5 (overall and by face size) of a detector on every val split, and PR curves."""
     from ferkit.detector.evaluate import evaluate_detector
@@ -160,7 +162,7 @@ def eval_detector(
         val_events=val_events,
         out_dir=out,
         skip_bad=skip_bad,
-        progress=not as_json,
+        progress=not (as_json or quiet),
         backend=backend,
         precision=precision,
     )

@@ -18,6 +18,7 @@ from ferkit.cli.app import (
     Format,
     PrecisionOpt,
     PriorOpt,
+    QuietOpt,
     _error,
     app,
     check_backend_options,
@@ -119,7 +120,7 @@ def detect_and_classify(
     ] = False,
     tta: Annotated[bool, typer.Option(help="Test-time augmentation for the classifier (slower).")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per detector batch.")] = PIPELINE.batch_size,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    quiet: QuietOpt = False,
     line_width: Annotated[
         int | None,
         typer.Option(help="Box line width in annotated images (pixels).", show_default="scaled to the image"),
