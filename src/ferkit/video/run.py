@@ -137,17 +137,21 @@ class _VideoWriter:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ferkit-video-write")
         self._pending: list[Future] = []
 
-    def _draw(self, image: np.ndarray, frame: FrameResult) -> None:
+    def _draw(self, image: np.ndarray, frame: FrameResult, fh, line: str | None) -> None:
         self._writer.write(annotate(image, frame, self.class_names, self.style))
+        if fh is not None and line is not None:
+            fh.write(line)
+            fh.flush()
 
-    def add(self, image: np.ndarray, frame: FrameResult) -> None:
+    def add(self, image: np.ndarray, frame: FrameResult, fh=None, line: str | None = None) -> None:
+        """Queue the annotated frame, then (``fh``, ``line``) its JSONL line, written together in order."""
         for f in self._pending:
             if f.done():
                 f.result()  # re-raises a failed write
         self._pending = [f for f in self._pending if not f.done()]
         if len(self._pending) > 8:  # bounded memory: wait for the oldest
             self._pending.pop(0).result()
-        self._pending.append(self._pool.submit(self._draw, image, frame))
+        self._pending.append(self._pool.submit(self._draw, image, frame, fh, line))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -240,10 +244,11 @@ def run_video(
                         pipeline.class_names,
                         style or DrawStyle(),
                     )
-                if writer is not None:
-                    writer.add(image, frame)
-                if fh is not None:
-                    fh.write(json.dumps(frame.to_dict(), ensure_ascii=False) + "\n")
+                line = json.dumps(frame.to_dict(), ensure_ascii=False) + "\n" if fh is not None else None
+                if writer is not None:  # the frame and its JSONL line in one job: Ctrl-C never splits them
+                    writer.add(image, frame, fh, line)
+                elif fh is not None:
+                    fh.write(line)
                     fh.flush()
                 log.add(frame)
                 summary.frames += 1
