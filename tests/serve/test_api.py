@@ -238,3 +238,10 @@ def test_run_options_do_not_change_the_pipeline(pipeline):
     image = cv2.imdecode(np.frombuffer(jpeg(), np.uint8), cv2.IMREAD_COLOR)
     one = pipeline.run_arrays(["a"], [image], options=RunOptions(conf=0.0, max_faces=1, tta=True))[0]
     assert len(one.faces) == 1 and pipeline.settings() == before
+
+
+def test_openapi_declares_the_upload_so_try_it_out_can_send_a_file(client):
+    body = client.get("/openapi.json").json()["paths"]["/v1/detect"]["post"]["requestBody"]
+    upload = body["content"]["multipart/form-data"]["schema"]["properties"]["file"]
+    assert body["required"] and upload["format"] == "binary" and upload["type"] == "string"
+    assert {"image/*", "application/json"} <= set(body["content"])

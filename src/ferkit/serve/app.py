@@ -38,6 +38,32 @@ DETECT_DOC = """Send the image as multipart form data (field `file`), as the raw
 (box_xyxy, det_score, emotion, emotion_score, emotion_probs)."""
 
 
+# the three request bodies /v1/detect takes, declared for its OpenAPI docs ("Try it out" can upload a file);
+# the handler reads the body itself (one size limit for all three)
+DETECT_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "An image file."}
+                },
+                "required": ["file"],
+            }
+        },
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"image_base64": {"type": "string", "description": "The image file, base64."}},
+                "required": ["image_base64"],
+            }
+        },
+    },
+}
+
+
 class ApiError(Exception):
     """An error answered as JSON: HTTP ``status``, a stable ``code``, and the ``limit`` exceeded (if any)."""
 
@@ -136,6 +162,7 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
         "/v1/detect",
         summary="Faces and emotions of one image",
         description=DETECT_DOC,
+        openapi_extra={"requestBody": DETECT_BODY},
     )
     async def detect(
         request: Request,
