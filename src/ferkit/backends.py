@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ferkit.config import DEFAULT_PRECISION, check_backend_name, check_precision_name
+from ferkit.device import onnxruntime_cuda
 from ferkit.errors import ConfigError, MissingExtraError, WeightsError, first_line
 from ferkit.extras import installed
 from ferkit.weights import WeightsRef, resolve, shipped_export, weights_sha256
@@ -37,12 +38,6 @@ def backend_installed(backend: str) -> bool:
     if backend == "torch":
         return installed("torch")
     return importlib.util.find_spec(RUNTIME_PACKAGES[backend]) is not None
-
-
-def _ort_cuda() -> bool:
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
 @dataclass(frozen=True)
@@ -90,7 +85,7 @@ def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | No
         return "torch"  # a checkpoint of the user's own
     if norm == "auto":
         if device.type == "cuda":
-            return "onnx" if backend_installed("onnx") and _ort_cuda() else "torch"
+            return "onnx" if onnxruntime_cuda() else "torch"
         if device.type != "cpu":
             return "torch"
         for b in CPU_PREFERENCE:
@@ -108,7 +103,7 @@ def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | No
         raise ConfigError(
             f"backend 'openvino' runs on the CPU here; use --device cpu, or --backend onnx on {device}"
         )
-    if norm == "onnx" and device.type == "cuda" and not _ort_cuda():
+    if norm == "onnx" and device.type == "cuda" and not onnxruntime_cuda():
         raise ConfigError("backend 'onnx' on CUDA needs onnxruntime-gpu (its CUDA provider is not installed)")
     if norm == "onnx" and device.type not in ("cpu", "cuda"):
         raise ConfigError(f"backend 'onnx' runs on cpu or cuda, not {device}")

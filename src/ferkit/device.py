@@ -54,13 +54,18 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def onnxruntime_cuda() -> bool:
+    """Whether ONNX Runtime is installed with its CUDA provider (onnxruntime-gpu)."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
 def _select_without_torch(name: str) -> Device:
     """``auto``/``cpu``/``cuda[:N]`` where PyTorch is not installed: CUDA through onnxruntime-gpu only."""
-    cuda = False
-    if importlib.util.find_spec("onnxruntime") is not None:
-        import onnxruntime
-
-        cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    cuda = onnxruntime_cuda()
     if name == "cpu" or (name == "auto" and not cuda):
         return Device("cpu")
     if name == "mps":

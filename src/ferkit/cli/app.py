@@ -12,6 +12,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ferkit.config import check_backend_name, check_precision_name
+from ferkit.device import check_device_name
 from ferkit.errors import FerError
 
 PATHS = ("path", "Path", "file", "directory")
@@ -123,18 +124,23 @@ def needs(extra: str, what: str):
     return decorate
 
 
-def _device_name(value: str) -> str:
-    from ferkit.device import check_device_name
+def _checked(check):
+    """A Typer callback: the value as ``check`` normalises it, or a usage error (exit 2) naming the flag."""
 
-    try:
-        return check_device_name(value)
-    except FerError as exc:
-        raise typer.BadParameter(exc.for_cli()) from None
+    def callback(value: str) -> str:
+        try:
+            return check(value)
+        except FerError as exc:
+            raise typer.BadParameter(exc.for_cli()) from None
+
+    return callback
 
 
 DeviceOpt = Annotated[
     str,
-    typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:N or mps.", callback=_device_name),
+    typer.Option(
+        help="auto (CUDA when present), cpu, cuda, cuda:N or mps.", callback=_checked(check_device_name)
+    ),
 ]
 
 
@@ -166,18 +172,6 @@ def _root(
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bars or log lines (stderr); results only.")
 ]
-
-
-def _checked(check):
-    """A Typer callback: the value as ``check`` normalises it, or a usage error (exit 2) naming the flag."""
-
-    def callback(value: str) -> str:
-        try:
-            return check(value)
-        except FerError as exc:
-            raise typer.BadParameter(exc.for_cli()) from None
-
-    return callback
 
 
 PrecisionOpt = Annotated[
