@@ -269,3 +269,20 @@ def test_a_run_folder_records_an_openvino_folder_by_content(tmp_path):
     settings = json.loads((tmp_path / "run.json").read_text())
     assert settings["classifier_weights"][0]["path"].endswith("classifier_default_int8")
     assert len(settings["classifier_weights"][0]["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("native", "backend", "want"),
+    [
+        (True, "openvino", "bf16"),
+        (False, "openvino", "fp32"),
+        (True, "onnx", "fp32"),
+        (True, "torch", "fp32"),
+    ],
+)
+def test_precision_auto_is_bf16_only_with_openvino_on_native_bf16(monkeypatch, native, backend, want):
+    import ferkit.backends as backends
+
+    monkeypatch.setattr(backends, "native_bf16", lambda: native)
+    assert backends.check_precision("auto", backend) == want
+    assert backends.check_precision("fp32", backend) == "fp32"  # fp32 stays one option away

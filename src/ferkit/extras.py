@@ -30,5 +30,6 @@ def installed(extra: str) -> bool:
 def require(extra: str, what: str) -> None:
     """A MissingExtraError naming ``what`` and the extra that brings it, unless all of its packages are
     importable."""
-    if missing(extra):
-        raise MissingExtraError(what + f" needs {', '.join(missing(extra))}", extra=extra)
+    absent = missing(extra)
+    if absent:
+        raise MissingExtraError(what + f" needs {', '.join(absent)}", extra=extra)
