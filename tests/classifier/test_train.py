@@ -54,6 +54,20 @@ def test_resume_continues_from_last_epoch(tmp_path, fer_folder):
     assert [int(r["epoch"]) for r in rows] == [1, 2]
 
 
+def test_a_run_being_trained_cannot_be_resumed_a_second_time(tmp_path, fer_folder):
+    from ferkit.errors import RunFolderBusyError
+    from ferkit.runs import LOCK_FILE, RunFolder
+
+    run = fit(cfg(fer_folder, tmp_path, epochs=2), **QUIET)
+    assert not (run / LOCK_FILE).exists()  # released when the run ended
+    state = torch.load(run / "last.pt", weights_only=True)
+    state["epoch"] = 1
+    torch.save(state, run / "last.pt")
+    with RunFolder(run).hold(), pytest.raises(RunFolderBusyError, match="in use by another ferkit run"):
+        fit(resume=run, **QUIET)
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1  # untouched
+
+
 def test_resume_needs_a_run_folder(tmp_path, fer_folder):
     with pytest.raises(DataError, match="cannot resume"):
         fit(cfg(fer_folder, tmp_path), resume=tmp_path, **QUIET)

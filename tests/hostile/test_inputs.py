@@ -11,7 +11,7 @@ import pytest
 
 from ferkit.cli import EXIT_FAILED_INPUTS
 from ferkit.pipeline.inputs import collect_inputs
-from ferkit.pipeline.run_folder import RESULTS_FILE
+from ferkit.runs import RESULTS_FILE
 from tests.helpers import fer
 
 

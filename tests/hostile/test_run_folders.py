@@ -17,8 +17,7 @@ from ferkit.classifier.train import ClassifierTrainConfig, fit
 from ferkit.errors import RunFolderBusyError, WeightsError
 from ferkit.pipeline.batch import run_items
 from ferkit.pipeline.inputs import collect_inputs
-from ferkit.pipeline.run_folder import RESULTS_FILE, RUN_FILE
-from ferkit.runs import run_lock
+from ferkit.runs import RESULTS_FILE, RUN_FILE, run_lock
 from ferkit.video.run import run_video
 from tests.helpers import fer, numbered_frames, write_clip
 

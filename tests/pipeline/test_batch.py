@@ -5,7 +5,7 @@ import pytest
 
 from ferkit.pipeline.batch import run_items
 from ferkit.pipeline.inputs import collect_inputs
-from ferkit.pipeline.run_folder import RESULTS_CSV, RESULTS_FILE, RUN_FILE, load_done
+from ferkit.runs import RESULTS_CSV, RESULTS_FILE, RUN_FILE, load_done
 
 
 def read_results(out):

@@ -83,14 +83,43 @@ def test_ctrl_c_leaves_complete_files(pipe, clip, tmp_path):
     assert len((tmp_path / "tracks.csv").read_text().splitlines()) == 3
 
 
-def test_existing_results_are_not_overwritten(pipe, clip, tmp_path):
-    run_video(pipe, clip, VideoOptions(end_s=0.3), out=tmp_path, progress=False)
-    before = (tmp_path / "frames.jsonl").read_text()
-    with pytest.raises(ConfigError, match="already holds video results"):
+def test_a_rerun_finds_a_finished_clip_done_and_refuses_other_settings(pipe, clip, tmp_path):
+    first = run_video(pipe, clip, VideoOptions(end_s=0.3), out=tmp_path, progress=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert json.loads(before["summary.json"])["frames"] == first.frames == 3
+    again = run_video(pipe, clip, VideoOptions(end_s=0.3), out=tmp_path, progress=False)
+    assert again.already_done and again.frames == 3
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing redone
+    with pytest.raises(ConfigError, match=r"other settings \(video.end_s 0.3 -> None\)"):
         run_video(pipe, clip, out=tmp_path, progress=False)
-    assert (tmp_path / "frames.jsonl").read_text() == before
+    assert (tmp_path / "frames.jsonl").read_bytes() == before["frames.jsonl"]
     run_video(pipe, clip, out=tmp_path, overwrite=True, progress=False)
     assert len((tmp_path / "frames.jsonl").read_text().splitlines()) == N
+
+
+def test_an_interrupted_clip_is_redone_from_its_start(pipe, clip, tmp_path):
+    def stop_at_two(frame):
+        if frame.frame_index == 2:
+            raise KeyboardInterrupt
+
+    assert run_video(pipe, clip, out=tmp_path, progress=False, on_frame=stop_at_two).interrupted
+    assert not (tmp_path / "summary.json").exists()  # unfinished: not marked done
+    summary = run_video(pipe, clip, out=tmp_path, progress=False)
+    assert not summary.already_done and summary.frames == N
+    lines = (tmp_path / "frames.jsonl").read_text().splitlines()
+    assert [json.loads(x)["frame_index"] for x in lines] == list(range(N))
+    assert read_video(tmp_path / "annotated.mp4")[0] == N
+    assert json.loads((tmp_path / "summary.json").read_text())["frames"] == N
+
+
+def test_a_live_source_folder_is_never_overwritten(tmp_path):
+    from ferkit.runs import RunFolder
+    from ferkit.video.run import _prepare_out
+
+    (tmp_path / "frames.jsonl").write_text("{}\n")
+    with pytest.raises(ConfigError, match="of a camera or stream: use another --out, or --overwrite"):
+        _prepare_out(RunFolder(tmp_path), False, {"source": "0"}, live=True)
+    assert (tmp_path / "frames.jsonl").read_text() == "{}\n"
 
 
 def test_pipeline_run_video_yields_frame_results(pipe, clip):
@@ -120,6 +149,7 @@ def test_cli_video_jsonl_and_table(clip, tmp_path):
         "annotated.mp4",
         "frames.jsonl",
         "run.json",
+        "summary.json",
         "tracks.csv",
         "tracks.png",
     ]
@@ -128,7 +158,8 @@ def test_cli_video_jsonl_and_table(clip, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["{clip}", "{photo}"], "one video at a time"),
+        (["{clip}", "{photo}"], "videos and images in one command"),
+        (["--source", "0", "{clip}"], "--source runs alone, without PATHS"),
         (["--source", "99"], "cannot open this camera"),
         (["{clip}", "--smooth", "1.5"], "--smooth must be in [0, 1)"),
         (["/no/such/clip.mp4"], "no such video file"),

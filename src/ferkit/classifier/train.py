@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -44,7 +45,7 @@ from ferkit.device import autocast_dtype, select_device
 from ferkit.errors import DataError
 from ferkit.imaging.recipe import CropRecipe
 from ferkit.plots import plot_training_curves
-from ferkit.runs import load_config_dict, next_run_dir, save_config
+from ferkit.runs import RunFolder
 
 __all__ = [
     "ClassifierTrainConfig",
@@ -74,7 +75,7 @@ def _open_run(resume: str | Path, overrides: dict[str, Any]) -> tuple[Path, Clas
     if not (run_dir / "last.pt").is_file() or not (run_dir / "config.yaml").is_file():
         raise DataError(f"cannot resume: {run_dir} has no last.pt and config.yaml (not a classifier run?)")
     try:
-        config = ClassifierTrainConfig.from_dict(load_config_dict(run_dir / "config.yaml"))
+        config = ClassifierTrainConfig.from_dict(RunFolder(run_dir).load_config())
     except Exception as exc:  # not YAML, or not a mapping of known options
         raise DataError(
             f"cannot resume: {run_dir / 'config.yaml'} is damaged ({type(exc).__name__})"
@@ -102,8 +103,14 @@ def fit(
     (e.g. ``{"epochs": 80, "hours": 1.0}``) change that config, the time budget counting from the resume.
     Returns the run folder.
     """
+    with contextlib.ExitStack() as stack:  # holds the run folder while training
+        return _fit(config, resume, log, overrides, stack)
+
+
+def _fit(config, resume, log, overrides, stack: contextlib.ExitStack) -> Path:
     if resume is not None:
         run_dir, config, state = _open_run(resume, overrides or {})
+        stack.enter_context(RunFolder(run_dir).hold())  # a second resume of the same run is refused
         if state["epoch"] >= config.epochs:  # nothing to do: said before any data is read
             done = f"{run_dir} already finished at epoch {state['epoch']} of {config.epochs}"
             log(f"{done} (--epochs extends it)")
@@ -125,8 +132,9 @@ def fit(
     if init is not None:
         data = match_init(data, init[1], config.init)
     if resume is None:
-        run_dir = next_run_dir(config.project, config.name)
-    save_config(config, run_dir / "config.yaml")
+        run_dir = RunFolder.numbered(config.project, config.name).path
+        stack.enter_context(RunFolder(run_dir).hold())
+    RunFolder(run_dir).save_config(config)
     write_text(run_dir / "data_report.json", json.dumps(data.report, indent=2) + "\n")  # what was skipped too
     sizes = ", ".join(f"{n} {len(v.targets)}" for n, v in data.vals.items())
     log(
@@ -301,7 +309,7 @@ def _fit_epochs_to_budget(
     if fits < config.epochs:
         log(f"time budget {config.hours:g} h at {epoch_seconds:.0f} s/epoch: {fits} epochs")
         config.epochs = fits
-        save_config(config, run_dir / "config.yaml")
+        RunFolder(run_dir).save_config(config)
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:

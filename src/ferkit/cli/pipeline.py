@@ -25,11 +25,11 @@ from ferkit.cli.app import (
     fer_errors,
 )
 from ferkit.cli.ray_engine import run_ray_command
-from ferkit.cli.video import VIDEO, run_video_command
+from ferkit.cli.video import VIDEO, run_clips_command, run_video_command
 from ferkit.config import PIPELINE, DrawStyle, PipelineConfig
 from ferkit.detector.sizing import IMGSZ_HELP
 from ferkit.errors import ConfigError
-from ferkit.video.config import VideoOptions, is_video_input
+from ferkit.video.config import VideoOptions
 
 VIDEO_PANEL = "Video"
 RAY_PANEL = "Ray"
@@ -40,22 +40,20 @@ class Engine(str, Enum):
     ray = "ray"
 
 
-def _video_source(paths: list[str], source: str | None) -> str | None:
-    """The video to process, if the inputs name one (--source, or a single video file or URL); None for
-    images. Mixing a video with other inputs is an error."""
-    videos = [p for p in paths if is_video_input(p) and not Path(p).is_dir()]
+def _video_sources(paths: list[str], source: str | None, recursive: bool) -> list[str] | None:
+    """The videos to process (--source, or video files, folders or globs of them as PATHS); None for
+    images. --source with PATHS, videos mixed with images, or a stream among other videos is an error."""
+    from ferkit.video.clips import video_inputs
+
     if source is not None:
-        videos.insert(0, source)
-    if not videos:
-        if not paths:
-            raise ConfigError("give images, folders or a video as PATHS, or a camera or stream with --source")
-        return None
-    if len(paths) + (source is not None) > 1:
-        raise ConfigError(
-            f"one video at a time, without other inputs (got {len(paths) + (source is not None)} inputs); "
-            "run one command per video"
-        )
-    return videos[0]
+        if paths:
+            raise ConfigError(
+                f"--source runs alone, without PATHS (got {len(paths)}): one command per camera or stream"
+            )
+        return [source]
+    if not paths:
+        raise ConfigError("give images, folders or a video as PATHS, or a camera or stream with --source")
+    return video_inputs(paths, recursive)
 
 
 @app.command("detect-and-classify")
@@ -64,7 +62,8 @@ def detect_and_classify(
     paths: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Images, folders or glob patterns; or one video file or stream URL.", show_default=False
+            help="Images, folders or glob patterns; or video files, folders of videos or a stream URL.",
+            show_default=False,
         ),
     ] = None,
     source: Annotated[
@@ -179,7 +178,8 @@ def detect_and_classify(
 
     A video gives one record per processed frame (-f jsonl/json), faces tracked across frames (track_id) with
     smoothed emotions, and a per-track summary (the table, -f csv); --out DIR writes frames.jsonl, tracks.csv,
-    tracks.png and annotated.mp4. Ctrl-C stops early and leaves the files complete.
+    tracks.png and annotated.mp4 (several videos: one subfolder each). Ctrl-C stops early and leaves the
+    files complete; a rerun skips the videos already done and redoes an interrupted one.
     """
     from ferkit.pipeline import Pipeline
     from ferkit.pipeline.batch import check_output_options
@@ -210,16 +210,18 @@ def detect_and_classify(
         ray_args = (address, num_workers, gpus_per_worker)
         run_ray_command(paths or [], recursive, out, overwrite, fmt, quiet, *ray_args, config)
         return
-    video = _video_source(paths or [], source)
-    if video is not None:
+    videos = _video_sources(paths or [], source, recursive)
+    if videos is not None:
         video_options = VideoOptions(every=every, fps=fps, start_s=start, end_s=end, smooth=smooth)
-        if video.isdigit():
+        if videos[0].isdigit():
             video_options = replace(video_options, batch_size=1)  # a live camera: each frame as it comes
         if no_detect or save_crops:
             raise ConfigError("--no-detect and --save-crops are for images; a video needs neither")
-        from ferkit.video.source import parse_source
+        several = len(videos) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in paths or [])
+        if not several:
+            from ferkit.video.source import parse_source
 
-        parse_source(video)  # a missing file fails before the models load
+            parse_source(videos[0])  # a missing file fails before the models load
     else:
         inputs = collect_inputs(paths or [], recursive)
         for e in inputs.errors:
@@ -227,8 +229,12 @@ def detect_and_classify(
         if not inputs.items:
             raise typer.Exit(EXIT_ERROR)
     pipe = Pipeline.from_config(config)
-    if video is not None:
-        run_video_command(pipe, video, video_options, fmt, out, overwrite, annotate, quiet, style)
+    if videos is not None:
+        video_args = (video_options, fmt, out, overwrite, annotate, quiet, style)
+        if several:
+            run_clips_command(pipe, videos, *video_args)
+        else:
+            run_video_command(pipe, videos[0], *video_args)
         return
     _run_images(pipe, inputs, fmt, out, overwrite, annotate, save_crops, batch_size, quiet, style)
 

@@ -10,7 +10,7 @@ from ferkit.detector import yolo
 from ferkit.detector.config import DEFAULT_ARCH, DetectorTrainConfig
 from ferkit.device import select_device
 from ferkit.errors import ConfigError, DataError, UnsafeWeightsError, WeightsError
-from ferkit.runs import next_run_dir, save_config
+from ferkit.runs import RunFolder
 
 __all__ = ["DEFAULT_ARCH", "DetectorTrainConfig", "resume_detector", "train_detector"]
 
@@ -38,12 +38,12 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
     if bad:
         log(f"skipping {len(bad)} malformed label file(s) (listed in skipped_labels.txt), e.g. {bad[0]}")
     device = select_device(config.device)
-    run_dir = next_run_dir(config.project, config.name).resolve()
+    run_dir = RunFolder.numbered(config.project, config.name).path.resolve()
     if config.model not in yolo.ARCHITECTURES:  # a .pt or .yaml: checked before the run folder exists
         given = yolo.resolve_model_spec(config.model, run_dir)
         if given.endswith(".pt"):
             yolo.checked(given)
-    save_config(config, run_dir / "config.yaml")
+    RunFolder(run_dir).save_config(config)
     if bad:
         write_text(run_dir / "skipped_labels.txt", "".join(f"{b}\n" for b in bad))
     spec = yolo.resolve_model_spec(config.model, run_dir)

@@ -31,9 +31,8 @@ from ferkit.errors import ConfigError, RunInterrupted
 from ferkit.imaging.draw import annotate
 from ferkit.pipeline.inputs import InputError, InputItem
 from ferkit.pipeline.pipeline import Pipeline
-from ferkit.pipeline.run_folder import RESULTS_CSV, RESULTS_FILE, absolute_source, open_run_folder
 from ferkit.pipeline.writers import error_reason, format_jsonl, save_crops, write_image, write_results_csv
-from ferkit.runs import run_lock
+from ferkit.runs import RESULTS_CSV, RESULTS_FILE, RunFolder, absolute_source
 from ferkit.types import ImageResult
 
 
@@ -131,11 +130,12 @@ def run_items(
     ``style``: how annotated images are drawn."""
     check_output_options(out, None, save_crops)
     out_dir = Path(out) if out is not None else None
-    with run_lock(out_dir) if out_dir is not None else contextlib.nullcontext():  # one run per folder
+    folder = RunFolder(out_dir) if out_dir is not None else None
+    with folder.hold() if folder is not None else contextlib.nullcontext():  # one run per folder
         summary = RunSummary()
-        if out_dir is not None:
+        if folder is not None:
             extra = ("annotated", "crops", RESULTS_CSV)  # what --overwrite removes besides the results
-            resumed = open_run_folder(out_dir, pipeline.settings(), overwrite, extra)
+            resumed = folder.start(pipeline.settings(), overwrite, extra)
             summary.torn_lines = resumed.torn_lines
             todo = [it for it in items if _key(str(it.path)) not in resumed.done]
             summary.skipped = len(items) - len(todo)

@@ -31,8 +31,8 @@ from ferkit.errors import ConfigError, DataError
 from ferkit.imaging.crop import crop_face
 from ferkit.imaging.images import check_color, in_memory_to_bgr, read_image, read_image_reduced
 from ferkit.imaging.recipe import check_margin
-from ferkit.pipeline.run_folder import absolute_source
 from ferkit.pipeline.selection import check_emotions, select_detections, select_faces
+from ferkit.runs import absolute_source
 from ferkit.types import Box, Detection, Face, FrameResult, ImageResult
 from ferkit.weights import file_id
 

@@ -28,8 +28,7 @@ from ferkit.config import PipelineConfig
 from ferkit.errors import ConfigError, DataError
 from ferkit.pipeline.batch import RunSummary
 from ferkit.pipeline.ray_reaper import reap_with_this_process
-from ferkit.pipeline.run_folder import RESULTS_FILE, absolute_source, open_run_folder
-from ferkit.runs import run_lock
+from ferkit.runs import RESULTS_FILE, RunFolder, absolute_source
 from ferkit.types import ImageResult
 
 PARQUET_FILE = "results.parquet"
@@ -185,8 +184,9 @@ def run_ray(
     import ray
 
     out_dir = Path(out)
-    with run_lock(out_dir):  # one run per folder
-        resumed = open_run_folder(out_dir, settings, overwrite, (PARQUET_FILE,))
+    folder = RunFolder(out_dir)
+    with folder.hold():  # one run per folder
+        resumed = folder.start(settings, overwrite, (PARQUET_FILE,))
         todo = [s for s in sources if _key(s) not in resumed.done]
         summary = RaySummary(skipped=len(sources) - len(todo), torn_lines=resumed.torn_lines)
         start_ray(address)

@@ -4,12 +4,16 @@ tracked, smoothed, and written as they complete.
 Output folder layout (``--out DIR``)::
 
     DIR/run.json         the settings: pipeline options, weights (SHA-256), video options, source
+    DIR/summary.json     written last, once the whole clip is done (frames, faces, tracks, seconds)
     DIR/frames.jsonl     one record per processed frame, appended as each frame completes
     DIR/tracks.csv       one row per track: first/last time, frames seen, dominant emotion, shares
     DIR/tracks.png       each track's emotion probabilities over time
     DIR/annotated.mp4    the processed frames with boxes, track ids and emotions drawn
 
-Ctrl-C stops reading, then closes every file properly: what was written stays valid.
+Ctrl-C stops reading, then closes every file properly: what was written stays valid. The folder is a
+:class:`ferkit.runs.RunFolder`: a rerun with the same settings finds a finished clip done (nothing is redone)
+and redoes an unfinished one from its start; other settings are refused; a camera or stream is never
+overwritten without ``overwrite``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from tqdm import tqdm
 from ferkit.config import DrawStyle
 from ferkit.errors import ConfigError
 from ferkit.imaging.draw import annotate, colour_for
-from ferkit.runs import run_lock
+from ferkit.runs import RUN_FILE, RunFolder
 from ferkit.types import FrameResult
 from ferkit.video.config import VideoOptions
 from ferkit.video.source import Frame, VideoSource
@@ -120,6 +124,20 @@ class VideoSummary:
     out: Path | None = None
     expected_frames: int | None = None  # what a file of known length should have given
     failed_frames: int = 0  # sampled frames of a file that could not be decoded (a damaged file)
+    already_done: bool = False  # ``out`` held this clip finished with the same settings: nothing was run
+    error: str | None = None  # why the clip could not be run at all (several clips: the others still run)
+
+    def to_dict(self) -> dict:
+        """What summary.json records."""
+        return {
+            "source": self.source,
+            "frames": self.frames,
+            "faces": self.faces,
+            "tracks": len(self.tracks),
+            "seconds": round(self.seconds, 3),
+            "expected_frames": self.expected_frames,
+            "failed_frames": self.failed_frames,
+        }
 
     @property
     def frames_per_s(self) -> float:
@@ -160,18 +178,21 @@ class _VideoWriter:
         self._writer.release()
 
 
-def _prepare_out(out: Path, overwrite: bool, settings: dict) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file; give a folder (it is created if missing)", option="out")
-    present = [n for n in (*VIDEO_OUTPUTS, "run.json") if (out / n).exists()]
-    if present and not overwrite:
+def _prepare_out(folder: RunFolder, overwrite: bool, settings: dict, live: bool) -> dict | None:
+    """Ready ``folder`` for this clip; the summary.json of a finished run with the same settings, if any."""
+    if folder.path.exists() and not folder.path.is_dir():
+        raise ConfigError(f"{folder.path} is a file; give a folder (it is created if missing)", option="out")
+    present = [n for n in (*VIDEO_OUTPUTS, RUN_FILE) if (folder.path / n).exists()]
+    if live and present and not overwrite:  # a camera or stream cannot be redone: never overwrite it
         raise ConfigError(
-            f"{out} already holds video results ({', '.join(present)}): use another --out, or --overwrite"
+            f"{folder.path} already holds video results ({', '.join(present)}) of a camera or stream: use "
+            "another --out, or --overwrite"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    for n in present:
-        (out / n).unlink()
-    (out / "run.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    folder.start(settings, overwrite, VIDEO_OUTPUTS)  # other settings are refused, naming the difference
+    if not live and (done := folder.summary) is not None:
+        return done
+    folder.clear(VIDEO_OUTPUTS)  # an unfinished earlier run of this clip: redone from its start
+    return None
 
 
 def _check_start(video: VideoSource, options: VideoOptions) -> None:
@@ -205,25 +226,20 @@ def run_video(
 ) -> VideoSummary:
     """Process a video file, camera or stream; with ``out``, write the files listed in this module's doc
     (``style``: how annotated.mp4 is drawn)."""
-    from ferkit._version import __version__
-
     options = options or VideoOptions()
     out_dir = Path(out) if out is not None else None
-    hold = run_lock(out_dir) if out_dir is not None else contextlib.nullcontext()  # one run per folder
-    with hold, VideoSource(source) as video:
+    folder = RunFolder(out_dir) if out_dir is not None else None
+    with folder.hold() if folder else contextlib.nullcontext(), VideoSource(source) as video:  # one run each
         summary = VideoSummary(video.name, out=out_dir, expected_frames=video.sampled_count(options))
         _check_start(video, options)
         log = TrackLog(pipeline.class_names)
         fh, writer = None, None
-        if out_dir is not None:
-            settings = {
-                "ferkit_version": __version__,
-                "source": video.name,
-                **pipeline.settings(),
-                "video": options.to_dict(),
-            }
-            _prepare_out(out_dir, overwrite, settings)
-            fh = (out_dir / FRAMES_FILE).open("w", encoding="utf-8")
+        if folder is not None:
+            settings = {"source": video.name, **pipeline.settings(), "video": options.to_dict()}
+            done = _prepare_out(folder, overwrite, settings, live=not video.is_file)
+            if done is not None:
+                return _already_done(summary, done)
+            fh = (folder.path / FRAMES_FILE).open("w", encoding="utf-8")
         bar = tqdm(
             total=video.sampled_count(options),
             unit="frame",
@@ -233,6 +249,7 @@ def run_video(
         )
         t0 = time.perf_counter()
         frames = iter_video(pipeline, video, options)
+        completed = False  # the clip went to its end: summary.json marks the folder done
         try:
             for frame, image in frames:
                 if out_dir is not None and save_annotated and writer is None:
@@ -256,6 +273,7 @@ def run_video(
                 bar.update(1)
                 if on_frame is not None:
                     on_frame(frame)
+            completed = True
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
@@ -272,4 +290,15 @@ def run_video(
                 write_tracks_csv(out_dir / TRACKS_CSV, summary.tracks, pipeline.class_names)
                 colours = [colour_for(c, pipeline.class_names) for c in pipeline.class_names]
                 plot_tracks(out_dir / TRACKS_PLOT, log, colours)
+                if completed and folder is not None:
+                    folder.finish(summary.to_dict())
+    return summary
+
+
+def _already_done(summary: VideoSummary, done: dict) -> VideoSummary:
+    """The summary of a clip an earlier run finished (its figures from summary.json; nothing run now)."""
+    summary.already_done = True
+    for key in ("frames", "faces", "seconds", "failed_frames"):
+        if isinstance(done.get(key), int | float):
+            setattr(summary, key, done[key])
     return summary

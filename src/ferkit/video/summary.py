@@ -77,13 +77,23 @@ def write_tracks_csv(path: Path, tracks: Sequence[TrackSummary], class_names: Se
     tmp.replace(path)
 
 
-def print_tracks_csv(stream: TextIO, tracks: Sequence[TrackSummary], class_names: Sequence[str]) -> None:
-    """The rows of ``tracks.csv`` (header included) to a text stream."""
+def print_tracks_csv(
+    stream: TextIO,
+    tracks: Sequence[TrackSummary],
+    class_names: Sequence[str],
+    source: str | None = None,
+    header: bool = True,
+) -> None:
+    """The rows of ``tracks.csv`` (with ``header``) to a text stream; with ``source``, a first ``source``
+    column (several videos in one table)."""
     w = csv.writer(stream, lineterminator="\n")
-    w.writerow([*TRACK_FIELDS, *(f"share_{c}" for c in class_names)])
+    first = ["source"] if source is not None else []
+    if header:
+        w.writerow([*first, *TRACK_FIELDS, *(f"share_{c}" for c in class_names)])
     for t in tracks:
         d = t.to_dict()
-        w.writerow([*(d[k] for k in TRACK_FIELDS), *(d["emotion_share"][c] for c in class_names)])
+        row = [*(d[k] for k in TRACK_FIELDS), *(d["emotion_share"][c] for c in class_names)]
+        w.writerow([source, *row] if source is not None else row)
 
 
 def format_tracks(source: str, tracks: Sequence[TrackSummary], frames: int, top: int = 3) -> str:
