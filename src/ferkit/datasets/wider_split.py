@@ -18,7 +18,7 @@ DEFAULT_VAL_FRACTION = 0.1
 DEFAULT_VAL_EVENTS = "auto"
 AUTO_EVENT_SHARE = 0.2  # 'auto' holds out whole events until they hold this share of the photos
 SPLITS = ("train", "val", "val_events")
-SPLIT_TITLES = {"val": "per-photo val", "val_events": "event-held-out val"}
+SPLIT_TITLES = {"val": "per-photo val", "val_events": "event-held-out val", "wider_val": "WIDER FACE val"}
 SPLIT_KEY = "ferkit_split"  # in a data.yaml, and in detector weights trained on it: the rule that made it
 
 

@@ -2,7 +2,8 @@
 
 A WIDER FACE root is split as ``fer datasets wider-to-yolo`` splits it: the held-out events (``val_events``)
 and the per-photo val of the other events (``val``); a YOLO data.yaml is scored on its ``val`` and, when it
-has one, its ``val_events`` entry.
+has one, its ``val_events`` entry; the official WIDER FACE val set also gets AP easy / medium / hard by the
+evaluation kit's protocol (:mod:`ferkit.detector.wider_official`).
 """
 
 from __future__ import annotations
@@ -17,97 +18,18 @@ from tqdm import tqdm
 
 from ferkit.boxes import detection_arrays
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, DEFAULT_PRECISION
-from ferkit.datasets.wider import find_wider_layout, is_wider_root, parse_wider_gt
-from ferkit.datasets.wider_split import (
-    DEFAULT_VAL_EVENTS,
-    DEFAULT_VAL_FRACTION,
-    SPLIT_TITLES,
-    WiderSplit,
-    choose_val_events,
-)
-from ferkit.datasets.yolo import read_labels, read_split, splits_in
+from ferkit.datasets.wider import is_wider_root
+from ferkit.datasets.wider_split import DEFAULT_VAL_EVENTS, DEFAULT_VAL_FRACTION, SPLIT_TITLES
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU, EVAL_IOU, EVAL_MIN_SIZE
+from ferkit.detector.eval_samples import load_eval_splits
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.detector.metrics import SIZE_BINS, match_image, pr_curve
+from ferkit.detector.wider_official import official_ap
 from ferkit.errors import DataError
-from ferkit.imaging.images import image_size, read_image
+from ferkit.imaging.images import read_image
 from ferkit.plots import plot_pr_curve
 
 CURVE_FLOOR = 0.01  # detections below this confidence are not scored
-
-
-@dataclass(frozen=True)
-class EvalSample:
-    """One image to score: its path, ground-truth boxes (x1, y1, x2, y2 pixels) and invalid flags."""
-
-    image: Path
-    boxes: np.ndarray = field(repr=False)
-    invalid: np.ndarray = field(repr=False)
-
-
-def wider_val_samples(
-    root: str | Path, val_fraction: float = DEFAULT_VAL_FRACTION, val_events: str = DEFAULT_VAL_EVENTS
-) -> dict[str, list[EvalSample]]:
-    """The val splits of a WIDER FACE root under the converter's rule, invalid faces kept (as ignored)."""
-    images_dir, gt_file = find_wider_layout(root)
-    entries = parse_wider_gt(gt_file)
-    rule = WiderSplit(val_fraction, choose_val_events(val_events, (e.path for e in entries)))
-    splits: dict[str, list[EvalSample]] = {"val": [], "val_events": []}
-    for entry in entries:
-        split = rule.of(entry.path)
-        if split == "train":
-            continue
-        xywh = entry.boxes.astype(np.float64)
-        ok = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
-        xyxy = np.c_[xywh[:, :2], xywh[:, :2] + xywh[:, 2:]][ok]
-        splits[split].append(EvalSample(images_dir / entry.path, xyxy, entry.invalid[ok]))
-    splits = {k: v for k, v in splits.items() if v}
-    if not splits:
-        raise DataError(f"{root}: no images in a val split ({rule.describe()})")
-    return splits
-
-
-def yolo_val_samples(
-    data_yaml: str | Path, split: str = "val", skipped: list[str] | None = None
-) -> list[EvalSample]:
-    """One split of a YOLO data.yaml; label coordinates are scaled by each image's displayed size.
-
-    A malformed label file is a DataError naming file and line, or, with a ``skipped`` list, is recorded
-    there and its image left out.
-    """
-    samples = []
-    s = read_split(data_yaml, split)
-    for img, lab in zip(s.images, s.labels, strict=True):
-        try:
-            w, h = image_size(img, oriented=True)
-        except DataError:
-            w = h = 0  # unreadable: reported when the image is read for detection
-        try:
-            boxes = read_labels(lab, w, h)
-        except DataError as exc:
-            if skipped is None:
-                raise
-            skipped.append(str(exc))
-            continue
-        samples.append(EvalSample(img, boxes, np.zeros(len(boxes), dtype=bool)))
-    return samples
-
-
-def load_eval_splits(
-    data: str | Path,
-    val_fraction: float = DEFAULT_VAL_FRACTION,
-    val_events: str = DEFAULT_VAL_EVENTS,
-    skipped: list[str] | None = None,
-) -> dict[str, list[EvalSample]]:
-    """{split: samples} of a WIDER root, or of a YOLO data.yaml (``val``, and ``val_events`` if present)."""
-    if is_wider_root(data):
-        return wider_val_samples(data, val_fraction, val_events)
-    if Path(data).suffix in (".yaml", ".yml"):
-        names = [s for s in dict.fromkeys(("val", *splits_in(data))) if s != "train"]
-        return {n: yolo_val_samples(data, n, skipped) for n in names}
-    if Path(data).is_dir():
-        find_wider_layout(data)  # names what is missing
-    raise DataError(f"must be a YOLO data.yaml or a WIDER FACE root, got {data}", option="data")
 
 
 @dataclass
@@ -122,6 +44,7 @@ class SplitReport:
     ap_by_size: dict[str, float]
     f1_by_size: dict[str, float]  # at the chosen confidence
     faces_by_size: dict[str, int]
+    official_ap: dict[str, float] = field(default_factory=dict)  # official WIDER val: AP easy/medium/hard
 
 
 @dataclass
@@ -160,6 +83,9 @@ class DetectorReport:
                     f"{label:<18}{r['conf']:>6.3f}{r['precision']:>11.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
                     f"{r['tp']:>7}{r['fp']:>7}{r['fn']:>7}"
                 )
+            if s.official_ap:
+                aps = ", ".join(f"{k} {_fmt(v)}" for k, v in s.official_ap.items())
+                rows.append(f"AP by the WIDER FACE evaluation kit's protocol (all sizes): {aps}")
             rows.append(f"AP@0.5 {_fmt(s.ap)}; by face size (shorter side):")
             for k, (lo, hi) in SIZE_BINS.items():
                 span = (
@@ -280,6 +206,9 @@ def evaluate_detector(
             f1_by_size={k: c.at(conf)["f1"] if c.n_faces else float("nan") for k, c in by_size.items()},
             faces_by_size={k: c.n_faces for k, c in by_size.items()},
         )
+        if kept and kept[0].subsets:
+            levels = {lv: [s.subsets[lv] for s in kept] for lv in kept[0].subsets}
+            reports[name].official_ap = official_ap(found, [s.boxes for s in kept], levels)
     bar.close()
     report = DetectorReport(str(weights), str(data), iou, min_size, imgsz, reports, skipped)
     if is_wider_root(data):
