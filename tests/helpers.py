@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import struct
+import threading
+import time
 import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ferkit.types import Box, Detection
+from ferkit.types import Box, Detection, ImageResult
 
 
 def fer(*args):
@@ -194,3 +196,29 @@ def moving_faces_frames(portrait: Path, n: int, size=(320, 240)):
         f[125:235, x2 : x2 + 100] = face
         frames.append(f)
     return frames
+
+
+def jpeg(w: int = 80, h: int = 60) -> bytes:
+    """A JPEG of seeded noise (the same bytes every call)."""
+    rng = np.random.default_rng(0)
+    return cv2.imencode(".jpg", rng.integers(0, 255, (h, w, 3)).astype(np.uint8))[1].tobytes()
+
+
+class SlowPipeline:
+    """Stands in for Pipeline: each run takes ``delay`` s (or waits for ``gate``); records batch sizes."""
+
+    class_names = ("happy", "sad")
+    detector = None
+
+    def __init__(self, delay: float = 0.0, gate: threading.Event | None = None):
+        self.delay, self.gate, self.batches = delay, gate, []
+
+    def settings(self) -> dict:
+        return {}
+
+    def run_arrays(self, sources, arrays, options=None):
+        self.batches.append(len(arrays))
+        if self.gate is not None:
+            self.gate.wait(10)
+        time.sleep(self.delay)
+        return [ImageResult(s, a.shape[1], a.shape[0]) for s, a in zip(sources, arrays, strict=True)]

@@ -7,32 +7,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from ferkit.pipeline import Pipeline
 from ferkit.serve.app import create_app
 from ferkit.serve.config import ServeConfig
 from ferkit.types import ImageResult
-from tests.helpers import TWO_FACES, FixedDetector, png_with_size
-
-
-@pytest.fixture(scope="module")
-def pipeline(tiny_classifier):
-    from ferkit.classifier.predictor import EmotionClassifier
-
-    return Pipeline(
-        EmotionClassifier.from_pretrained(tiny_classifier, device="cpu"), FixedDetector(TWO_FACES)
-    )
-
-
-@pytest.fixture(scope="module")
-def client(pipeline):
-    config = ServeConfig(max_upload_mb=0.05, max_pixels=2_000_000)
-    with TestClient(create_app(pipeline, config), base_url="http://localhost") as c:
-        yield c
-
-
-def jpeg(w=80, h=60) -> bytes:
-    rng = np.random.default_rng(0)
-    return cv2.imencode(".jpg", rng.integers(0, 255, (h, w, 3)).astype(np.uint8))[1].tobytes()
+from tests.helpers import SlowPipeline, jpeg, png_with_size
 
 
 def test_detect_multipart_gives_the_cli_record(client):
@@ -130,26 +108,6 @@ def test_health_models_page_and_local_docs(client):
     docs = client.get("/docs").text
     assert "cdn" not in docs.lower()
     assert client.get("/openapi.json").json()["paths"].keys() >= {"/v1/detect", "/healthz", "/v1/models"}
-
-
-class SlowPipeline:
-    """Stands in for Pipeline: each run takes ``delay`` s (or waits for ``gate``); records batch sizes."""
-
-    class_names = ("happy", "sad")
-    detector = None
-
-    def __init__(self, delay: float = 0.0, gate: threading.Event | None = None):
-        self.delay, self.gate, self.batches = delay, gate, []
-
-    def settings(self) -> dict:
-        return {}
-
-    def run_arrays(self, sources, arrays, options=None):
-        self.batches.append(len(arrays))
-        if self.gate is not None:
-            self.gate.wait(10)
-        time.sleep(self.delay)
-        return [ImageResult(s, a.shape[1], a.shape[0]) for s, a in zip(sources, arrays, strict=True)]
 
 
 def test_timeout_is_a_504_naming_the_limit():
