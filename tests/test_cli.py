@@ -120,7 +120,7 @@ def test_jsonl_one_line_per_image(folder, weights):
         (["eval-classifier", "--data", "/no/data", "--weights", "{cls}"], "dataset not found"),
         (["train-classifier", "--data", "{photo}"], "dataset not found"),
         (["train-classifier", "--data", "/x", "--balance", "smote"], "--balance"),
-        (["eval-detector", "--data", "/no/data.txt", "--weights", "{det}"], "YOLO data.yaml or a WIDER"),
+        (["eval-detector", "--data", "/no/data.txt", "--weights", "{det}"], "official WIDER FACE val"),
         (["train-detector"], "--data is required"),
         (
             ["eval-detector", "--data", "{wider}", "--weights", "{det}", "--val-events", "Ballet"],

@@ -87,6 +87,7 @@ class PipelineConfig:
     conf: float = DEFAULT_CONF
     iou: float = DEFAULT_NMS_IOU
     imgsz: int | str = DEFAULT_IMGSZ
+    tile: bool = False  # large photos also run in overlapping full-resolution tiles (ferkit.detector.tiling)
     margin: float | None = None
     max_faces: int | None = None
     min_face: int = 0  # faces whose box is narrower or lower than this (original pixels) are left out

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferkit.detector.evaluate import evaluate_detector, yolo_val_samples
+from ferkit.detector.eval_samples import yolo_val_samples
+from ferkit.detector.evaluate import evaluate_detector
 from ferkit.errors import DataError
 from tests.helpers import FixedDetector, make_wider, write_yolo
 

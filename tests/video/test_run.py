@@ -163,7 +163,8 @@ def test_cli_video_jsonl_and_table(clip, tmp_path):
         (["--source", "99"], "cannot open this camera"),
         (["{clip}", "--smooth", "1.5"], "--smooth must be in [0, 1)"),
         (["/no/such/clip.mp4"], "no such video file"),
-        (["{clip}", "--no-detect"], "a video needs neither"),
+        (["{clip}", "--no-detect"], "a video takes none"),
+        (["{clip}", "--tile"], "--tile are for images"),
         ([], "give images, folders or a video"),
     ],
 )

@@ -122,6 +122,9 @@ def eval_detector(
         float, typer.Option(help="Faces with a shorter side below this are ignored.")
     ] = EVAL_MIN_SIZE,
     imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(DEFAULT_IMGSZ),
+    tile: Annotated[
+        bool, typer.Option("--tile", help="Also run photos larger than the input size in full-size tiles.")
+    ] = False,
     nms_iou: float = DEFAULT_NMS_IOU,
     val_fraction: Annotated[
         float | None,
@@ -165,6 +168,7 @@ def eval_detector(
         progress=not (as_json or quiet),
         backend=backend,
         precision=precision,
+        tile=tile,
     )
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
 

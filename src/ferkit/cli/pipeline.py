@@ -93,6 +93,9 @@ def detect_and_classify(
     conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = PIPELINE.conf,
     iou: Annotated[float, typer.Option(help="Detector NMS IoU threshold.")] = PIPELINE.iou,
     imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(PIPELINE.imgsz),
+    tile: Annotated[
+        bool, typer.Option("--tile", help="Also run photos larger than the input size in full-size tiles.")
+    ] = PIPELINE.tile,
     max_faces: Annotated[int | None, typer.Option(help="Keep at most this many faces per image.")] = None,
     min_face: Annotated[
         int, typer.Option(metavar="PX", help="Leave out faces narrower or lower than this; 0 keeps all.")
@@ -196,6 +199,7 @@ def detect_and_classify(
         conf=conf,
         iou=iou,
         imgsz=imgsz,
+        tile=tile,
         margin=margin,
         max_faces=max_faces,
         min_face=min_face,
@@ -215,8 +219,8 @@ def detect_and_classify(
         video_options = VideoOptions(every=every, fps=fps, start_s=start, end_s=end, smooth=smooth)
         if videos[0].isdigit():
             video_options = replace(video_options, batch_size=1)  # a live camera: each frame as it comes
-        if no_detect or save_crops:
-            raise ConfigError("--no-detect and --save-crops are for images; a video needs neither")
+        if no_detect or save_crops or tile:
+            raise ConfigError("--no-detect, --save-crops and --tile are for images; a video takes none")
         several = len(videos) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in paths or [])
         if not several:
             from ferkit.video.source import parse_source

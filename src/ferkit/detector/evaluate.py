@@ -59,6 +59,7 @@ class DetectorReport:
     splits: dict[str, SplitReport]
     skipped: list[str] = field(default_factory=list)
     held_out: str = ""  # for a WIDER root: the split rule used
+    tile: bool = False  # large photos also run in tiles (--tile)
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -68,7 +69,7 @@ class DetectorReport:
     def table(self) -> str:
         rows = [
             f"{self.weights} on {self.data}: faces >= {self.min_size:g} px, IoU >= {self.iou}, "
-            f"imgsz {self.imgsz}"
+            f"imgsz {self.imgsz}{', tiled' if self.tile else ''}"
         ]
         if self.held_out:
             rows.append(f"split: {self.held_out}")
@@ -159,6 +160,7 @@ def evaluate_detector(
     detector: Any = None,
     backend: str = DEFAULT_BACKEND,
     precision: str = DEFAULT_PRECISION,
+    tile: bool = False,
 ) -> DetectorReport:
     """Score ``weights`` on the val splits of ``data`` (a YOLO data.yaml or a WIDER FACE root).
 
@@ -178,6 +180,7 @@ def evaluate_detector(
         batch_size=batch_size,
         backend=backend,
         precision=precision,
+        tile=tile,
     )
     recorded = getattr(det, "recorded_split", None) or {}
     if val_fraction is None:
@@ -210,7 +213,7 @@ def evaluate_detector(
             levels = {lv: [s.subsets[lv] for s in kept] for lv in kept[0].subsets}
             reports[name].official_ap = official_ap(found, [s.boxes for s in kept], levels)
     bar.close()
-    report = DetectorReport(str(weights), str(data), iou, min_size, imgsz, reports, skipped)
+    report = DetectorReport(str(weights), str(data), iou, min_size, imgsz, reports, skipped, tile=tile)
     if is_wider_root(data):
         rule = f"val_fraction={val_fraction:g}, val_events={val_events}"
         report.held_out = rule + (" (recorded in the weights)" if recorded else "")

@@ -22,6 +22,7 @@ from ferkit.detector.defaults import (
 from ferkit.detector.exported import ExportedYolo, detector_onnx
 from ferkit.detector.letterbox import LetterboxedDetector
 from ferkit.detector.sizing import InputSize
+from ferkit.detector.tiling import SMALL_PX, crop_tiles, merge_tiles, tiles
 from ferkit.device import as_device
 from ferkit.errors import ConfigError
 from ferkit.imaging.images import read_image, to_bgr8
@@ -37,6 +38,8 @@ class FaceDetector:
     ``imgsz``: the input size, fixed (pixels) or ``"auto"``/``"auto:LO-HI"``, which sizes each photo from
     its own long side (:class:`ferkit.detector.sizing.InputSize`). ``min_side``: with a fixed size, how far
     a smaller photo is enlarged (0: not at all); ``auto`` enlarges small photos to its LO instead.
+    ``tile``: photos larger than the input size (``auto``: its ceiling) are also run in overlapping tiles at
+    full resolution (:mod:`ferkit.detector.tiling`), for faces tiny against the photo.
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class FaceDetector:
         backend: str = DEFAULT_BACKEND,
         precision: str = DEFAULT_PRECISION,
         min_side: int = DEFAULT_MIN_SIDE,
+        tile: bool = False,
     ):
         if not 0.0 <= conf <= 1.0 or not 0.0 < iou <= 1.0:
             raise ConfigError(f"conf must be in [0, 1] and iou in (0, 1], got conf={conf}, iou={iou}")
@@ -67,6 +71,7 @@ class FaceDetector:
         self.imgsz = size.spec  # as settings record it: a number, or the auto rule
         self.contained = contained  # > 1 keeps boxes inside others
         self.min_side = min_side  # photos smaller than imgsz are enlarged only up to this long side
+        self.tile = bool(tile)
         if self.backend == "torch":
             from ferkit.detector.yolo import YoloModel
 
@@ -88,20 +93,39 @@ class FaceDetector:
         single = isinstance(images, (str, Path)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
         batch = [images] if single else list(images)
         arrays = [read_image(im) if isinstance(im, (str, Path)) else to_bgr8(im) for im in batch]
+        conf = self.conf if conf is None else conf
+        found = self._predict(arrays, conf, self.input_size, self.min_side)
+        if self.tile:
+            found = [self._tiled(a, dets, conf) for a, dets in zip(arrays, found, strict=True)]
+        if self.contained <= 1.0:
+            found = [_drop_contained(dets, self.contained) for dets in found]
+        return found[0] if single else found
+
+    def _predict(self, arrays, conf: float, size: InputSize, min_side: int) -> list[list[Detection]]:
         found: list[list[Detection]] = []
         for i in range(0, len(arrays), self.batch_size):
             found += self._model.predict(
                 arrays[i : i + self.batch_size],
-                self.conf if conf is None else conf,
+                conf,
                 self.iou,
-                self.input_size,
+                size,
                 self.max_det,
                 half=self.device.type == "cuda",
-                min_side=self.min_side,
+                min_side=min_side,
             )
-        if self.contained <= 1.0:
-            found = [_drop_contained(dets, self.contained) for dets in found]
-        return found[0] if single else found
+        return found
+
+    def _tiled(self, image: np.ndarray, whole: list[Detection], conf: float) -> list[Detection]:
+        """``whole`` (the photo's own pass) merged with its tiles' detections, if it is larger than a tile."""
+        side = self.input_size.fixed or self.input_size.hi
+        h, w = image.shape[:2]
+        if max(h, w) <= side:
+            return whole
+        boxes = tiles(w, h, side)
+        per_tile = self._predict(crop_tiles(image, boxes), conf, InputSize(fixed=side), 0)
+        small = SMALL_PX / self.input_size.ratio(h, w, self.min_side)  # in photo pixels
+        pairs = list(zip(boxes, per_tile, strict=True))
+        return merge_tiles(whole, pairs, w, h, self.iou, self.max_det, max_tile_side=small)
 
     @property
     def recorded_split(self) -> dict | None:

@@ -134,6 +134,7 @@ class Pipeline:
                 batch_size=config.batch_size,
                 backend=config.backend,
                 precision=config.precision,
+                tile=config.tile,
             )
         pipe = cls(
             classifier,
@@ -143,6 +144,7 @@ class Pipeline:
             tta=config.tta,
             min_face=config.min_face,
             emotions=config.emotions,
+            decode_side=None if config.tile else DEFAULT_DECODE_SIDE,  # tiles need every pixel
         )
         pipe.config = config
         return pipe
@@ -173,6 +175,7 @@ class Pipeline:
             "detector": type(det).__name__ if det is not None else None,
             "detector_weights": file_id(getattr(det, "weights", None)),
             **{k: getattr(det, k, None) for k in ("conf", "iou", "imgsz", "contained")},
+            **({"tile": True} if getattr(det, "tile", False) else {}),  # absent when off: older runs resume
             "classifier_weights": [file_id(w) for w in members],
             "margin": self.margin,
             "square": self.square,
