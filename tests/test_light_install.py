@@ -1,5 +1,5 @@
 """The light install (``pip install ferkit``, no PyTorch): inference, video, serve and evaluation run on the
-shipped exported models with torch, torchvision, ultralytics, scikit-learn, scipy, onnx and ONNX Runtime
+shipped exported models with torch, torchvision, ultralytics, scikit-learn, scipy, onnx, ONNX Runtime and PyAV
 all absent, and give the full install's results; a command needing an extra says which, in one line.
 
 Each case runs in a fresh interpreter where importing those packages fails (as it would where they are not
@@ -18,7 +18,9 @@ from tests.helpers import fer
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "example.jpg"
-ABSENT = ("torch", "torchvision", "ultralytics", "sklearn", "scipy", "albumentations", "onnx", "onnxruntime")
+ABSENT = (
+    "torch", "torchvision", "ultralytics", "sklearn", "scipy", "albumentations", "onnx", "onnxruntime", "av",
+)  # fmt: skip
 
 PRELUDE = f"""
 import sys

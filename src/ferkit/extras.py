@@ -15,6 +15,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "onnx": ("onnxruntime",),  # --backend onnx
     "ray": ("ray",),  # --engine ray
     "int8": ("nncf",),  # fer export --int8 (with the export extra)
+    "video": ("av",),  # annotated.mp4 in H.264 (without it: MPEG-4 Part 2)
     "wider": ("scipy",),  # the official WIDER FACE val .mat files (fer eval-detector)
 }
 

@@ -11,6 +11,10 @@ from ferkit.cli.app import EXIT_FAILED_INPUTS, EXIT_INTERRUPTED, Format, _error
 from ferkit.video.config import VideoOptions
 
 VIDEO = VideoOptions()  # the defaults the CLI shows
+MP4V_NOTE = (
+    "note: annotated.mp4 is MPEG-4 Part 2 (VLC and ffmpeg play it, browsers do not); "
+    "pip install 'ferkit[video]' writes H.264"
+)
 
 
 def run_video_command(
@@ -71,6 +75,8 @@ def run_video_command(
         if out is not None:
             parts.append(f"results in {out}")
         typer.secho("; ".join(parts), err=True, fg=typer.colors.GREEN)
+        if summary.video_codec == "mp4v":
+            typer.echo(MP4V_NOTE, err=True)
     if summary.interrupted:
         _error(f"interrupted after {summary.frames} frame(s); the files written so far are complete")
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -102,7 +108,7 @@ def run_clips_command(
             frames.append(frame.to_dict())
 
     done = failed = skipped = 0
-    interrupted = False
+    interrupted = mp4v = False
     runs = run_clips(pipe, clips, options, out, overwrite, save_annotated=annotate is not False,
                      progress=not quiet, on_frame=on_frame, style=style)  # fmt: skip
     for summary in runs:
@@ -118,6 +124,7 @@ def run_clips_command(
         elif fmt is Format.csv:
             print_tracks_csv(sys.stdout, summary.tracks, pipe.class_names, summary.source, header=done == 0)
         interrupted = summary.interrupted
+        mp4v = mp4v or summary.video_codec == "mp4v"
         failed += bool(summary.failed_frames)
         done += 1
         if not quiet:
@@ -133,6 +140,8 @@ def run_clips_command(
         again = f", {skipped} already done" if skipped else ""
         line = f"{done} video(s) processed{again}, {failed} failed{where}"
         typer.secho(line, err=True, fg=typer.colors.GREEN)
+        if mp4v:
+            typer.echo(MP4V_NOTE, err=True)
     if interrupted:
         _error("interrupted; the files written so far are complete, and a rerun goes on from this video")
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -28,7 +28,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -38,6 +37,7 @@ from ferkit.imaging.draw import annotate, colour_for
 from ferkit.runs import RUN_FILE, RunFolder
 from ferkit.types import FrameResult
 from ferkit.video.config import VideoOptions
+from ferkit.video.encode import FrameWriter
 from ferkit.video.source import Frame, VideoSource
 from ferkit.video.summary import TrackLog, TrackSummary, plot_tracks, write_tracks_csv
 from ferkit.video.tracker import IouTracker
@@ -125,6 +125,7 @@ class VideoSummary:
     expected_frames: int | None = None  # what a file of known length should have given
     failed_frames: int = 0  # sampled frames of a file that could not be decoded (a damaged file)
     already_done: bool = False  # ``out`` held this clip finished with the same settings: nothing was run
+    video_codec: str | None = None  # of annotated.mp4: "h264", or "mp4v" without PyAV
     error: str | None = None  # why the clip could not be run at all (several clips: the others still run)
 
     def to_dict(self) -> dict:
@@ -145,13 +146,13 @@ class VideoSummary:
 
 
 class _VideoWriter:
-    """annotated.mp4, written in a background thread (drawing and encoding overlap detection)."""
+    """annotated.mp4 (:mod:`ferkit.video.encode`), written in a background thread (drawing and encoding
+    overlap detection)."""
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], class_names, style: DrawStyle):
         self.class_names, self.style = class_names, style
-        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-        if not self._writer.isOpened():
-            raise ConfigError(f"cannot write {path}: OpenCV has no MPEG-4 encoder here")
+        self._writer = FrameWriter(path, fps, size)
+        self.codec = self._writer.codec
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ferkit-video-write")
         self._pending: list[Future] = []
 
@@ -175,7 +176,7 @@ class _VideoWriter:
         self._pool.shutdown(wait=True)
         for f in self._pending:
             f.result()
-        self._writer.release()
+        self._writer.close()
 
 
 def _prepare_out(folder: RunFolder, overwrite: bool, settings: dict, live: bool) -> dict | None:
@@ -261,6 +262,7 @@ def run_video(
                         pipeline.class_names,
                         style or DrawStyle(),
                     )
+                    summary.video_codec = writer.codec
                 line = json.dumps(frame.to_dict(), ensure_ascii=False) + "\n" if fh is not None else None
                 if writer is not None:  # the frame and its JSONL line in one job: Ctrl-C never splits them
                     writer.add(image, frame, fh, line)
