@@ -24,8 +24,8 @@ from benchmarks.common import SHARED, environment, write_result
 from ferkit.device import Device
 
 
-def make_portraits(out: Path, n: int, seed: int = 0) -> list[Path]:
-    """``n`` pasted-face portraits in ``out``."""
+def make_portraits(out: Path, n: int, labels: list[str] | None = None, seed: int = 0) -> list[Path]:
+    """``n`` pasted-face portraits in ``out`` (``labels``: gets each pasted face's class, in order)."""
     rng = np.random.default_rng(seed)
     faces = sorted((SHARED / "fer2013" / "val").rglob("*.jpg"))
     out.mkdir(parents=True, exist_ok=True)
@@ -36,6 +36,8 @@ def make_portraits(out: Path, n: int, seed: int = 0) -> list[Path]:
         y, x = rng.integers(0, 350 - side, 2)
         face = cv2.resize(cv2.imread(str(faces[k])), (side, side), interpolation=cv2.INTER_CUBIC)
         photo[y : y + side, x : x + side] = face
+        if labels is not None:
+            labels.append(faces[k].parent.name)
         paths.append(out / f"p{i:03d}.jpg")
         cv2.imwrite(str(paths[-1]), photo, [cv2.IMWRITE_JPEG_QUALITY, 92])
     return paths
