@@ -131,6 +131,9 @@ def detect_and_classify(
     hide_conf: Annotated[
         bool, typer.Option("--hide-conf", help="Annotated images: emotions without their confidence.")
     ] = False,
+    show: Annotated[
+        bool, typer.Option("--show", help="Show a video's annotated frames in a window (q or Esc stops).")
+    ] = False,
     engine: Annotated[
         Engine,
         typer.Option(help="local, or ray: the same pipeline over a Ray cluster.", rich_help_panel=RAY_PANEL),
@@ -215,6 +218,12 @@ def detect_and_classify(
         run_ray_command(paths or [], recursive, out, overwrite, fmt, quiet, *ray_args, config)
         return
     videos = _video_sources(paths or [], source, recursive)
+    if show:
+        from ferkit.video.window import check_display
+
+        if videos is None:
+            raise ConfigError("--show is for videos, cameras and streams; --annotate --out DIR keeps images")
+        check_display()  # before anything loads
     if videos is not None:
         video_options = VideoOptions(every=every, fps=fps, start_s=start, end_s=end, smooth=smooth)
         if videos[0].isdigit():
@@ -234,7 +243,7 @@ def detect_and_classify(
             raise typer.Exit(EXIT_ERROR)
     pipe = Pipeline.from_config(config)
     if videos is not None:
-        video_args = (video_options, fmt, out, overwrite, annotate, quiet, style)
+        video_args = (video_options, fmt, out, overwrite, annotate, quiet, style, show)
         if several:
             run_clips_command(pipe, videos, *video_args)
         else:

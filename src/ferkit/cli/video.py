@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 
 import typer
 
@@ -27,8 +29,10 @@ def run_video_command(
     annotate: bool | None,
     quiet: bool,
     style=None,
+    show: bool = False,
 ) -> None:
-    """Process one video; print per-frame records (jsonl, json) or the per-track summary (table, csv)."""
+    """Process one video; print per-frame records (jsonl, json) or the per-track summary (table, csv);
+    ``show``: each annotated frame in a window too."""
     from ferkit.pipeline.writers import format_jsonl
     from ferkit.video.run import run_video
     from ferkit.video.summary import format_tracks, print_tracks_csv
@@ -42,17 +46,19 @@ def run_video_command(
         elif fmt is Format.json:
             frames.append(frame.to_dict())
 
-    summary = run_video(
-        pipe,
-        source,
-        options,
-        out=out,
-        overwrite=overwrite,
-        save_annotated=annotate is not False,
-        progress=not quiet,
-        on_frame=on_frame,
-        style=style,
-    )
+    with live_window(show) as window:
+        summary = run_video(
+            pipe,
+            source,
+            options,
+            out=out,
+            overwrite=overwrite,
+            save_annotated=annotate is not False,
+            progress=not quiet,
+            on_frame=on_frame,
+            style=style,
+            window=window,
+        )
     if summary.already_done:
         if not quiet:
             typer.secho(
@@ -77,6 +83,8 @@ def run_video_command(
         typer.secho("; ".join(parts), err=True, fg=typer.colors.GREEN)
         if summary.video_codec == "mp4v":
             typer.echo(MP4V_NOTE, err=True)
+    if summary.stopped and not quiet:
+        typer.echo(f"stopped from the window after {summary.frames} frame(s)", err=True)
     if summary.interrupted:
         _error(f"interrupted after {summary.frames} frame(s); the files written so far are complete")
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -88,15 +96,29 @@ def run_video_command(
         raise typer.Exit(EXIT_FAILED_INPUTS)
 
 
+@contextlib.contextmanager
+def live_window(show: bool) -> Iterator:
+    """A :class:`ferkit.video.window.LiveWindow` while the run lasts (``show``), else None."""
+    if not show:
+        yield None
+        return
+    from ferkit.video.window import LiveWindow
+
+    window = LiveWindow()
+    try:
+        yield window
+    finally:
+        window.close()
+
+
 def run_clips_command(
     pipe, clips: list[str], options: VideoOptions, fmt: Format, out, overwrite: bool, annotate, quiet: bool,
-    style=None,
+    style=None, show: bool = False,
 ) -> None:  # fmt: skip
     """Several video files: each clip's frames (jsonl, json) or track table (table, csv, with a ``source``
     column), one subfolder of ``out`` each; a line per clip on stderr, then a total."""
     from ferkit.pipeline.writers import format_jsonl
     from ferkit.video.clips import run_clips
-    from ferkit.video.summary import format_tracks, print_tracks_csv
 
     frames: list[dict] = []
 
@@ -107,32 +129,14 @@ def run_clips_command(
         elif fmt is Format.json:
             frames.append(frame.to_dict())
 
-    done = failed = skipped = 0
-    interrupted = mp4v = False
-    runs = run_clips(pipe, clips, options, out, overwrite, save_annotated=annotate is not False,
-                     progress=not quiet, on_frame=on_frame, style=style)  # fmt: skip
-    for summary in runs:
-        if summary.error is not None:
-            _error(summary.error)
-            failed += 1
-            continue
-        if summary.already_done:
-            skipped += 1
-            continue
-        if fmt is Format.table:
-            sys.stdout.write(format_tracks(summary.source, summary.tracks, summary.frames) + "\n")
-        elif fmt is Format.csv:
-            print_tracks_csv(sys.stdout, summary.tracks, pipe.class_names, summary.source, header=done == 0)
-        interrupted = summary.interrupted
-        mp4v = mp4v or summary.video_codec == "mp4v"
-        failed += bool(summary.failed_frames)
-        done += 1
-        if not quiet:
-            typer.secho(
-                f"{summary.source}: {summary.frames} frame(s), {len(summary.tracks)} track(s) in "
-                f"{summary.seconds:.1f}s",
-                err=True,
-            )
+    tally = {"done": 0, "failed": 0, "skipped": 0, "interrupted": False, "mp4v": False}
+    with live_window(show) as window:
+        runs = run_clips(pipe, clips, options, out, overwrite, save_annotated=annotate is not False,
+                         progress=not quiet, on_frame=on_frame, style=style, window=window)  # fmt: skip
+        for summary in runs:
+            _report_clip(summary, fmt, pipe.class_names, quiet, tally)
+    done, failed, skipped = tally["done"], tally["failed"], tally["skipped"]
+    interrupted, mp4v = tally["interrupted"], tally["mp4v"]
     if fmt is Format.json:
         sys.stdout.write(json.dumps(frames, indent=2, ensure_ascii=False) + "\n")
     if not quiet:
@@ -147,3 +151,29 @@ def run_clips_command(
         raise typer.Exit(EXIT_INTERRUPTED)
     if failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def _report_clip(summary, fmt: Format, class_names, quiet: bool, tally: dict) -> None:
+    """One clip of several: its table or CSV rows on stdout, a line on stderr, counted in ``tally``."""
+    from ferkit.video.summary import format_tracks, print_tracks_csv
+
+    if summary.error is not None:
+        _error(summary.error)
+        tally["failed"] += 1
+        return
+    if summary.already_done:
+        tally["skipped"] += 1
+        return
+    if fmt is Format.table:
+        sys.stdout.write(format_tracks(summary.source, summary.tracks, summary.frames) + "\n")
+    elif fmt is Format.csv:
+        print_tracks_csv(sys.stdout, summary.tracks, class_names, summary.source, header=tally["done"] == 0)
+    tally["interrupted"] = summary.interrupted
+    tally["mp4v"] = tally["mp4v"] or summary.video_codec == "mp4v"
+    tally["failed"] += bool(summary.failed_frames)
+    tally["done"] += 1
+    if not quiet:
+        tracks = len(summary.tracks)
+        end = ", stopped from the window" if summary.stopped else ""
+        took = f"{summary.seconds:.1f}s{end}"
+        typer.secho(f"{summary.source}: {summary.frames} frame(s), {tracks} track(s) in {took}", err=True)

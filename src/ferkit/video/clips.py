@@ -119,5 +119,5 @@ def run_clips(
             if on_clip is not None:
                 on_clip(summary)
             yield summary
-            if summary.interrupted:
+            if summary.interrupted or summary.stopped:
                 return

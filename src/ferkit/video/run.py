@@ -126,6 +126,7 @@ class VideoSummary:
     failed_frames: int = 0  # sampled frames of a file that could not be decoded (a damaged file)
     already_done: bool = False  # ``out`` held this clip finished with the same settings: nothing was run
     video_codec: str | None = None  # of annotated.mp4: "h264", or "mp4v" without PyAV
+    stopped: bool = False  # ended from the --show window (q, Esc, or the window closed)
     error: str | None = None  # why the clip could not be run at all (several clips: the others still run)
 
     def to_dict(self) -> dict:
@@ -208,7 +209,7 @@ def _check_start(video: VideoSource, options: VideoOptions) -> None:
 
 def _missing(summary: VideoSummary) -> int:
     """Sampled frames a file should have given but did not decode (tolerating a container's estimate)."""
-    if summary.interrupted or summary.expected_frames is None:
+    if summary.interrupted or summary.stopped or summary.expected_frames is None:
         return 0
     missing = summary.expected_frames - summary.frames
     return missing if missing > max(1, summary.expected_frames // 50) else 0
@@ -224,9 +225,11 @@ def run_video(
     progress: bool = True,
     on_frame: Callable[[FrameResult], None] | None = None,
     style: DrawStyle | None = None,
+    window=None,
 ) -> VideoSummary:
     """Process a video file, camera or stream; with ``out``, write the files listed in this module's doc
-    (``style``: how annotated.mp4 is drawn)."""
+    (``style``: how annotated.mp4 is drawn). ``window`` (:class:`ferkit.video.window.LiveWindow`) shows
+    each annotated frame; its ``show`` returning False ends the run as Ctrl-C does."""
     options = options or VideoOptions()
     out_dir = Path(out) if out is not None else None
     folder = RunFolder(out_dir) if out_dir is not None else None
@@ -275,7 +278,12 @@ def run_video(
                 bar.update(1)
                 if on_frame is not None:
                     on_frame(frame)
-            completed = True
+                if window is not None:
+                    drawn = annotate(image, frame, pipeline.class_names, style or DrawStyle())
+                    if not window.show(drawn):
+                        summary.stopped = True
+                        break
+            completed = not summary.stopped
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
