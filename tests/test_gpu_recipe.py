@@ -73,3 +73,57 @@ def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, 
     again = _recipe(tmp_path, fer_folder)  # a second call: every stage is resumed, none trained again
     assert "] training " not in again and again.count("resuming") == 3
     assert again.count("already finished") == 3 and "distillation" not in again  # no work redone
+
+
+def _tiny_wider(root: Path) -> Path:
+    """A WIDER FACE root of 16 drawn photos in two events, with the official text ground truth."""
+    import cv2
+    import numpy as np
+
+    from tests.helpers import draw_faces
+
+    rng, lines = np.random.default_rng(0), []
+    for i in range(16):
+        rel = f"{'0--Parade' if i < 10 else '1--Handshaking'}/p{i}.jpg"
+        img, labels = draw_faces(rng)  # 96 px, enlarged 3x: faces of 48-96 px, as close-ups need
+        (root / "WIDER_train" / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "WIDER_train" / "images" / rel), cv2.resize(img, None, fx=3, fy=3))
+        boxes = [[float(v) * 288 for v in lab.split()[1:]] for lab in labels]
+        lines += [rel, str(len(boxes))]
+        lines += [f"{cx - w / 2:.0f} {cy - h / 2:.0f} {w:.0f} {h:.0f} 0 0 0 0 0 0" for cx, cy, w, h in boxes]
+    (root / "wider_face_split").mkdir(parents=True)
+    (root / "wider_face_split" / "wider_face_train_bbx_gt.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_detector_gpu_recipe_dry_run_trains_evaluates_and_resumes(tmp_path, fer_folder):
+    env = {
+        **os.environ, "DEVICE": "cpu", "WIDER": str(_tiny_wider(tmp_path / "w")), "FACES": str(fer_folder),
+        "MODELS": "yolo11p-face", "EPOCHS": "2", "IMGSZ": "64", "BATCH": "4", "WORKERS": "0", "CLOSEUPS": "4",
+        "VAL_EVENTS": "1--Handshaking", "MINUTES": "20", "PROJECT": str(tmp_path / "runs"),
+        "OUT": str(tmp_path / "out"),
+    }  # fmt: skip
+
+    def call() -> str:
+        script = ROOT / "scripts" / "train_detector_gpu.sh"
+        proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc.stdout
+
+    out = call()
+    assert "training yolo11p-face: 2 epochs at 64" in out and "adding 4 close-ups" in out
+    figures = json.loads((tmp_path / "out" / "yolo11p-face.json").read_text())
+    assert set(figures["splits"]) == {"val", "val_events"}  # both honest val splits
+    assert json.loads((tmp_path / "out" / "default.json").read_text())["splits"]
+    assert (tmp_path / "out" / "yolo11p-face.pt").stat().st_size > 0
+    again = call()  # a second call: the finished run is not trained again, the data not converted again
+    assert "converting" not in again and "training yolo11p-face" not in again and "resuming" in again
+
+
+def test_a_wider_root_is_carried_with_its_ground_truth(tmp_path):
+    _tiny_wider(tmp_path / "data" / "wider_face")
+    gpu_data.pack(tmp_path / "data", ["wider_face"], tmp_path / "packed", shard_mb=0.05)
+    gpu_data.unpack(tmp_path / "packed", tmp_path / "out")
+    gt = "wider_face/wider_face_split/wider_face_train_bbx_gt.txt"
+    assert (tmp_path / "out" / gt).read_text() == (tmp_path / "data" / gt).read_text()
+    assert len(list((tmp_path / "out" / "wider_face" / "WIDER_train" / "images").rglob("*.jpg"))) == 16

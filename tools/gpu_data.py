@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".csv"}
+SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".csv", ".txt"}  # .txt: the WIDER FACE ground truth
 
 
 def pack(data: Path, datasets: list[str], out: Path, shard_mb: float) -> list[Path]:
