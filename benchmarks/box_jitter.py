@@ -17,10 +17,8 @@ import argparse
 
 import numpy as np
 
-from benchmarks.common import SHARED, environment, write_result
+from benchmarks.common import SHARED, environment, held_out_entries, write_result
 from ferkit.classifier.predictor import EmotionClassifier
-from ferkit.datasets.wider import parse_wider_gt
-from ferkit.datasets.wider_split import WiderSplit, choose_val_events
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.device import Device
 from ferkit.imaging.crop import crop_face
@@ -31,14 +29,7 @@ JITTERS = {"2 px / 2 %": (2, 0.02), "4 px / 5 %": (4, 0.05), "8 px / 10 %": (8, 
 
 
 def held_out_photos(n: int) -> list:
-    root = SHARED / "wider_face"
-    entries = parse_wider_gt(root / "wider_face_split" / "wider_face_train_bbx_gt.txt")
-    recorded = FaceDetector("default", device="cpu").recorded_split
-    rule = WiderSplit(
-        float(recorded["val_fraction"]),
-        choose_val_events(",".join(recorded["val_events"]), (e.path for e in entries)),
-    )
-    held = [root / "WIDER_train" / "images" / e.path for e in entries if rule.of(e.path) == "val_events"]
+    held = [SHARED / "wider_face" / "WIDER_train" / "images" / e.path for e in held_out_entries()]
     return [held[i] for i in sorted(np.random.default_rng(0).choice(len(held), min(n, len(held)), False))]
 
 

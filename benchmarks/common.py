@@ -54,3 +54,18 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def held_out_entries(split: str = "val_events") -> list:
+    """The WIDER FACE ground-truth entries (``ferkit.datasets.wider.WiderImage``) of one val split of the
+    shipped detector, as its weights record it: ``val_events`` (the events it never trained on) or ``val``
+    (the held-out photos of the others). Paths are relative to ``SHARED/wider_face/WIDER_train/images``."""
+    from ferkit.datasets.wider import parse_wider_gt
+    from ferkit.datasets.wider_split import WiderSplit, choose_val_events
+    from ferkit.detector.face_detector import FaceDetector
+
+    entries = parse_wider_gt(SHARED / "wider_face" / "wider_face_split" / "wider_face_train_bbx_gt.txt")
+    recorded = FaceDetector("default", device="cpu").recorded_split or {}
+    events = choose_val_events(",".join(recorded.get("val_events", [])) or "none", (e.path for e in entries))
+    rule = WiderSplit(float(recorded.get("val_fraction", 0.1)), events)
+    return [e for e in entries if rule.of(e.path) == split]

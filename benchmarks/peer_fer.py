@@ -3,7 +3,7 @@
 Only the standard library, OpenCV and fer are imported: this file is run by the peers' Python, not ferkit's.
 One JSON line per image on stdout: ``{"path": ..., "faces": [{"box_xyxy": [...], "emotion": ...}]}``.
 
-    VENV/bin/python benchmarks/peer_fer.py FOLDER {haar,mtcnn} [--whole]
+    (the peers' venv)/bin/python peer_fer.py FOLDER {haar,mtcnn} [--whole]
 
 ``--whole``: each image is one face, to score the emotion model alone. fer pads every face box by its offsets
 (10 px) before classifying, so the box given is the image less 10 px on each side: fer then classifies

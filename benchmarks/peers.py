@@ -31,10 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import SHARED, environment, write_result
+from benchmarks.common import SHARED, environment, held_out_entries, write_result
 from benchmarks.portraits import make_portraits
-from ferkit.datasets.wider import parse_wider_gt
-from ferkit.datasets.wider_split import WiderSplit, choose_val_events
 from ferkit.detector.metrics import TP, match_image
 from ferkit.device import Device
 
@@ -88,14 +86,8 @@ def timed(tool: str, folder: Path, python: Path, repeats: int) -> tuple[float, d
 
 def held_out_photos(out: Path, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``n`` photos of the shipped detector's held-out events, copied to ``out``: {name: (xyxy, invalid)}."""
-    from ferkit.detector.face_detector import FaceDetector
-
     root = SHARED / "wider_face"
-    entries = parse_wider_gt(root / "wider_face_split" / "wider_face_train_bbx_gt.txt")
-    recorded = FaceDetector("default", device="cpu").recorded_split
-    events = choose_val_events(",".join(recorded["val_events"]), (e.path for e in entries))
-    rule = WiderSplit(float(recorded["val_fraction"]), events)
-    held = [e for e in entries if rule.of(e.path) == "val_events"]
+    held = held_out_entries()
     picked = [held[i] for i in sorted(np.random.default_rng(0).choice(len(held), min(n, len(held)), False))]
     out.mkdir(parents=True)
     truth = {}

@@ -20,9 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.common import SHARED, environment, write_result
-from ferkit.datasets.wider import parse_wider_gt
-from ferkit.datasets.wider_split import WiderSplit, choose_val_events
+from benchmarks.common import SHARED, environment, held_out_entries, write_result
 from ferkit.detector.evaluate import evaluate_detector
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.device import Device
@@ -31,11 +29,7 @@ from ferkit.device import Device
 def make_mosaics(out: Path, n: int, zoom: float) -> list[Path]:
     """``n`` 2 x 2 mosaics of held-out photos (each ``zoom`` x), with a wider_face_val_bbx_gt.txt."""
     root = SHARED / "wider_face"
-    entries = parse_wider_gt(root / "wider_face_split" / "wider_face_train_bbx_gt.txt")
-    recorded = FaceDetector("default", device="cpu").recorded_split
-    events = choose_val_events(",".join(recorded["val_events"]), (e.path for e in entries))
-    rule = WiderSplit(float(recorded["val_fraction"]), events)
-    held = [e for e in entries if rule.of(e.path) == "val_events"]
+    held = held_out_entries()
     order = np.random.default_rng(0).permutation(len(held))
     lines, paths = [], []
     for m in range(n):

@@ -33,18 +33,10 @@ def run_video_command(
 ) -> None:
     """Process one video; print per-frame records (jsonl, json) or the per-track summary (table, csv);
     ``show``: each annotated frame in a window too."""
-    from ferkit.pipeline.writers import format_jsonl
     from ferkit.video.run import run_video
     from ferkit.video.summary import format_tracks, print_tracks_csv
 
-    frames: list[dict] = []
-
-    def on_frame(frame) -> None:
-        if fmt is Format.jsonl:
-            sys.stdout.write(format_jsonl(frame) + "\n")
-            sys.stdout.flush()
-        elif fmt is Format.json:
-            frames.append(frame.to_dict())
+    frames, on_frame = _frame_printer(fmt)
 
     with live_window(show) as window:
         summary = run_video(
@@ -96,6 +88,22 @@ def run_video_command(
         raise typer.Exit(EXIT_FAILED_INPUTS)
 
 
+def _frame_printer(fmt: Format):
+    """(the frames kept for -f json, a callback printing each frame's line for -f jsonl)."""
+    from ferkit.pipeline.writers import format_jsonl
+
+    frames: list[dict] = []
+
+    def on_frame(frame) -> None:
+        if fmt is Format.jsonl:
+            sys.stdout.write(format_jsonl(frame) + "\n")
+            sys.stdout.flush()
+        elif fmt is Format.json:
+            frames.append(frame.to_dict())
+
+    return frames, on_frame
+
+
 @contextlib.contextmanager
 def live_window(show: bool) -> Iterator:
     """A :class:`ferkit.video.window.LiveWindow` while the run lasts (``show``), else None."""
@@ -117,17 +125,9 @@ def run_clips_command(
 ) -> None:  # fmt: skip
     """Several video files: each clip's frames (jsonl, json) or track table (table, csv, with a ``source``
     column), one subfolder of ``out`` each; a line per clip on stderr, then a total."""
-    from ferkit.pipeline.writers import format_jsonl
     from ferkit.video.clips import run_clips
 
-    frames: list[dict] = []
-
-    def on_frame(frame) -> None:
-        if fmt is Format.jsonl:
-            sys.stdout.write(format_jsonl(frame) + "\n")
-            sys.stdout.flush()
-        elif fmt is Format.json:
-            frames.append(frame.to_dict())
+    frames, on_frame = _frame_printer(fmt)
 
     tally = {"done": 0, "failed": 0, "skipped": 0, "interrupted": False, "mp4v": False}
     with live_window(show) as window:

@@ -136,16 +136,9 @@ class Pipeline:
                 precision=config.precision,
                 tile=config.tile,
             )
-        pipe = cls(
-            classifier,
-            detector,
-            margin=config.margin,
-            max_faces=config.max_faces,
-            tta=config.tta,
-            min_face=config.min_face,
-            emotions=config.emotions,
-            decode_side=None if config.tile else DEFAULT_DECODE_SIDE,  # tiles need every pixel
-        )
+        pipe = cls(classifier, detector, margin=config.margin, max_faces=config.max_faces, tta=config.tta,
+                   min_face=config.min_face, emotions=config.emotions,
+                   decode_side=None if config.tile else DEFAULT_DECODE_SIDE)  # fmt: skip  (tiles: all pixels)
         pipe.config = config
         return pipe
 

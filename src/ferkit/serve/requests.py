@@ -60,8 +60,9 @@ class ApiError(Exception):
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "upload_too_large"}
 
 
-async def read_upload(request: Request, config: ServeConfig) -> tuple[bytes, str]:
-    """The image bytes and a name for them, from a multipart form, a raw image body or base64 JSON."""
+def _declared(request: Request, config: ServeConfig) -> tuple[int, ApiError, str]:
+    """(byte limit, the error for exceeding it, content type); a declared length over the limit is refused
+    before any of the body is read."""
     limit = config.max_upload_bytes
     too_big = ApiError(
         413, "upload_too_large", f"the upload exceeds {config.max_upload_mb} MB", "max_upload_mb"
@@ -69,7 +70,12 @@ async def read_upload(request: Request, config: ServeConfig) -> tuple[bytes, str
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise too_big
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return limit, too_big, request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_upload(request: Request, config: ServeConfig) -> tuple[bytes, str]:
+    """The image bytes and a name for them, from a multipart form, a raw image body or base64 JSON."""
+    limit, too_big, ctype = _declared(request, config)
     if ctype == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=8)
         upload = form.get("file")
@@ -116,14 +122,7 @@ async def _body(request: Request, limit: int, too_big: ApiError) -> bytes:
 async def read_uploads(request: Request, config: ServeConfig) -> list[tuple[bytes, str]]:
     """The files of a multipart form (fields named ``files``), in order; the whole body at most
     ``max_upload_mb``, at most ``queue_size`` files (more could never be queued at once)."""
-    limit = config.max_upload_bytes
-    too_big = ApiError(
-        413, "upload_too_large", f"the upload exceeds {config.max_upload_mb} MB", "max_upload_mb"
-    )
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise too_big
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    limit, too_big, ctype = _declared(request, config)
     if ctype != "multipart/form-data":
         message = "send the images as multipart/form-data, in fields named 'files'"
         raise ApiError(415, "unsupported_content_type", message)
