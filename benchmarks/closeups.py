@@ -2,7 +2,9 @@
 
 Each FER2013 val and ExpW val face (48x48 grey) is upscaled to 192 px and padded on every side by a random
 0-20 % of that size (seeded; the border is the face's median grey), so the face fills most of the photo,
-as in portraits. A face counts as found when the detector returns, at its operating confidence, a box whose
+as in portraits. ``--cover S``: a dark, noisy band (hair, a hand, a scarf) also covers up to S of the face
+from a random side (top, left, right or bottom), as in the frame-filling, partly covered faces users meet.
+A face counts as found when the detector returns, at its operating confidence, a box whose
 centre lies on the 192 px face and whose shorter side is at least a quarter of it. Photos with more than
 one box are counted too: each has one face, so the others are false faces.
 
@@ -27,9 +29,18 @@ SIDE = 192
 MAX_BORDER = 0.2
 
 
-def closeup(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def closeup(
+    face: np.ndarray, rng: np.random.Generator, cover: float = 0.0
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The face upscaled and padded, as a BGR photo, and the face's box (x1, y1, x2, y2) in it."""
     big = cv2.resize(face, (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
+    if cover > 0:
+        band = max(1, round(rng.uniform(0.5, 1.0) * cover * SIDE))
+        dark = rng.integers(10, 50, (SIDE, SIDE)).astype(np.uint8)
+        edge, rest = slice(0, band), slice(None)
+        far = slice(SIDE - band, None)
+        region = [(edge, rest), (rest, edge), (rest, far), (far, rest)][rng.integers(4)]  # a side
+        big[region] = dark[region]
     b = round(rng.uniform(0.0, MAX_BORDER) * SIDE)
     fill = int(np.median(face))
     photo = cv2.copyMakeBorder(big, b, b, b, b, cv2.BORDER_CONSTANT, value=fill)
@@ -46,7 +57,7 @@ def found(dets, box: tuple[int, int, int, int]) -> bool:
     return False
 
 
-def score(det: FaceDetector, root: Path, limit: int, seed: int, batch: int = 16) -> dict:
+def score(det: FaceDetector, root: Path, limit: int, seed: int, batch: int = 16, cover: float = 0.0) -> dict:
     files = sorted(p for p in root.rglob("*") if is_image_file(p))
     if limit:
         files = [files[i] for i in np.random.default_rng(seed).permutation(len(files))[:limit]]
@@ -55,7 +66,7 @@ def score(det: FaceDetector, root: Path, limit: int, seed: int, batch: int = 16)
     t0 = time.perf_counter()
     for i in range(0, len(files), batch):
         chunk = files[i : i + batch]
-        made = [closeup(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), rng) for p in chunk]
+        made = [closeup(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), rng, cover) for p in chunk]
         for p, (_, box), dets in zip(chunk, made, det.detect([m[0] for m in made]), strict=True):
             ok = found(dets, box)
             hits += ok
@@ -83,6 +94,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--contained", type=float, default=DEFAULT_CONTAINED, help="as FaceDetector's (2: off)")
     ap.add_argument("--name", default="closeups")
+    ap.add_argument("--cover", type=float, default=0.0, help="cover up to this share of each face (0: none)")
     args = ap.parse_args()
     det = FaceDetector(
         args.weights, conf=args.conf, imgsz=args.imgsz, device=args.device, contained=args.contained
@@ -94,10 +106,11 @@ def main() -> None:
         "side": SIDE,
         "max_border": MAX_BORDER,
         "contained": args.contained,
+        "cover": args.cover,
         "environment": environment(det.device),
     }
     for name in ("fer2013", "expw"):
-        result[name] = score(det, SHARED / name / "val", args.limit, args.seed)
+        result[name] = score(det, SHARED / name / "val", args.limit, args.seed, cover=args.cover)
         r = result[name]
         print(
             f"{name} val: {r['found']} of {r['faces']} found ({r['share_found']:.4f}), "
