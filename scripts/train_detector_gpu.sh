@@ -2,7 +2,8 @@
 # The detector recipe for a lent GPU, in calls of at most MINUTES minutes, resumable between calls:
 #   1. the WIDER FACE photos as a YOLO data set (fer datasets wider-to-yolo), split as the shipped detector's
 #      weights record it (VAL_EVENTS=recorded: its 6 held-out events and 10 % of the other photos, so that
-#      the figures compare), or VAL_EVENTS=none to train on all 20 events; close-ups added (CLOSEUPS photos);
+#      the figures compare), or VAL_EVENTS=none to train on all 20 events; close-ups added (CLOSEUPS photos,
+#      COVER_SHARE of them with the face partly covered);
 #   2. each of MODELS (default yolo11n-face, then yolo11s-face) trained for EPOCHS epochs (a fixed schedule:
 #      the published recipes' 300), images cached in RAM, all CPU cores loading; a call that runs out of time
 #      stops the training after its last whole epoch (ultralytics saves last.pt each epoch) and the next
@@ -27,6 +28,7 @@ BATCH="${BATCH:-64}"
 WORKERS="${WORKERS:-$(nproc)}"
 VAL_EVENTS="${VAL_EVENTS:-recorded}"
 CLOSEUPS="${CLOSEUPS:-2000}"
+COVER_SHARE="${COVER_SHARE:-0.3}"  # close-ups with the face partly covered (the weakest case measured)
 PROJECT="${PROJECT:-$HOME/.cache/ferkit/runs/detector_gpu}"
 OUT="${OUT:-$PROJECT/out}"
 START="$(date +%s)"
@@ -79,7 +81,7 @@ if ((CLOSEUPS > 0)); then
         for d in ${FACES:-}; do [[ -d "$d" ]] && FACE_ARGS+=(--faces "$d"); done
         say "adding $CLOSEUPS close-ups"
         "${FER[@]}" datasets closeups --data "$DATA_YAML" --out "$PROJECT/closeups" --n "$CLOSEUPS" \
-            "${FACE_ARGS[@]}" 2>&1 | tee -a "$LOG"
+            --cover-share "$COVER_SHARE" "${FACE_ARGS[@]}" 2>&1 | tee -a "$LOG"
     fi
     DATA_YAML="$PROJECT/closeups/data.yaml"
 fi

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import yaml
 
-from ferkit.datasets.closeups import FILL, MIN_FACE, make_closeups, paste_face, zoom_in
+from ferkit.datasets.closeups import COVER, FILL, MIN_FACE, cover_face, make_closeups, paste_face, zoom_in
 from ferkit.datasets.yolo import check_yolo_dataset, read_labels, read_split
 from ferkit.errors import DataError
 from tests.helpers import write_yolo
@@ -74,6 +74,7 @@ def test_make_closeups_is_reproducible(tmp_path, photos):
     ("kwargs", "message"),
     [
         ({"n": 0}, "n must be >= 1"),
+        ({"cover_share": 1.5}, "cover_share must be in"),
         ({"face_roots": ["/no/faces"]}, "face folder not found: /no/faces"),
     ],
 )
@@ -85,3 +86,25 @@ def test_make_closeups_bad_input(tmp_path, photos, kwargs, message):
 def test_make_closeups_needs_large_enough_faces(tmp_path, tiny_yolo):
     with pytest.raises(DataError, match=f"no train faces of {MIN_FACE} px"):
         make_closeups(tiny_yolo, tmp_path / "c", n=1)
+
+
+def test_a_covered_face_keeps_its_whole_label_and_a_band_covers_one_side_of_it():
+    photo = np.full((300, 300, 3), 200, np.uint8)
+    box = np.array([50.0, 60.0, 250.0, 260.0])
+    for seed in range(8):
+        covered = cover_face(photo, box, np.random.default_rng(seed))
+        dark = (covered[..., 0] < 60).astype(int)
+        ys, xs = np.nonzero(dark)
+        assert xs.min() >= 50 and xs.max() < 250 and ys.min() >= 60 and ys.max() < 260  # inside the face
+        share = dark.sum() / (200 * 200)
+        assert COVER[0] - 0.01 <= share <= COVER[1] + 0.01
+        assert (photo == 200).all()  # the input is left as it was
+
+
+def test_make_closeups_covers_the_share_asked(tmp_path, photos):
+    report = make_closeups(photos, tmp_path / "c", n=8, seed=0, cover_share=1.0)
+    plain = make_closeups(photos, tmp_path / "p", n=8, seed=0)
+    assert report.covered == 8 and plain.covered == 0
+    for name in ("closeup_000000", "closeup_000005"):
+        labels = (tmp_path / "c" / "labels" / "train" / f"{name}.txt").read_text()
+        assert labels == (tmp_path / "p" / "labels" / "train" / f"{name}.txt").read_text()  # whole faces

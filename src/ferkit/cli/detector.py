@@ -252,6 +252,9 @@ def closeups(
         int, typer.Option(help="Close-up photos to write (half pasted faces with --faces).")
     ] = CLOSEUPS_N,
     seed: int = 0,
+    cover_share: Annotated[
+        float, typer.Option(help="Share of the close-ups whose face is partly covered (hair, a hand).")
+    ] = 0.0,
 ) -> None:
     """Add close-ups (faces filling 30-100 % of the frame) to a detector data set, for portraits."""
     from tqdm import tqdm
@@ -265,6 +268,10 @@ def closeups(
         n,
         seed,
         progress=lambda it: tqdm(it, desc="close-ups", unit="img", disable=None),
+        cover_share=cover_share,
     )
-    typer.echo(f"zoom-ins {report.zoom_ins}, pasted faces {report.pasted}, labelled faces {report.faces}")
+    typer.echo(
+        f"zoom-ins {report.zoom_ins}, pasted faces {report.pasted}, partly covered {report.covered}, "
+        f"labelled faces {report.faces}"
+    )
     typer.secho(f"wrote {report.data_yaml} (train: the source's plus these)", fg=typer.colors.GREEN)

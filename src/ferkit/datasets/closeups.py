@@ -7,6 +7,10 @@ of photos to a YOLO data set's train split:
   resized to 192-640 px; every face mostly inside the window keeps its label;
 - *pasted faces*: face crops (FER2013 / ExpW style, ROOT/train/**) scaled up onto a heavily blurred
   train photo or a plain background, blended at the edges; the label is the crop less a small inset.
+
+``cover_share`` of the photos also get their largest face partly covered (a dark, noisy band over 20-40 %
+of it from a random side: hair, a hand, a scarf), its label still the whole face: the detector's weakest
+case (``benchmarks/closeups.py --cover``).
 """
 
 from __future__ import annotations
@@ -32,12 +36,30 @@ INSET = 0.04  # a face crop's label: the crop less this share of its side on eve
 MIN_FACE = 40  # zoom-ins start from faces at least this large (shorter side, pixels)
 DEFAULT_N = CLOSEUPS_N  # close-up photos written by default
 KEEP_VISIBLE = 0.6  # a face cut by a zoom-in window keeps its label when this share of it is inside
+COVER = (0.2, 0.4)  # share of a covered face's side under the band
+
+
+def cover_face(photo: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``photo`` with a dark, noisy band over ``COVER`` of the face ``box`` (x1, y1, x2, y2) from a random
+    side, as hair or a hand covers a face; a copy."""
+    out = photo.copy()
+    h, w = out.shape[:2]
+    x1, y1, x2, y2 = (int(v + 0.5) for v in np.clip(box, 0, [w, h, w, h]))
+    side = int(rng.integers(4))  # top, left, right, bottom
+    depth = rng.uniform(*COVER) * ((y2 - y1) if side in (0, 3) else (x2 - x1))
+    d = max(1, int(depth))
+    region = [(slice(y1, y1 + d), slice(x1, x2)), (slice(y1, y2), slice(x1, x1 + d)),
+              (slice(y1, y2), slice(x2 - d, x2)), (slice(y2 - d, y2), slice(x1, x2))][side]  # fmt: skip
+    patch = out[region]
+    out[region] = rng.integers(10, 50, patch.shape[:2])[..., None].astype(np.uint8)
+    return out
 
 
 @dataclass
 class CloseupReport:
     zoom_ins: int = 0
     pasted: int = 0
+    covered: int = 0
     faces: int = 0
     data_yaml: str = ""
     sources: dict[str, int] = field(default_factory=dict)
@@ -121,11 +143,14 @@ def make_closeups(
     seed: int = 0,
     grey_share: float = 0.3,
     progress: Callable | None = None,
+    cover_share: float = 0.0,
 ) -> CloseupReport:
     """Write ``n`` close-up photos (half pasted faces when ``face_roots`` are given) to ``out`` and a
     ``data.yaml`` whose train split is the source's train split plus these; val splits are the source's."""
     if n < 1:
         raise DataError(f"must be >= 1, got {n}", option="n")
+    if not 0.0 <= cover_share <= 1.0:
+        raise DataError(f"must be in [0, 1], got {cover_share}", option="cover_share")
     data_yaml = Path(data_yaml)
     train = read_split(data_yaml, "train")
     faces = _face_files(face_roots)
@@ -133,6 +158,7 @@ def make_closeups(
     (out / "images" / "train").mkdir(parents=True, exist_ok=True)
     (out / "labels" / "train").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    cover_rng = np.random.default_rng([seed, 1])  # its own stream: the same photos with or without covers
     report = CloseupReport(sources={"train_photos": len(train.images), "face_crops": len(faces)})
     n_paste = n // 2 if faces else 0
     steps = range(n)
@@ -162,6 +188,9 @@ def make_closeups(
             if rng.random() < grey_share:
                 photo = cv2.cvtColor(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
             report.zoom_ins += 1
+        if cover_share and cover_rng.random() < cover_share:
+            photo = cover_face(photo, boxes[int(np.argmax(box_area(np.asarray(boxes, float))))], cover_rng)
+            report.covered += 1
         name = f"closeup_{k:06d}"
         cv2.imwrite(str(out / "images" / "train" / f"{name}.jpg"), photo, [cv2.IMWRITE_JPEG_QUALITY, 90])
         h, w = photo.shape[:2]
