@@ -33,30 +33,15 @@ PROJECT="${PROJECT:-$HOME/.cache/ferkit/runs/detector_gpu}"
 OUT="${OUT:-$PROJECT/out}"
 START="$(date +%s)"
 
-if command -v fer >/dev/null 2>&1; then
-    FER=(fer)
-else  # the GPU machine: ferkit from this checkout, on the Python that holds PyTorch
-    export PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
-    FER=(python3 -m ferkit)
-fi
-mkdir -p "$PROJECT" "$OUT"
-LOG="$OUT/log.txt"
-say() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
-seconds_left() { echo $(( MINUTES * 60 - ($(date +%s) - START) - 60 )); }  # a minute kept for the figures
+source "$REPO/scripts/gpu_common.sh"  # FER, LOG, say, data_root
+seconds_left() {  # in this call, a minute kept for the figures
+    python3 -c "import time; print(int($MINUTES * 60 - (time.time() - $START) - 60))"
+}
 
 if [[ -z "${WIDER:-}" ]]; then
-    if [[ -d "$REPO/.gpu_data" ]]; then
-        DATA_ROOT="${DATA_ROOT:-/tmp/ferkit_data}"
-        if [[ ! -f "$DATA_ROOT/.unpacked" ]]; then
-            (cd "$REPO" && python3 -m tools.gpu_data unpack .gpu_data --out "$DATA_ROOT") | tee -a "$LOG"
-            touch "$DATA_ROOT/.unpacked"
-        fi
-        WIDER="$DATA_ROOT/wider_face"
-        FACES="${FACES:-$(ls -d "$DATA_ROOT"/fer2013 "$DATA_ROOT"/expw 2>/dev/null | tr '\n' ' ')}"
-    else
-        WIDER="$REPO/../shared/data/wider_face"
-        FACES="${FACES:-$REPO/../shared/data/fer2013 $REPO/../shared/data/expw}"
-    fi
+    data_root
+    WIDER="$DATA_ROOT/wider_face"
+    FACES="${FACES:-$(ls -d "$DATA_ROOT"/fer2013 "$DATA_ROOT"/expw 2>/dev/null | tr '\n' ' ')}"
 fi
 [[ -d "$WIDER" ]] || { echo "train_detector_gpu.sh: WIDER FACE root $WIDER not found (set WIDER)" >&2; exit 2; }
 

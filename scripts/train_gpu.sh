@@ -31,27 +31,11 @@ PROJECT="${PROJECT:-$HOME/.cache/ferkit/runs/gpu_recipe}"
 OUT="${OUT:-$PROJECT/out}"
 START="$(date +%s)"
 
-if command -v fer >/dev/null 2>&1; then
-    FER=(fer)
-else  # the GPU machine: ferkit from this checkout, on the Python that holds PyTorch
-    export PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
-    FER=(python3 -m ferkit)
-fi
-mkdir -p "$PROJECT" "$OUT"
-LOG="$OUT/log.txt"
-say() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
+source "$REPO/scripts/gpu_common.sh"  # FER, LOG, say, data_root
 
 if [[ -z "${DATA:-}" ]]; then
-    if [[ -d "$REPO/.gpu_data" ]]; then
-        DATA_ROOT="${DATA_ROOT:-/tmp/ferkit_data}"
-        if [[ ! -f "$DATA_ROOT/.unpacked" ]]; then
-            (cd "$REPO" && python3 -m tools.gpu_data unpack .gpu_data --out "$DATA_ROOT") | tee -a "$LOG"
-            touch "$DATA_ROOT/.unpacked"
-        fi
-        DATA="$DATA_ROOT/fer2013 $DATA_ROOT/expw"
-    else
-        DATA="$REPO/../shared/data/fer2013 $REPO/../shared/data/expw"
-    fi
+    data_root
+    DATA="$DATA_ROOT/fer2013 $DATA_ROOT/expw"
 fi
 DATA_ARGS=()
 for d in $DATA; do
