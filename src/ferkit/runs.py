@@ -80,17 +80,7 @@ class RunFolder:
 
     def clear(self, names: Sequence[str]) -> list[str]:
         """Remove the named files or folders (what an unfinished run left); the names that were there."""
-        present = [n for n in names if (self.path / n).exists()]
-        try:
-            for n in present:
-                target = self.path / n
-                if target.is_dir():
-                    shutil.rmtree(target)
-                else:
-                    target.unlink()
-        except OSError as exc:
-            raise ConfigError(f"cannot prepare {self.path}: {exc.strerror or exc}") from None
-        return present
+        return _remove(self.path, names)
 
 
 def next_run_dir(project: str | Path, name: str) -> Path:
@@ -114,6 +104,12 @@ def load_config_dict(path: str | Path) -> dict[str, Any]:
     return yaml.safe_load(Path(path).read_text()) or {}
 
 
+def check_folder(path: str | Path) -> None:
+    """Refuse an output folder path that names an existing file (a folder is created if missing)."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ConfigError(f"{path} is a file; give a folder (it is created if missing)", option="out")
+
+
 @contextlib.contextmanager
 def run_lock(folder: str | Path) -> Iterator[None]:
     """Hold ``folder`` for one run: a second run on it (from any process) is refused, naming the holder.
@@ -123,6 +119,7 @@ def run_lock(folder: str | Path) -> Iterator[None]:
     (Windows) no lock is taken.
     """
     folder = Path(folder)
+    check_folder(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -172,7 +169,6 @@ def _locked_fd(path: Path, fcntl) -> int:
 def absolute_source(path: str | Path) -> str:
     """The absolute path recorded as ``source_abs``, and by which resumable runs recognise a finished file."""
     return str(Path(path).expanduser().resolve())
-
 
 
 @dataclass(frozen=True)
@@ -275,17 +271,27 @@ def check_run_settings(out_dir: Path, settings: dict) -> None:
     _write(path, json.dumps(settings, indent=2) + "\n")
 
 
+def _remove(folder: Path, names: Sequence[str]) -> list[str]:
+    """Remove the named files or folders of ``folder``; the names that were there."""
+    present = [n for n in names if (folder / n).exists()]
+    try:
+        for n in present:
+            target = folder / n
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot prepare {folder}: {exc.strerror or exc}") from None
+    return present
+
+
 def open_run_folder(out_dir: Path, settings: dict, overwrite: bool, extra: Sequence[str] = ()) -> Resumed:
     """Make ``out_dir`` ready for a run with ``settings`` (``overwrite``: remove its results, run.json and
     the files or folders named in ``extra`` first); what it already holds."""
+    if overwrite and out_dir.exists():
+        _remove(out_dir, (RESULTS_FILE, RUN_FILE, *extra))
     try:
-        if overwrite and out_dir.exists():
-            for name in (RESULTS_FILE, RUN_FILE, *extra):
-                target = out_dir / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                else:
-                    target.unlink(missing_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot prepare {out_dir}: {exc.strerror or exc}") from None

@@ -179,3 +179,14 @@ def test_resume_from_another_working_directory_finds_its_data(tmp_path, relative
     assert json.loads((run / "data_report.json").read_text())["train"] > 0  # what was read, and skipped
     recorded = read_checkpoint(run / "last.pt")["train_config"]
     assert os.path.isabs(recorded["data"][0]) and os.path.isabs(recorded["project"])
+
+
+def test_a_file_where_a_run_folder_goes_is_refused_by_every_runner(tmp_path):
+    from ferkit.errors import ConfigError
+    from ferkit.runs import RunFolder
+
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me")
+    with pytest.raises(ConfigError, match="is a file; give a folder"), RunFolder(path).hold():
+        pass
+    assert path.read_text() == "keep me"

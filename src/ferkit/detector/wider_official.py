@@ -34,14 +34,12 @@ OFFICIAL_IOU = 0.5
 
 
 def _mat_files(root: Path) -> dict[str, Path] | None:
-    """The four .mat files under ``root``, or None if any is missing."""
-    found: dict[str, Path] = {}
-    for key, name in MAT_FILES.items():
-        hits = sorted(root.rglob(name))
-        if not hits:
-            return None
-        found[key] = hits[0]
-    return found
+    """The four .mat files under ``root`` (one walk of the tree), or None if any is missing."""
+    by_name: dict[str, Path] = {}
+    for path in sorted(root.rglob("*.mat")):
+        by_name.setdefault(path.name, path)
+    found = {key: by_name.get(name) for key, name in MAT_FILES.items()}
+    return found if all(found.values()) else None
 
 
 def is_wider_val_root(path: str | Path) -> bool:

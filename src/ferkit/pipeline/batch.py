@@ -32,7 +32,7 @@ from ferkit.imaging.draw import annotate
 from ferkit.pipeline.inputs import InputError, InputItem
 from ferkit.pipeline.pipeline import Pipeline
 from ferkit.pipeline.writers import error_reason, format_jsonl, save_crops, write_image, write_results_csv
-from ferkit.runs import RESULTS_CSV, RESULTS_FILE, RunFolder, absolute_source
+from ferkit.runs import RESULTS_CSV, RESULTS_FILE, RunFolder, absolute_source, check_folder
 from ferkit.types import ImageResult
 
 
@@ -104,8 +104,8 @@ class _Sink:
 def check_output_options(out: str | Path | None, save_annotated: bool | None, save_crops: bool) -> None:
     """Refuse output options that cannot work, before any model is loaded: ``out`` naming a file, or crops /
     annotated images asked for without an output folder (``save_annotated`` None means "by default")."""
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
-        raise ConfigError(f"{out} is a file; give a folder (it is created if missing)", option="out")
+    if out is not None:
+        check_folder(out)
     if out is None and (save_crops or save_annotated):
         asked = "save_crops" if save_crops else "annotate"
         raise ConfigError("writes files into the output folder: give one as well", option=asked)

@@ -106,9 +106,7 @@ def run_clips(
     options = options or VideoOptions()
     folder = RunFolder(Path(out)) if out is not None else None
     with folder.hold() if folder is not None else contextlib.nullcontext():
-        if folder is not None:
-            if folder.path.exists() and not folder.path.is_dir():
-                raise ConfigError(f"{folder.path} is a file; give a folder", option="out")
+        if folder is not None:  # (a file at ``out`` is refused by hold())
             folder.start({**pipeline.settings(), "video": options.to_dict()}, overwrite)
         for clip, name in zip(clips, clip_names(clips), strict=True):
             sub = folder.path / name if folder is not None else None

@@ -182,8 +182,6 @@ class _VideoWriter:
 
 def _prepare_out(folder: RunFolder, overwrite: bool, settings: dict, live: bool) -> dict | None:
     """Ready ``folder`` for this clip; the summary.json of a finished run with the same settings, if any."""
-    if folder.path.exists() and not folder.path.is_dir():
-        raise ConfigError(f"{folder.path} is a file; give a folder (it is created if missing)", option="out")
     present = [n for n in (*VIDEO_OUTPUTS, RUN_FILE) if (folder.path / n).exists()]
     if live and present and not overwrite:  # a camera or stream cannot be redone: never overwrite it
         raise ConfigError(
