@@ -139,6 +139,11 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
         """The per-request options (query parameters) of both detect routes."""
         return RunOptions(conf, max_faces, tta, min_face)
 
+    def cancel(futures: list) -> None:
+        for f in futures:
+            if f is not None:
+                f.cancel()  # queued images are then dropped by the batcher, unrun
+
     def submit(images: list[tuple[object, str]], options: RunOptions) -> list:
         """Queue every decoded image (None: nothing to run); all or none (503 when the queue is full)."""
         futures: list = []
@@ -146,9 +151,7 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
             for image, name in images:
                 futures.append(state["batcher"].submit(image, name, options) if image is not None else None)
         except ServerBusyError as exc:
-            for f in futures:
-                if f is not None:
-                    f.cancel()
+            cancel(futures)
             raise ApiError(503, "busy", str(exc), "queue_size", {"retry-after": "1"}) from None
         return futures
 
@@ -157,9 +160,7 @@ def create_app(pipeline, config: ServeConfig | None = None) -> FastAPIOffline:
             waiting = [asyncio.wrap_future(f) for f in futures if f is not None]
             done = iter(await asyncio.wait_for(asyncio.gather(*waiting), config.timeout_s))
         except asyncio.TimeoutError:
-            for f in futures:
-                if f is not None:
-                    f.cancel()
+            cancel(futures)
             raise ApiError(504, "timeout", f"no result within {config.timeout_s} s", "timeout_s") from None
         return [next(done) if f is not None else None for f in futures]
 
