@@ -90,7 +90,8 @@ def test_auto_picks_the_fastest_installed_backend_on_cpu(monkeypatch):
         ("tensorrt", CPU, None, "unknown backend 'tensorrt'"),
         ("openvino", CPU, "openvino", "pip install openvino"),
         ("onnx", CPU, "onnxruntime", r"needs onnxruntime, not installed here: pip install 'ferkit\[onnx\]'"),
-        ("torch", CPU, "ultralytics", r"needs PyTorch, not installed here: pip install 'ferkit\[torch\]'"),
+        ("torch", CPU, "ultralytics", r"needs ultralytics, not installed here: pip install 'ferkit\[torch\]"),
+        ("torch", CPU, "torch", r"'torch' needs torch, not installed here: pip install 'ferkit\[torch\]'"),
         ("openvino", torch.device("cuda"), None, "runs on the CPU"),
     ],
 )
@@ -99,6 +100,20 @@ def test_backend_errors(monkeypatch, name, device, missing, message):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == missing else real(n, *a))
     with pytest.raises(ConfigError, match=message):
         resolve_backend(name, device)
+
+
+@pytest.mark.parametrize(("kind", "runs"), [("classifier", True), ("detector", False)])
+def test_the_torch_backend_needs_ultralytics_for_the_detector_only(monkeypatch, kind, runs):
+    real = importlib.util.find_spec
+    hide = "ultralytics"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == hide else real(n, *a))
+    ref = resolve(kind, str(packaged_weights(kind)))  # a checkpoint of one's own: auto picks torch
+    for name in ("torch", "auto"):
+        if runs:
+            assert resolve_backend(name, CPU, ref) == "torch"
+        else:
+            with pytest.raises(ConfigError, match="needs ultralytics"):
+                resolve_backend(name, CPU, ref)
 
 
 def test_export_a_classifier_to_onnx_and_openvino(tiny_classifier, tmp_path):

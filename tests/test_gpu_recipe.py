@@ -36,9 +36,26 @@ def test_a_missing_shard_stops_the_unpack_naming_it(tmp_path, fer_folder):
         gpu_data.unpack(tmp_path / "packed", tmp_path / "out")
 
 
+# The lent GPU machine's Python, as found there on 2026-12-04: PyTorch, but neither ultralytics nor
+# albumentations, and an older typer whose options have no display_type.
+GPU_MACHINE_SITE = """
+import sys
+sys.modules["ultralytics"] = None
+sys.modules["albumentations"] = None
+import typer.core
+for k in typer.core.TyperOption.__mro__:
+    if "display_type" in vars(k):
+        delattr(k, "display_type")
+"""
+
+
 def _recipe(tmp_path: Path, data: Path) -> str:
+    site = tmp_path / "gpu_site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(GPU_MACHINE_SITE)
     env = {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
         "DEVICE": "cpu",
         "DATA": str(data),
         "EPOCHS": "1",
@@ -58,6 +75,8 @@ def _recipe(tmp_path: Path, data: Path) -> str:
 
 
 def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, fer_folder):
+    """As on the GPU machine (:data:`GPU_MACHINE_SITE`): the classifier recipe needs neither ultralytics
+    nor albumentations."""
     out = _recipe(tmp_path, fer_folder)
     assert "training teacher_s0" in out and "training teacher_s1" in out and "training student" in out
     assert "distillation: scoring" in out

@@ -21,7 +21,7 @@ import numpy as np
 from ferkit.config import DEFAULT_PRECISION, check_backend_name, check_precision_name
 from ferkit.device import onnxruntime_cuda
 from ferkit.errors import ConfigError, MissingExtraError, WeightsError, first_line
-from ferkit.extras import installed
+from ferkit.extras import missing
 from ferkit.weights import WeightsRef, resolve, shipped_export, weights_sha256
 
 if TYPE_CHECKING:
@@ -33,10 +33,15 @@ RUNTIME_EXTRAS = {"onnx": "onnx", "torch": "torch"}  # the ferkit extra that bri
 CPU_PREFERENCE = ("openvino", "onnx", "torch")
 
 
-def backend_installed(backend: str) -> bool:
-    """Whether the runtime of ``backend`` can be imported (torch: PyTorch and ultralytics)."""
+# what the torch backend imports for a kind of model (None: the whole torch extra, ultralytics included)
+TORCH_PACKAGES: dict[str | None, tuple[str, ...] | None] = {"classifier": ("torch", "torchvision")}
+
+
+def backend_installed(backend: str, kind: str | None = None) -> bool:
+    """Whether the runtime of ``backend`` can be imported for a ``kind`` of model (torch: PyTorch, and
+    ultralytics unless it runs a classifier)."""
     if backend == "torch":
-        return installed("torch")
+        return not missing("torch", TORCH_PACKAGES.get(kind))
     return importlib.util.find_spec(RUNTIME_PACKAGES[backend]) is not None
 
 
@@ -71,6 +76,7 @@ def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | No
     install; OpenVINO runs on CPUs only here. An exported ``ref`` with backend torch is a WeightsError, and
     so is an OpenVINO export with another backend."""
     norm = check_backend_name(name)
+    kind = ref.kind if ref is not None else None
     exported = ref is not None and ref.exported
     if norm == "torch" and exported:
         raise WeightsError(f"{ref.path} is an exported model: use backend onnx or openvino")
@@ -79,8 +85,9 @@ def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | No
     if ref is not None and ref.format == "openvino":
         norm = "openvino"
     if norm == "auto" and ref is not None and not exported and not ref.shipped:
-        if not backend_installed("torch"):
-            what = f"{ref.spec} is a PyTorch checkpoint (or pass its .onnx from fer export): it needs PyTorch"
+        if not backend_installed("torch", kind):
+            needed = ", ".join(missing("torch", TORCH_PACKAGES.get(kind)))
+            what = f"{ref.spec} is a PyTorch checkpoint (or pass its .onnx from fer export): needs {needed}"
             raise MissingExtraError(what, extra="torch")
         return "torch"  # a checkpoint of the user's own
     if norm == "auto":
@@ -89,12 +96,13 @@ def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | No
         if device.type != "cpu":
             return "torch"
         for b in CPU_PREFERENCE:
-            if backend_installed(b):
+            if backend_installed(b, kind):
                 return b
         raise MissingExtraError("inference needs a runtime (OpenVINO, ONNX Runtime or PyTorch)", extra="onnx")
-    if not backend_installed(norm):
+    if not backend_installed(norm, kind):
         if norm in RUNTIME_EXTRAS:
-            what = f"backend {norm!r} needs {RUNTIME_PACKAGES.get(norm, 'PyTorch')}"
+            absent = ", ".join(missing("torch", TORCH_PACKAGES.get(kind))) if norm == "torch" else ""
+            what = f"backend {norm!r} needs {absent or RUNTIME_PACKAGES[norm]}"
             raise MissingExtraError(what, extra=RUNTIME_EXTRAS[norm])
         raise ConfigError(
             f"backend {norm!r} needs a package that is not installed: pip install {RUNTIME_PACKAGES[norm]}"

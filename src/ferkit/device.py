@@ -116,14 +116,15 @@ def cpu_has_bf16() -> bool:
 
 
 def autocast_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
-    """The mixed-precision dtype training uses on ``device``: float16 on CUDA, bfloat16 on a CPU with native
-    bf16, None (full float32) elsewhere or when ``enabled`` is False."""
+    """The mixed-precision dtype training uses on ``device``: bfloat16 on a GPU that computes it (no loss
+    scaling, so no wait for the GPU at every step) or a CPU with native bf16, float16 on older GPUs, None
+    (full float32) elsewhere or when ``enabled`` is False."""
     if not enabled:
         return None
     import torch
 
     if device.type == "cuda":
-        return torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     if device.type == "cpu" and cpu_has_bf16():
         return torch.bfloat16
     return None

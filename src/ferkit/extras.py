@@ -20,18 +20,19 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 }
 
 
-def missing(extra: str) -> list[str]:
-    """The packages of ``extra`` that cannot be imported here."""
-    return [name for name in EXTRAS[extra] if importlib.util.find_spec(name) is None]
+def missing(extra: str, only: tuple[str, ...] | None = None) -> list[str]:
+    """The packages of ``extra`` (or those of them in ``only``) that cannot be imported here."""
+    names = [name for name in EXTRAS[extra] if only is None or name in only]
+    return [name for name in names if importlib.util.find_spec(name) is None]
 
 
 def installed(extra: str) -> bool:
     return not missing(extra)
 
 
-def require(extra: str, what: str) -> None:
-    """A MissingExtraError naming ``what`` and the extra that brings it, unless all of its packages are
-    importable."""
-    absent = missing(extra)
+def require(extra: str, what: str, only: tuple[str, ...] | None = None) -> None:
+    """A MissingExtraError naming ``what`` and the extra that brings it, unless all of its packages (or
+    those in ``only``: the ones a command imports) are importable."""
+    absent = missing(extra, only)
     if absent:
         raise MissingExtraError(what + f" needs {', '.join(absent)}", extra=extra)

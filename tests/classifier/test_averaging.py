@@ -103,3 +103,35 @@ def test_no_snapshots_by_default(tmp_path, fer_folder):
         data=[str(fer_folder)], epochs=1, batch_size=8, device="cpu", project=str(tmp_path)
     )
     assert not (fit(config, log=lambda *_: None) / "epochs").exists()
+
+
+def _steps(model: torch.nn.Module, opt, n: int, *emas) -> None:
+    for _ in range(n):
+        model(torch.randn(8, 1, 8, 8)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        for ema in emas:
+            ema.update_parameters(model)
+
+
+def test_ema_matches_torchs_averaged_model_and_resumes_from_its_state():
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from ferkit.classifier.loop import make_ema
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.Linear(144, 3)
+    )
+    ours = make_ema(model, 0.9)
+    theirs = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    _steps(model, opt, 4, ours, theirs)
+    resumed = make_ema(model, 0.9)
+    resumed.load_state_dict(theirs.state_dict())  # a run saved by torch's class goes on with ours
+    _steps(model, opt, 3, ours, theirs, resumed)
+    want = theirs.state_dict()
+    for got in (ours.state_dict(), resumed.state_dict()):
+        assert got.keys() == want.keys()
+        assert all(torch.equal(got[k], want[k]) for k in want)
+    assert int(want["n_averaged"]) == 7

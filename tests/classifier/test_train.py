@@ -279,7 +279,8 @@ def test_init_with_other_classes_is_refused(tmp_path, fer_folder, tiny_classifie
         ("cpu", True, True, torch.bfloat16),
         ("cpu", False, True, None),  # emulated bf16 would be slower than float32
         ("cpu", True, False, None),
-        ("cuda", False, True, torch.float16),
+        ("cuda", False, True, torch.float16),  # a GPU without bf16: float16 with loss scaling
+        ("cuda", True, True, torch.bfloat16),  # no loss scaling: no wait for the GPU at each step
         ("cuda", True, False, None),
         ("mps", True, True, None),
     ],
@@ -288,6 +289,7 @@ def test_mixed_precision_dtype(monkeypatch, device, native_bf16, enabled, expect
     import ferkit.device
 
     monkeypatch.setattr(ferkit.device, "cpu_has_bf16", lambda: native_bf16)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native_bf16)
     assert ferkit.device.autocast_dtype(torch.device(device), enabled) == expected
 
 

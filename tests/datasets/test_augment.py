@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from ferkit.datasets import augment
 from ferkit.datasets.augment import AugmentRanges, BatchAugment, jpeg_table
 
 
@@ -179,3 +180,26 @@ def test_non_multiple_of_eight_sizes_go_through_jpeg():
     aug = BatchAugment(44)
     out = aug.apply(x, only(aug.sample(3), "jpeg"))
     assert out.shape == (3, 1, 44, 44)
+
+
+def test_parameters_sent_to_a_device_in_one_packed_copy_give_the_same_augmentation(monkeypatch):
+    x = faces(32)
+    aug = BatchAugment(48, strength=1.5, seed=3)
+    p = aug.sample(32)
+    plain = aug.apply(x, p)
+    packed = augment._packed(p)
+    assert packed.shape == (len(p), 32) and packed.dtype == torch.float32
+    calls = []
+
+    def one_copy(params, device):
+        calls.append(device)
+        return augment._unpacked(params, augment._packed(params))
+
+    monkeypatch.setattr(augment, "_to_device", one_copy)
+    assert torch.equal(aug.apply(x, p), plain)
+    assert len(calls) == 1
+    back = augment._unpacked(p, packed)
+    assert all(
+        back[k].dtype == v.dtype and torch.equal(back[k], v.float() if v.dtype != torch.bool else v)
+        for k, v in p.items()
+    )

@@ -62,7 +62,7 @@ class ClassifierTrainConfig:
     patience: int = 20
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
-    amp: bool = True  # mixed precision: float16 on CUDA, bfloat16 on CPUs with native bf16
+    amp: bool = True  # mixed precision: bfloat16 where computed natively (GPU or CPU), else float16 on CUDA
     seed: int = 0
     project: str = "runs/classifier"
     name: str = "train"

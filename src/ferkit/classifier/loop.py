@@ -107,11 +107,45 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: ClassifierTrainConf
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def make_ema(model: nn.Module, decay: float) -> AveragedModel | None:
+class EMA(AveragedModel):
+    """torch's exponential moving average of the weights and batch-norm statistics, whose per-step update
+    never reads the device: :class:`AveragedModel` tests its step count (a device tensor) twice a step, which
+    on a GPU waits for all queued work. The count is read once and then kept on the host as well; the state
+    dict is AveragedModel's, so runs saved by either resume with the other."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        super().__init__(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self._steps: int | None = None
+
+    def load_state_dict(self, *args, **kwargs):
+        self._steps = None  # read again from the loaded n_averaged
+        return super().load_state_dict(*args, **kwargs)
+
+    @torch.no_grad()
+    def update_parameters(self, model: nn.Module) -> None:
+        if self._steps is None:
+            self._steps = int(self.n_averaged)
+        mine = [*self.module.parameters(), *self.module.buffers()]
+        theirs = [*model.parameters(), *model.buffers()]
+        if self._steps == 0:
+            torch._foreach_copy_(mine, theirs)
+        else:
+            groups: dict[tuple, tuple[list, list]] = {}
+            for a, b in zip(mine, theirs, strict=True):
+                pair = groups.setdefault((a.device, a.dtype), ([], []))
+                pair[0].append(a)
+                pair[1].append(b)
+            for a, b in groups.values():
+                self.multi_avg_fn(a, b, None)
+        self.n_averaged += 1
+        self._steps += 1
+
+
+def make_ema(model: nn.Module, decay: float) -> EMA | None:
     """An exponential moving average of ``model``'s weights and batch-norm statistics (None if decay is 0)."""
     if decay <= 0:
         return None
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return EMA(model, decay)
 
 
 def distillation_loss(logits: torch.Tensor, teacher_logp: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -134,7 +168,7 @@ def train_one_epoch(
     distill_alpha: float = 0.0,
     temperature: float = 1.0,
     amp_dtype: torch.dtype | None = None,
-    ema: AveragedModel | None = None,
+    ema: EMA | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss and accuracy (against each image's most likely label).
 

@@ -33,7 +33,10 @@ class _PlainHelp:
             if p.is_flag:
                 p.metavar = ""
                 continue
-            label = p.display_type(ctx).strip("<>")
+            display_type = getattr(p, "display_type", None)  # older typer: no type labels to replace
+            if display_type is None:
+                continue
+            label = display_type(ctx).strip("<>")
             inner = label[5:-1] if label.startswith("list[") else label
             if inner in METAVARS:
                 p.metavar = METAVARS[inner]
@@ -107,16 +110,16 @@ def fer_errors(fn):
     return wrapper
 
 
-def needs(extra: str, what: str):
-    """A command that cannot run without the optional ``extra`` (:mod:`ferkit.extras`): without it, one
-    line naming what to install, before anything loads."""
+def needs(extra: str, what: str, only: tuple[str, ...] | None = None):
+    """A command that cannot run without the optional ``extra`` (:mod:`ferkit.extras`; of it, only the
+    packages in ``only`` when given): without it, one line naming what to install, before anything loads."""
 
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             from ferkit.extras import require
 
-            require(extra, what)
+            require(extra, what, only)
             return fn(*args, **kwargs)
 
         return wrapper

@@ -37,7 +37,7 @@ _TIMING = ("epochs", "hours", "session_hours")  # None: the config's default, or
 
 @app.command("train-classifier")
 @fer_errors
-@needs("train", "training")
+@needs("train", "training", only=("torch", "torchvision"))  # the classifier imports neither of the others
 def train_classifier(
     data: Annotated[
         list[str] | None,
@@ -152,7 +152,7 @@ def train_classifier(
     threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = _C.threads,
     amp: Annotated[
         bool,
-        typer.Option(help="Mixed precision: float16 on CUDA, bfloat16 on CPUs that compute it natively."),
+        typer.Option(help="Mixed precision: bfloat16 where computed natively (GPU, CPU), else fp16 on CUDA."),
     ] = _C.amp,
     seed: int = _C.seed,
     project: Annotated[str, typer.Option(help="Parent folder of run folders.")] = _C.project,

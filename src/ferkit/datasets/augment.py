@@ -8,6 +8,7 @@ a run draws the same augmentation on any device and its state can be saved for a
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -74,18 +75,25 @@ class AugmentRanges:
         )
 
 
-def _dct_matrix() -> torch.Tensor:
+@functools.cache
+def _dct_matrix(device: torch.device) -> torch.Tensor:
+    """The 8x8 DCT-II matrix, made once per device (no copy to the device at every batch)."""
     k = torch.arange(8, dtype=torch.float64)
     d = torch.cos((2 * k[None, :] + 1) * k[:, None] * math.pi / 16) * math.sqrt(2 / 8)
     d[0] /= math.sqrt(2)
-    return d.float()
+    return d.float().to(device)
+
+
+@functools.cache
+def _jpeg_luma(device: torch.device) -> torch.Tensor:
+    return torch.tensor(_JPEG_LUMA, dtype=torch.float32).to(device)
 
 
 def jpeg_table(quality: torch.Tensor) -> torch.Tensor:
     """(N, 8, 8) luminance quantisation tables of JPEG qualities 1-100 (the IJG scaling)."""
     q = quality.float().clamp(1, 100)
     scale = torch.where(q < 50, 5000 / q, 200 - 2 * q)
-    base = torch.tensor(_JPEG_LUMA, dtype=torch.float32, device=q.device)
+    base = _jpeg_luma(q.device)
     return torch.floor((base * scale[:, None, None] + 50) / 100).clamp(1, 255)
 
 
@@ -141,31 +149,59 @@ class BatchAugment:
         return self.apply(images, self.sample(len(images)))
 
     def apply(self, images: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Carry out the parameters ``p`` on (N, S, S) uint8 ``images``; returns (N, 1, S, S) in [0, 1]."""
+        """Carry out the parameters ``p`` (CPU tensors) on (N, S, S) uint8 ``images``; returns (N, 1, S, S)
+        in [0, 1].
+
+        Every choice that depends on the draws (which images a family touches, the sizes and the blur
+        radius) is read from the CPU parameters, and the parameters go to the device in one copy, so that on
+        a GPU a batch queues its work without waiting for the device once.
+        """
         x = images.float().div_(255.0).unsqueeze(1)
-        p = {k: v.to(x.device) for k, v in p.items()}
+        d = _to_device(p, x.device)
         if p["affine"].any() or p["flip"].any():
-            x = _affine(x, p)
+            x = _affine(x, d)
         x = _subset(x, p["downscale"], lambda v, i: _down_up(v, p["factor"][i]))
-        x = _subset(x, p["jpeg"], lambda v, i: _jpeg(v, p["quality"][i]))
-        light = p["light"].float()[:, None, None, None]
-        a = 1 + (p["contrast"][:, None, None, None] - 1) * light
-        b = p["brightness"][:, None, None, None] * light
+        x = _subset(x, p["jpeg"], lambda v, i: _jpeg(v, d["quality"][i.to(x.device)]))
+        light = d["light"].float()[:, None, None, None]
+        a = 1 + (d["contrast"][:, None, None, None] - 1) * light
+        b = d["brightness"][:, None, None, None] * light
         x = (x * a + b).clamp_(0, 1)
-        gamma = torch.where(p["gamma_on"], p["gamma"], torch.ones_like(p["gamma"]))
+        gamma = torch.where(d["gamma_on"], d["gamma"], torch.ones_like(d["gamma"]))
         x = x.pow(gamma[:, None, None, None])
         x = _subset(x, p["blur"], lambda v, i: _blur(v, p["sigma"][i]))
-        x = x * ~_erase_mask(p, x.shape[-1])[:, None]
+        x = x * ~_erase_mask(d, x.shape[-1])[:, None]
         return x.mul_(255).round_().div_(255)  # back on the uint8 grid inference sees
 
 
+def _to_device(p: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """``p`` on ``device`` through one copy of :func:`packed` parameters."""
+    if device.type == "cpu":
+        return p
+    packed = _packed(p)
+    if device.type == "cuda":
+        packed = packed.pin_memory()
+    return _unpacked(p, packed.to(device, non_blocking=True))
+
+
+def _packed(p: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The parameters as one (K, N) float32 tensor, in ``p``'s order."""
+    return torch.stack([v.float() for v in p.values()])
+
+
+def _unpacked(p: dict[str, torch.Tensor], packed: torch.Tensor) -> dict[str, torch.Tensor]:
+    """:func:`_packed` back into ``p``'s names and dtypes (booleans as booleans)."""
+    return {k: packed[j] > 0.5 if v.dtype == torch.bool else packed[j] for j, (k, v) in enumerate(p.items())}
+
+
 def _subset(x: torch.Tensor, on: torch.Tensor, fn) -> torch.Tensor:
-    """``x`` with ``fn(x[idx], idx)`` written into the images where ``on`` is true."""
+    """``x`` with ``fn(x[idx], idx)`` written into the images where ``on`` (a CPU tensor) is true; ``idx``
+    is given on the CPU."""
     idx = on.nonzero().flatten()
     if idx.numel() == 0:
         return x
+    at = idx.to(x.device, non_blocking=True)
     x = x.clone()
-    x[idx] = fn(x[idx], idx)
+    x[at] = fn(x[at], idx)
     return x
 
 
@@ -192,12 +228,12 @@ def _affine(x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def _down_up(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """Each image shrunk to ``factor`` of its side (area) and enlarged back (bilinear): a small face."""
+    """Each image shrunk to ``factor`` (CPU) of its side (area) and enlarged back (bilinear): a small face."""
     side = x.shape[-1]
     small = (factor * side).round().clamp(min=2).long()
     out = torch.empty_like(x)
     for k in small.unique().tolist():
-        i = (small == k).nonzero().flatten()
+        i = (small == k).nonzero().flatten().to(x.device, non_blocking=True)
         down = F.interpolate(x[i], size=(k, k), mode="area")
         out[i] = F.interpolate(down, size=(side, side), mode="bilinear", align_corners=False)
     return out
@@ -210,7 +246,7 @@ def _jpeg(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     v = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
     hh, ww = h + ph, w + pw
     blocks = (v[:, 0] * 255 - 128).reshape(n, hh // 8, 8, ww // 8, 8).transpose(2, 3)
-    d = _dct_matrix().to(x.device)
+    d = _dct_matrix(x.device)
     table = jpeg_table(quality)[:, None, None]
     coef = d @ blocks @ d.T
     blocks = d.T @ (torch.round(coef / table) * table) @ d
@@ -219,9 +255,10 @@ def _jpeg(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
 
 
 def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """A Gaussian blur of its own sigma per image (separable, reflected borders)."""
+    """A Gaussian blur of its own sigma (CPU) per image (separable, reflected borders)."""
     n, _, h, w = x.shape
     radius = max(1, math.ceil(3 * float(sigma.max())))
+    sigma = sigma.to(x.device, non_blocking=True)
     t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
     k = torch.exp(-(t[None] ** 2) / (2 * sigma[:, None] ** 2))
     k = k / k.sum(1, keepdim=True)
