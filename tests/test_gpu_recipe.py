@@ -66,6 +66,7 @@ def _recipe(tmp_path: Path, data: Path) -> str:
         "MINUTES": "20",
         "PROJECT": str(tmp_path / "runs"),
         "OUT": str(tmp_path / "out"),
+        "WHEELS": str(tmp_path / "no_wheels"),  # not the checkout's .whl, fetched for the GPU machine
     }
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "train_gpu.sh")], env=env, capture_output=True, text=True, timeout=600
@@ -120,7 +121,7 @@ def test_detector_gpu_recipe_dry_run_trains_evaluates_and_resumes(tmp_path, fer_
         **os.environ, "DEVICE": "cpu", "WIDER": str(_tiny_wider(tmp_path / "w")), "FACES": str(fer_folder),
         "MODELS": "yolo11p-face", "EPOCHS": "2", "IMGSZ": "64", "BATCH": "4", "WORKERS": "0", "CLOSEUPS": "4",
         "VAL_EVENTS": "1--Handshaking", "MINUTES": "20", "PROJECT": str(tmp_path / "runs"),
-        "OUT": str(tmp_path / "out"),
+        "OUT": str(tmp_path / "out"), "WHEELS": str(tmp_path / "no_wheels"),
     }  # fmt: skip
 
     def call() -> str:
@@ -146,3 +147,49 @@ def test_a_wider_root_is_carried_with_its_ground_truth(tmp_path):
     gt = "wider_face/wider_face_split/wider_face_train_bbx_gt.txt"
     assert (tmp_path / "out" / gt).read_text() == (tmp_path / "data" / gt).read_text()
     assert len(list((tmp_path / "out" / "wider_face" / "WIDER_train" / "images").rglob("*.jpg"))) == 16
+
+
+def _wheel(folder: Path, name: str) -> Path:
+    """A minimal pure-Python wheel of a package ``name`` whose module says its name."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-0.1-py3-none-any.whl"
+    info = f"{name}-0.1.dist-info"
+    files = {
+        f"{name}/__init__.py": f"NAME = {name!r}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    with zipfile.ZipFile(path, "w") as z:
+        for arc, text in files.items():
+            z.writestr(arc, text)
+        z.writestr(f"{info}/RECORD", "".join(f"{a},,\n" for a in files) + f"{info}/RECORD,,\n")
+    return path
+
+
+def test_carried_wheels_are_installed_once_and_importable(tmp_path):
+    _wheel(tmp_path / "whl", "ferkit_probe_pkg")
+    env = {**os.environ, "REPO": str(ROOT), "PROJECT": str(tmp_path / "p"), "OUT": str(tmp_path / "o"),
+           "WHEELS": str(tmp_path / "whl"), "SITE": str(tmp_path / "site")}  # fmt: skip
+    script = 'source "$REPO/scripts/gpu_common.sh"; python3 -c "import ferkit_probe_pkg as m; print(m.NAME)"'
+    runs = [subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    assert runs[0].stdout.count("ferkit_probe_pkg") == 1 and "installed 1 carried wheel" in runs[0].stdout
+    assert "installed" not in runs[1].stdout and runs[1].stdout.strip() == "ferkit_probe_pkg"  # once
+
+
+def test_wheels_are_grouped_into_calls_under_the_carry_limit(tmp_path):
+    from tools import gpu_wheels
+
+    sizes = {"a": 30, "b": 20, "c": 10, "d": 5, "e": 40}  # MiB
+    for name, mib in sizes.items():
+        (tmp_path / f"{name}.whl").write_bytes(b"\0" * (mib * 2**20))
+    groups = gpu_wheels.calls(sorted(tmp_path.glob("*.whl")), limit_mib=36)
+    named = [sorted(p.stem for p in g) for g in groups]
+    assert sorted(sum(named, [])) == sorted(sizes)  # every wheel once
+    assert ["e"] in named  # over the limit: alone
+    for g in named:
+        assert len(g) == 1 or sum(sizes[n] for n in g) <= 36
+    assert len(groups) == 3  # e | a, d | b, c
+    assert all(r.count("==") == 1 for r in gpu_wheels.requirements())
