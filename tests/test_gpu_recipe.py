@@ -187,7 +187,7 @@ def test_wheels_are_grouped_into_calls_under_the_carry_limit(tmp_path):
         (tmp_path / f"{name}.whl").write_bytes(b"\0" * (mib * 2**20))
     groups = gpu_wheels.calls(sorted(tmp_path.glob("*.whl")), limit_mib=36)
     named = [sorted(p.stem for p in g) for g in groups]
-    assert sorted(sum(named, [])) == sorted(sizes)  # every wheel once
+    assert sorted(n for g in named for n in g) == sorted(sizes)  # every wheel once
     assert ["e"] in named  # over the limit: alone
     for g in named:
         assert len(g) == 1 or sum(sizes[n] for n in g) <= 36

@@ -55,7 +55,7 @@ def download(out: Path, reqs: list[str]) -> list[Path]:
 
 
 def calls(wheels: list[Path], limit_mib: float = CALL_MIB) -> list[list[Path]]:
-    """``wheels`` in groups of at most ``limit_mib`` each, largest first (one wheel over it: a group alone)."""
+    """``wheels`` in groups of at most ``limit_mib`` each, largest first (a wheel over it: alone)."""
     groups: list[list[Path]] = []
     sizes: list[float] = []
     for w in sorted(wheels, key=lambda p: p.stat().st_size, reverse=True):

@@ -203,3 +203,16 @@ def test_parameters_sent_to_a_device_in_one_packed_copy_give_the_same_augmentati
         back[k].dtype == v.dtype and torch.equal(back[k], v.float() if v.dtype != torch.bool else v)
         for k, v in p.items()
     )
+
+
+def test_a_batch_is_augmented_on_its_device_without_reading_the_device_back():
+    """On a GPU every read-back (``.any()``, ``nonzero``, ``.item()``...) waits for all queued work; on
+    PyTorch's ``meta`` device, which holds no data, each one raises."""
+    from ferkit.classifier.data import TrainBatches
+
+    images = faces(40).numpy()
+    targets = np.eye(7, dtype=np.float32)[np.arange(40) % 7]
+    augment = BatchAugment(48, 1.5, seed=1)
+    batches = TrainBatches(images, targets, augment, 0.5, 0.25, 16, torch.device("meta"))
+    shapes = [tuple(x.shape) for x, _, _ in batches]
+    assert shapes == [(16, 1, 48, 48)] * 2

@@ -109,9 +109,10 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: ClassifierTrainConf
 
 class EMA(AveragedModel):
     """torch's exponential moving average of the weights and batch-norm statistics, whose per-step update
-    never reads the device: :class:`AveragedModel` tests its step count (a device tensor) twice a step, which
-    on a GPU waits for all queued work. The count is read once and then kept on the host as well; the state
-    dict is AveragedModel's, so runs saved by either resume with the other."""
+    sends nothing to the device: :class:`AveragedModel` copies its step count (a CPU tensor) to the GPU at
+    every step, a blocking copy that waits for all queued work, although the EMA update never uses it. The
+    count is kept on the host; the state dict is AveragedModel's, so runs saved by either resume with the
+    other."""
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         super().__init__(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
