@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from ferkit.errors import DataError
-from ferkit.imaging.images import read_image, to_bgr8
+from ferkit.imaging.images import is_pattern, read_image, to_bgr8
 
 
 @pytest.mark.parametrize(
@@ -91,3 +91,20 @@ def test_unknown_files_stay_a_data_error_after_ultralytics_patches_pil(bad_image
     _ultralytics()  # replaces PIL.Image.open with a version that looks for a HEIF plugin
     with pytest.raises(DataError, match="not an image"):
         read_image(bad_images["text"])
+
+
+@pytest.mark.parametrize(
+    ("name", "exists", "pattern"),
+    [
+        ("*.jpg", False, True),
+        ("shots/img_?.png", False, True),
+        ("img_[0-9].png", False, True),
+        ("img_[1].png", True, False),  # a file whose name holds a bracket is that file
+        ("plain.jpg", False, False),
+    ],
+)
+def test_is_pattern(tmp_path, monkeypatch, name, exists, pattern):
+    monkeypatch.chdir(tmp_path)
+    if exists:
+        (tmp_path / name).write_bytes(b"")
+    assert is_pattern(name) is pattern

@@ -230,7 +230,9 @@ def detect_and_classify(
             video_options = replace(video_options, batch_size=1)  # a live camera: each frame as it comes
         if no_detect or save_crops or tile:
             raise ConfigError("--no-detect, --save-crops and --tile are for images; a video takes none")
-        several = len(videos) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in paths or [])
+        from ferkit.imaging.images import is_pattern
+
+        several = len(videos) > 1 or any(Path(p).is_dir() or is_pattern(p) for p in paths or [])
         if not several:
             from ferkit.video.source import parse_source
 

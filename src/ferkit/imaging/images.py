@@ -44,6 +44,11 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def is_pattern(raw: str) -> bool:
+    """Whether the input ``raw`` is a glob: it holds one of ``*?[`` and names no existing path."""
+    return any(c in raw for c in "*?[") and not Path(raw).expanduser().exists()
+
+
 def unread_format(path: Path) -> str | None:
     """Why a file named as an image is not read (a format ferkit does not decode), or None."""
     suffix = path.suffix.lower()

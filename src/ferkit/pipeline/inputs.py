@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferkit.imaging.images import is_image_file, unread_format
+from ferkit.imaging.images import is_image_file, is_pattern, unread_format
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def collect_inputs(paths: list[str], recursive: bool = False) -> Inputs:
     names: set[str] = set()
     for raw in paths:
         p = Path(raw).expanduser()
-        if any(c in raw for c in "*?[") and not p.exists():
+        if is_pattern(raw):
             matches = sorted(Path(m) for m in glob.glob(raw, recursive=True))
             files = [m for m in matches if m.is_file()]
             if not files:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ferkit.errors import ConfigError, DataError
-from ferkit.imaging.images import is_image_file
+from ferkit.imaging.images import is_image_file, is_pattern
 from ferkit.runs import RunFolder
 from ferkit.video.config import STREAM_SCHEMES, VIDEO_SUFFIXES, VideoOptions, is_video_input
 from ferkit.video.run import VideoSummary, run_video
@@ -55,7 +55,7 @@ def video_inputs(paths: Sequence[str], recursive: bool = False) -> list[str] | N
                 videos.extend(map(str, clips))
             else:
                 others.append(raw)
-        elif any(c in raw for c in "*?[") and not p.exists():
+        elif is_pattern(raw):
             matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))]
             clips = [m for m in matches if _is_clip(m)]
             if clips and len(clips) == len(matches):
