@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The classifier recipe for a lent GPU, in one call of at most MINUTES minutes, resumable between calls:
-#   1. SEEDS teachers (ARCH, default alexnet_m) from scratch, a cosine schedule of up to EPOCHS epochs cut to
-#      the time each gets (--hours), weights averaged by EMA;
+#   1. SEEDS teachers (ARCH, default alexnet_m) from scratch, or from CARRIED/teacher_sN.pt (an earlier
+#      session's OUT) when there, a cosine schedule of up to EPOCHS epochs cut to the time each gets
+#      (--hours), weights averaged by EMA;
 #   2. their ensemble, evaluated on every val set;
 #   3. the student (STUDENT_ARCH, default the shipped alexnet_s, starting from the shipped weights),
 #      distilled from the teachers;
@@ -27,6 +28,8 @@ LR="${LR:-0.1}"
 STUDENT_ARCH="${STUDENT_ARCH:-alexnet_s}"
 STUDENT_INIT="${STUDENT_INIT:-default}"
 STUDENT_EPOCHS="${STUDENT_EPOCHS:-100}"
+CARRIED="${CARRIED:-$REPO/.gpu_carry}"  # teachers from an earlier session's OUT, if any
+RESTART_LR="${RESTART_LR:-0.03}"  # the peak of a carried teacher's new cycle
 PROJECT="${PROJECT:-$HOME/.cache/ferkit/runs/gpu_recipe}"
 OUT="${OUT:-$PROJECT/out}"
 START="$(date +%s)"
@@ -69,8 +72,17 @@ train() {
 
 TEACHERS=()
 for ((seed = 0; seed < SEEDS; seed++)); do
-    train "teacher_s$seed" "$(share_hours "0.5 / $SEEDS")" --arch "$ARCH" --seed "$seed" --epochs "$EPOCHS" \
-        --batch-size "$BATCH" --lr "$LR" --ema 0.999 --patience 100000
+    # a teacher brought back from an earlier session (OUT's float16 teacher_sN.pt, carried in CARRIED) starts
+    # a new cosine cycle from its weights: a machine lent for minutes cannot keep a 300-epoch run, but the
+    # teachers can grow cycle by cycle across sessions
+    start=(--arch "$ARCH" --lr "$LR")
+    carried="$CARRIED/teacher_s$seed.pt"
+    if [[ -f "$carried" ]]; then
+        start=(--init "$carried" --lr "$RESTART_LR")
+        say "teacher_s$seed: a new cycle from $carried"
+    fi
+    train "teacher_s$seed" "$(share_hours "0.5 / $SEEDS")" "${start[@]}" --seed "$seed" --epochs "$EPOCHS" \
+        --batch-size "$BATCH" --ema 0.999 --patience 100000
     if [[ -f "$PROJECT/teacher_s$seed/best.pt" ]]; then TEACHERS+=("$PROJECT/teacher_s$seed/best.pt"); fi
 done
 if ((${#TEACHERS[@]} == 0)); then

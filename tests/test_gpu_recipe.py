@@ -49,7 +49,7 @@ for k in typer.core.TyperOption.__mro__:
 """
 
 
-def _recipe(tmp_path: Path, data: Path) -> str:
+def _recipe(tmp_path: Path, data: Path, **more: str) -> str:
     site = tmp_path / "gpu_site"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(GPU_MACHINE_SITE)
@@ -67,6 +67,8 @@ def _recipe(tmp_path: Path, data: Path) -> str:
         "PROJECT": str(tmp_path / "runs"),
         "OUT": str(tmp_path / "out"),
         "WHEELS": str(tmp_path / "no_wheels"),  # not the checkout's .whl, fetched for the GPU machine
+        "CARRIED": str(tmp_path / "no_carried"),  # nor its .gpu_carry
+        **more,
     }
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "train_gpu.sh")], env=env, capture_output=True, text=True, timeout=600
@@ -93,6 +95,15 @@ def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, 
     again = _recipe(tmp_path, fer_folder)  # a second call: every stage is resumed, none trained again
     assert "] training " not in again and again.count("resuming") == 3
     assert again.count("already finished") == 3 and "distillation" not in again  # no work redone
+    carried = tmp_path / "carried"  # the next session: the teachers brought back, a fresh machine
+    carried.mkdir()
+    shutil.copy(tmp_path / "out" / "teacher_s1.pt", carried / "teacher_s1.pt")
+    shutil.rmtree(tmp_path / "runs")
+    later = _recipe(tmp_path, fer_folder, CARRIED=str(carried))
+    assert f"teacher_s1: a new cycle from {carried / 'teacher_s1.pt'}" in later
+    assert "teacher_s0: a new cycle" not in later and "training teacher_s0" in later
+    config = (tmp_path / "runs" / "teacher_s1" / "config.yaml").read_text()
+    assert f"init: {carried / 'teacher_s1.pt'}" in config and "lr: 0.03" in config
 
 
 def _tiny_wider(root: Path) -> Path:
