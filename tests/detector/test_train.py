@@ -13,7 +13,7 @@ import yaml
 
 from ferkit.detector.evaluate import evaluate_detector
 from ferkit.detector.face_detector import FaceDetector
-from ferkit.detector.train import DetectorTrainConfig, resume_detector, train_detector
+from ferkit.detector.train import DetectorTrainConfig, finished_epochs, resume_detector, train_detector
 from ferkit.detector.yolo import ARCHITECTURES, architecture_yaml, resolve_model_spec
 from ferkit.errors import ConfigError, DataError, WeightsError
 from ferkit.types import Detection
@@ -36,6 +36,23 @@ def test_time_budget_ends_training_early(tmp_path, tiny_yolo):
     run = train_detector(cfg)
     rows = (run / "results.csv").read_text().strip().splitlines()[1:]
     assert len(rows) == 1, "a time budget of a few milliseconds must stop after the first epoch"
+
+
+def test_a_session_budget_stops_after_a_whole_epoch_and_resume_finishes_the_schedule(tmp_path, tiny_yolo):
+    cfg = tiny_detector_config(tiny_yolo, tmp_path, "session")
+    cfg = dataclasses.replace(cfg, epochs=3, session_hours=1e-6, close_mosaic=0)
+    said: list[str] = []
+    run = train_detector(cfg, log=said.append)
+    assert finished_epochs(run) == (1, 3)  # the schedule is kept: 3 epochs planned
+    assert said[-1] == f"session budget of 1e-06 h reached after epoch 1 of 3: continue with --resume {run}"
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    assert args["epochs"] == 3 and not args.get("time")
+    again: list[str] = []
+    assert resume_detector(run, "cpu", session_hours=1e-6, log=again.append) == run
+    assert finished_epochs(run) == (2, 3) and "after epoch 2 of 3" in again[-1]
+    last: list[str] = []
+    resume_detector(run, "cpu", log=last.append)  # no budget: to the end of the schedule
+    assert finished_epochs(run) == (3, 3) and not any("session budget" in m for m in last)
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))

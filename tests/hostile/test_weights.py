@@ -55,6 +55,28 @@ def test_payload_really_runs_code_when_unpickled(payload):
     assert marker.exists()
 
 
+class _CallsNamespace:
+    """Pickles as a call *with arguments* of the one allowed container (a run's training arguments)."""
+
+    def __reduce__(self):
+        from ultralytics.utils import IterableSimpleNamespace
+
+        return (IterableSimpleNamespace, ("positional",))
+
+
+def test_the_training_arguments_of_an_unfinished_run_pass_but_not_a_call_of_them(tmp_path):
+    from ultralytics.utils import IterableSimpleNamespace
+
+    _ultralytics()
+    kept = tmp_path / "unfinished_last.pt"  # what a run's last.pt holds until ultralytics strips it
+    torch.save({"train_args": IterableSimpleNamespace(epochs=3, imgsz=64), "epoch": 0}, kept)
+    check_detector_checkpoint(kept)
+    crafted = tmp_path / "crafted.pt"
+    torch.save({"train_args": _CallsNamespace()}, crafted)
+    with pytest.raises(UnsafeWeightsError, match=r"calls ultralytics\.utils\.IterableSimpleNamespace"):
+        check_detector_checkpoint(crafted)
+
+
 def test_checker_refuses_a_call_of_an_allowed_class(tmp_path):
     _ultralytics()
     path = tmp_path / "calls.pt"

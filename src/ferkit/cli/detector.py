@@ -66,6 +66,13 @@ def train_detector(
     hours: Annotated[
         float, typer.Option(help="Time budget in hours; overrides --epochs and fits the LR schedule to it.")
     ] = TRAIN.hours,
+    session_hours: Annotated[
+        float,
+        typer.Option(
+            help="Stop in time: after the last whole epoch that fits in these hours; the schedule is kept, "
+            "so --resume continues it exactly (for runs longer than one session). With --resume too."
+        ),
+    ] = TRAIN.session_hours,
     batch: int = TRAIN.batch,
     lr0: Annotated[
         float, typer.Option(help="Initial learning rate (lower it to fine-tune a .pt).")
@@ -107,7 +114,7 @@ def train_detector(
     config = DetectorTrainConfig(**{f.name: options[f.name] for f in dataclasses.fields(DetectorTrainConfig)})
     # stdout holds only results: ultralytics' progress bars and logs go to stderr (the CLI owns its process)
     with contextlib.redirect_stdout(sys.stderr):
-        run = resume_detector(resume, device) if resume is not None else _train(config)
+        run = resume_detector(resume, device, session_hours) if resume is not None else _train(config)
     typer.secho(f"done: {run / 'weights' / 'best.pt'}", fg=typer.colors.GREEN)
 
 

@@ -31,3 +31,4 @@ class DetectorTrainConfig:
     optimizer: str = "SGD"  # "auto" lets ultralytics choose, and then ignore lr0
     skip_bad: bool = False  # leave out images with malformed label files (counted) instead of stopping
     hours: float = 0.0  # > 0: a time budget that overrides epochs (the LR schedule fits the budget)
+    session_hours: float = 0.0  # > 0: stop this invocation after the last whole epoch that fits (resumable)

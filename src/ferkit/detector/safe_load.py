@@ -29,6 +29,9 @@ from ferkit.errors import UnsafeWeightsError, WeightsError, first_line
 # modules whose nn.Module classes a YOLO detector checkpoint may name (the network and its layers)
 LAYER_MODULES = ("torch.nn.modules.", "ultralytics.nn.modules.")
 MODEL_MODULES = ("ultralytics.nn.tasks",)
+# plain data containers besides: the training arguments that a run's last.pt holds until the run ends
+# (ultralytics turns them into a dict then); rebuilt by a call without arguments, then filled in
+CONTAINERS = ("ultralytics.utils.IterableSimpleNamespace",)
 
 
 def allowed_class(name: str) -> type | None:
@@ -50,7 +53,8 @@ class _Called(Exception):
 
 
 def _stand_in(name: str) -> type:
-    """An inert class standing for ``name`` during the check: rebuilt by ``__new__`` only, never called."""
+    """An inert class standing for ``name`` during the check: rebuilt by ``__new__`` only, never called
+    (a container of :data:`CONTAINERS`: called without arguments at most)."""
 
     def new(cls, *args, **kwargs):
         if args or kwargs:
@@ -58,7 +62,8 @@ def _stand_in(name: str) -> type:
         return object.__new__(cls)
 
     def init(self, *args, **kwargs):
-        raise _Called(name)
+        if name not in CONTAINERS or args or kwargs:
+            raise _Called(name)
 
     return type(name.rpartition(".")[2], (), {"__new__": new, "__init__": init, "__module__": "ferkit"})
 
@@ -82,7 +87,7 @@ def check_detector_checkpoint(path: str | Path) -> None:
         names = None
     if names is None:
         raise WeightsError(f"{path} is not a PyTorch checkpoint (damaged, or another kind of file)")
-    refused = [name for name in names if allowed_class(name) is None]
+    refused = [name for name in names if allowed_class(name) is None and name not in CONTAINERS]
     if refused:
         raise UnsafeWeightsError(
             f"refused to load {path}: it names {refused[0]}, which a detector checkpoint never holds "

@@ -21,8 +21,9 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
     Returns the run folder (``weights/best.pt`` inside). With ``config.skip_bad``, images whose label file
     is malformed are counted and left out (ultralytics drops them itself); otherwise they are an error.
     """
-    if config.epochs < 1 or config.imgsz < 32 or config.batch < 1 or config.hours < 0:
-        raise ConfigError("epochs and batch must be >= 1, imgsz >= 32 and hours >= 0")
+    timing_ok = min(config.hours, config.session_hours) >= 0
+    if config.epochs < 1 or config.imgsz < 32 or config.batch < 1 or not timing_ok:
+        raise ConfigError("epochs and batch must be >= 1, imgsz >= 32, hours and session_hours >= 0")
     if config.freeze < 0 or config.warmup_epochs < 0 or config.lr0 <= 0:
         raise ConfigError("freeze and warmup_epochs must be >= 0 and lr0 > 0")
     if not 0.0 <= config.multi_scale < 1.0:
@@ -47,7 +48,7 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
     if bad:
         write_text(run_dir / "skipped_labels.txt", "".join(f"{b}\n" for b in bad))
     spec = yolo.resolve_model_spec(config.model, run_dir)
-    return yolo.train(
+    run, stopped = yolo.train(
         spec,
         dict(
             data=str(data_yaml.resolve()),
@@ -75,7 +76,9 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
             plots=True,
         ),
         device,
+        config.session_hours,
     )
+    return _said_if_stopped(run, stopped, config.session_hours, log)
 
 
 def finished_epochs(run_dir: Path) -> tuple[int, int]:
@@ -94,8 +97,19 @@ def finished_epochs(run_dir: Path) -> tuple[int, int]:
     return max(len(rows) - 1, 0), int(args["epochs"])
 
 
-def resume_detector(run_dir: str | Path, device: str = "auto") -> Path:
-    """Resume an interrupted run from its ``weights/last.pt``."""
+def _said_if_stopped(run: Path, stopped: bool, session_hours: float, log) -> Path:
+    """``run``, after saying how to go on when ``session_hours`` stopped it before its end."""
+    if stopped:
+        done, planned = finished_epochs(run)
+        where = f" after epoch {done} of {planned}" if planned else ""
+        log(f"session budget of {session_hours:g} h reached{where}: continue with --resume {run}")
+    return run
+
+
+def resume_detector(run_dir: str | Path, device: str = "auto", session_hours: float = 0.0, log=print) -> Path:
+    """Resume an interrupted run from its ``weights/last.pt`` (``session_hours``: as in training)."""
+    if session_hours < 0:
+        raise ConfigError("session_hours must be >= 0")
     last = Path(run_dir) / "weights" / "last.pt"
     if not last.is_file():
         raise DataError(f"cannot resume: {last} not found (is {run_dir} a ferkit detector run folder?)")
@@ -117,4 +131,5 @@ def resume_detector(run_dir: str | Path, device: str = "auto") -> Path:
         except WeightsError:
             hint = "no other checkpoint in it can be used: start the run afresh"
         raise WeightsError(f"cannot resume {run_dir}: {exc}; {hint}") from None
-    return yolo.resume(last, select_device(device))
+    run, stopped = yolo.resume(last, select_device(device), session_hours)
+    return _said_if_stopped(run, stopped, session_hours, log)

@@ -29,6 +29,7 @@ import yaml
 
 from ferkit import offline
 from ferkit.detector.letterbox import LetterboxedDetector
+from ferkit.detector.local_checks import amp_works, local_font
 from ferkit.detector.safe_load import check_detector_checkpoint
 from ferkit.errors import ConfigError, UnsafeWeightsError, WeightsError
 from ferkit.offline import import_albumentations, scoped_env
@@ -124,41 +125,6 @@ def resolve_model_spec(model: str, out_dir: Path) -> str:
     )
 
 
-def amp_works(device: torch.device) -> bool:
-    """Whether mixed precision gives the float32 result on ``device``, checked on a small local network.
-
-    ultralytics' own check downloads a model for this; this one needs nothing. Only CUDA trains with AMP.
-    """
-    if device.type != "cuda":
-        return False
-    gen = torch.Generator().manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.SiLU(), torch.nn.Conv2d(16, 8, 3, stride=2)
-    )
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
-        net = net.to(device)
-        x = torch.rand(2, 3, 64, 64, generator=gen).to(device)
-        ref = net(x)
-        try:
-            with torch.autocast(device.type, dtype=torch.float16):
-                half = net(x)
-        except RuntimeError:
-            return False
-    return bool(torch.isfinite(half).all() and torch.allclose(ref, half.float(), atol=0.05, rtol=0.05))
-
-
-def local_font(name: str = "Arial.ttf") -> Path:
-    """A font already on this machine for ultralytics' plots: the one asked for, or matplotlib's DejaVu."""
-    from matplotlib import font_manager
-
-    for f in font_manager.fontManager.ttflist:
-        if Path(f.fname).name == name and Path(f.fname).is_file():
-            return Path(f.fname)
-    return Path(font_manager.findfont("DejaVu Sans", fallback_to_default=True))
-
-
 @contextlib.contextmanager
 def local_checks(amp: bool) -> Iterator[None]:
     """While training: ultralytics' AMP check answers ``amp``, its font look-up uses :func:`local_font`.
@@ -206,23 +172,53 @@ def checked(weights: str | Path) -> str:
     return str(weights)
 
 
-def train(model_spec: str, overrides: dict[str, Any], device: torch.device) -> Path:
-    """Run ultralytics training on ``device`` and return its run folder; AMP where :func:`amp_works`."""
+def train(
+    model_spec: str, overrides: dict[str, Any], device: torch.device, session_hours: float = 0.0
+) -> tuple[Path, bool]:
+    """Run ultralytics training on ``device``; AMP where :func:`amp_works`. Returns the run folder and
+    whether ``session_hours`` (> 0) stopped it before its end (see :func:`_fit`)."""
     yolo = _ultralytics().YOLO(checked(model_spec) if model_spec.endswith(".pt") else model_spec)
-    import_albumentations()  # ultralytics imports it while training: without its update check
     amp = amp_works(device)
+    return _fit(yolo, amp, session_hours, {**overrides, "device": ultralytics_device(device), "amp": amp})
+
+
+def resume(last_pt: Path, device: torch.device, session_hours: float = 0.0) -> tuple[Path, bool]:
+    """Resume an interrupted ultralytics run from its ``last.pt``; returns as :func:`train`."""
+    return _fit(_ultralytics().YOLO(checked(last_pt)), amp_works(device), session_hours, {"resume": True})
+
+
+class _SessionOver(Exception):
+    pass
+
+
+def _fit(yolo, amp: bool, session_hours: float, args: dict[str, Any]) -> tuple[Path, bool]:
+    """``yolo.train(**args)`` under :func:`local_checks`. With ``session_hours`` > 0 it stops after the
+    last whole epoch that fits in them at the last epoch's pace (its last.pt saved, resumable), unless the
+    run ends anyway."""
+    import time
+
+    import_albumentations()  # ultralytics imports it while training: without its update check
+    start = last = time.time()
+
+    def out_of_time(trainer) -> None:
+        nonlocal last
+        now = time.time()
+        took, last = now - last, now
+        if not trainer.stop and now - start + took > session_hours * 3600:
+            for loader in (trainer.train_loader, trainer.test_loader):
+                if hasattr(loader, "close"):
+                    loader.close()  # as ultralytics does at a run's end: no loader process left
+            raise _SessionOver
+
+    if session_hours > 0:
+        yolo.add_callback("on_fit_epoch_end", out_of_time)
+    stopped = False
     with local_checks(amp), _keep_torch_threads():
-        yolo.train(**overrides, device=ultralytics_device(device), amp=amp)
-    return Path(yolo.trainer.save_dir)
-
-
-def resume(last_pt: Path, device: torch.device) -> Path:
-    """Resume an interrupted ultralytics run from its ``last.pt``."""
-    yolo = _ultralytics().YOLO(checked(last_pt))
-    import_albumentations()
-    with local_checks(amp_works(device)), _keep_torch_threads():
-        yolo.train(resume=True)
-    return Path(yolo.trainer.save_dir)
+        try:
+            yolo.train(**args)
+        except _SessionOver:
+            stopped = True
+    return Path(yolo.trainer.save_dir), stopped
 
 
 def export_weights(src: str | Path, dst: str | Path) -> Path:
