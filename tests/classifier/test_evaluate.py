@@ -78,3 +78,28 @@ def test_metrics_match_scikit_learn(seed):
     for i, c in enumerate("abcd"):
         assert m["roc_auc"][c] == pytest.approx(roc_auc_score(y == i, probs[:, i]))
     assert m["roc_auc"]["e"] is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "diff", "only", "significant"),
+    [
+        ([1] * 50 + [0] * 50, [1] * 50 + [0] * 50, 0.0, (0, 0), False),  # the same answers: no difference
+        ([1] * 50 + [0] * 50, [1] * 90 + [0] * 10, 0.4, (0, 40), True),  # B right on 40 more of 100
+        ([1, 0] * 50, [0, 1] * 50, 0.0, (50, 50), False),  # as often right, on other images
+        ([1] * 90 + [0] * 10, [1] * 60 + [0] * 40, -0.3, (30, 0), True),  # B worse
+    ],
+)
+def test_paired_bootstrap_on_known_answers(a, b, diff, only, significant):
+    from ferkit.classifier.evaluate import paired_bootstrap
+
+    r = paired_bootstrap(np.array(a), np.array(b), resamples=500)
+    assert r.difference == pytest.approx(diff) and (r.only_a_right, r.only_b_right) == only
+    assert r.low <= r.difference <= r.high and r.significant is significant
+    assert r.accuracy_b - r.accuracy_a == pytest.approx(diff)
+
+
+def test_paired_bootstrap_needs_the_same_images():
+    from ferkit.classifier.evaluate import paired_bootstrap
+
+    with pytest.raises(ValueError, match="equally long"):
+        paired_bootstrap(np.ones(3, bool), np.ones(4, bool))

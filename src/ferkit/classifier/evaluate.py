@@ -126,9 +126,12 @@ def classification_metrics(
     }
 
 
-def _split_probs(clf, data: str, split: str, tta: bool, drop_unmapped: bool, skip_bad: bool):
-    """Targets of a split and the classifier's (or ensemble's mean) probabilities; each member reads the
-    images at its own input size and preprocesses them as its checkpoint says."""
+def split_probabilities(
+    clf, data: str, split: str = "val", tta: bool = False, drop_unmapped: bool = False, skip_bad: bool = False
+):
+    """A split read as the loaded classifier ``clf`` expects it, and the classifier's (or its ensemble's
+    mean) probabilities: ``(split data, (N, K) array)``. Each member reads the images at its own input size
+    and preprocesses them as its checkpoint says."""
     grouping = clf.meta.grouping
     sizes = sorted(clf.input_sizes)
     by_size = {s: load_split(data, split, grouping, s, drop_unmapped, skip_bad) for s in sizes}
@@ -153,7 +156,7 @@ def evaluate_classifier(
     With ``out_dir``, writes ``metrics.json`` and ``confusion_matrix.png`` there.
     """
     clf = classifier or load_classifier(weights, device)
-    split_data, probs = _split_probs(clf, data, split, tta, drop_unmapped, skip_bad)
+    split_data, probs = split_probabilities(clf, data, split, tta, drop_unmapped, skip_bad)
     m = classification_metrics(split_data.targets, probs, clf.class_names)
     names = [weights] if isinstance(weights, (str, Path)) else list(weights)
     report = ClassifierReport(
@@ -181,6 +184,40 @@ def evaluate_classifier(
             title=f"{split} accuracy {report.accuracy:.3f}",
         )
     return report
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Accuracy of B minus accuracy of A on the same images, with a bootstrap confidence interval."""
+
+    accuracy_a: float
+    accuracy_b: float
+    difference: float
+    low: float
+    high: float
+    only_a_right: int
+    only_b_right: int
+
+    @property
+    def significant(self) -> bool:
+        """Whether the interval excludes zero."""
+        return self.low > 0 or self.high < 0
+
+
+def paired_bootstrap(
+    correct_a: np.ndarray, correct_b: np.ndarray, resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> PairedDifference:
+    """Compare two models scored on the same images (boolean arrays: was each image right?) by resampling
+    the images with replacement; the interval is the percentile interval of the accuracy difference."""
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError(f"need two equally long, non-empty 1-D arrays, got {a.shape} and {b.shape}")
+    diff = b.astype(np.float64) - a
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(1)
+    low, high = (float(v) for v in np.percentile(means, [50 * (1 - level), 50 * (1 + level)]))
+    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+    return PairedDifference(float(a.mean()), float(b.mean()), float(diff.mean()), low, high, only_a, only_b)
 
 
 def evaluate_many(
