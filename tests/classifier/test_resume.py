@@ -22,11 +22,12 @@ def _weights(run) -> dict:
     return {**state["state_dict"], **{f"ema.{k}": v for k, v in state["ema"].items()}}
 
 
-def test_stopped_and_resumed_twice_equals_one_go(tmp_path, fer_folder, wild_folder):
+@pytest.mark.parametrize("extra", [{}, {"mixup": 0.4, "cutmix": 1.0}], ids=["plain", "mixed"])
+def test_stopped_and_resumed_twice_equals_one_go(tmp_path, fer_folder, wild_folder, extra):
     data = [fer_folder, wild_folder]  # two datasets weighted 2:1: the weighted sampler's order is resumed too
-    whole = fit(_config(data, tmp_path, "whole"), **QUIET)
+    whole = fit(_config(data, tmp_path, "whole", **extra), **QUIET)
     logs: list[str] = []
-    parts = fit(_config(data, tmp_path, "parts", session_hours=1e-9), log=logs.append)  # stops after 1 epoch
+    parts = fit(_config(data, tmp_path, "parts", session_hours=1e-9, **extra), log=logs.append)  # 1 epoch
     assert torch.load(parts / "last.pt", weights_only=True)["epoch"] == 1
     assert any("session budget" in line and "--resume" in line for line in logs)
     fit(resume=parts, overrides={"session_hours": 1e-9}, **QUIET)

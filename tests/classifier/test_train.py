@@ -136,6 +136,8 @@ def test_clean_reports_dropped_images(tmp_path, fer_folder):
         ("hours", -1.0, "hours"),
         ("ema", 1.0, "ema must be a decay"),
         ("ema", -0.1, "ema must be a decay"),
+        ("mixup", -0.2, "mixup must be >= 0"),
+        ("cutmix", -1.0, "cutmix must be >= 0"),
     ],
 )
 def test_config_validation(tmp_path, fer_folder, field, value, message):

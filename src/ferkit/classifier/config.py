@@ -57,6 +57,8 @@ class ClassifierTrainConfig:
     clean: bool = True
     clean_threshold: float = 0.3
     augment: float = 1.0
+    mixup: float = 0.0  # > 0: blend pairs of images and their targets, weight ~ Beta(mixup, mixup)
+    cutmix: float = 0.0  # > 0: paste a box of another image, its area ~ Beta(cutmix, cutmix)
     drop_unmapped: bool = False
     skip_bad: bool = False
     patience: int = 20
@@ -108,6 +110,8 @@ class ClassifierTrainConfig:
             ("hours", self.hours, self.hours >= 0, ">= 0"),
             ("session_hours", self.session_hours, self.session_hours >= 0, ">= 0"),
             ("ema", self.ema, 0 <= self.ema < 1, "a decay in [0, 1) (0 turns it off)"),
+            ("mixup", self.mixup, self.mixup >= 0, ">= 0 (0 turns it off)"),
+            ("cutmix", self.cutmix, self.cutmix >= 0, ">= 0 (0 turns it off)"),
             ("label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("input_size", self.input_size, not self.input_size or 8 <= self.input_size <= 512, "8 to 512"),
         ):

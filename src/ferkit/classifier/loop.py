@@ -14,7 +14,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ferkit.classifier.config import ClassifierTrainConfig
-from ferkit.classifier.data import TrainBatches
+from ferkit.classifier.data import BatchMix, TrainBatches
 from ferkit.classifier.evaluate import classification_metrics
 from ferkit.classifier.train_data import PreparedData
 from ferkit.datasets.augment import BatchAugment
@@ -38,8 +38,9 @@ def make_train_loader(
     """Augmented training batches of (image, target distribution, teachers' log-probabilities).
 
     Each dataset is drawn in proportion to its size times its ``data_weights`` entry; ``balance=oversample``
-    also evens out the classes. The run's random streams (order, augmentation) are seeded from the config
-    and saved in last.pt, so that a resumed run continues exactly where it stopped (see :func:`rng_state`).
+    also evens out the classes; ``mixup`` / ``cutmix`` mix each batch (:class:`BatchMix`). The run's random
+    streams (order, augmentation, mixing) are seeded from the config and saved in last.pt, so that a
+    resumed run continues exactly where it stopped (see :func:`rng_state`).
     """
     augment = BatchAugment(input_size, config.augment, seed=config.seed + 1)
     per_sample = np.asarray(config.weights(), dtype=np.float64)[data.train.dataset]
@@ -58,6 +59,7 @@ def make_train_loader(
         seed=config.seed,
         weights=weights,
         teacher_logp=teacher_logp,
+        mix=BatchMix(config.mixup, config.cutmix, config.seed + 2) if config.mixup or config.cutmix else None,
     )
 
 
@@ -75,6 +77,8 @@ def rng_state(loader: TrainBatches) -> dict[str, Any]:
     }
     if loader.device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(loader.device)
+    if loader.mix is not None:
+        state["mix"] = loader.mix.generator.bit_generator.state
     return state
 
 
@@ -85,6 +89,8 @@ def set_rng_state(loader: TrainBatches, state: dict[str, Any]) -> None:
     loader.augment.generator.set_state(state["augment"])
     if "cuda" in state and loader.device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], loader.device)
+    if "mix" in state and loader.mix is not None:
+        loader.mix.generator.bit_generator.state = state["mix"]
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: ClassifierTrainConfig, steps_per_epoch: int):

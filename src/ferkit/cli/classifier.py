@@ -139,6 +139,20 @@ def train_classifier(
     balance: Annotated[str, typer.Option(help="none, oversample or weighted-loss.")] = _C.balance,
     clean: Annotated[bool, typer.Option(help="Drop blank/near-constant training images.")] = _C.clean,
     augment: Annotated[float, typer.Option(help="Augmentation strength (0 turns it off).")] = _C.augment,
+    mixup: Annotated[
+        float,
+        typer.Option(
+            help="Mixup: blend each batch with itself shuffled, the targets (and teachers) in the same "
+            "proportion, drawn from Beta(a, a); e.g. 0.2. 0 turns it off."
+        ),
+    ] = _C.mixup,
+    cutmix: Annotated[
+        float,
+        typer.Option(
+            help="CutMix: paste a box of another image of the batch, the targets mixed by its area, drawn "
+            "from Beta(a, a); e.g. 1.0. With --mixup, each batch gets one of the two. 0 turns it off."
+        ),
+    ] = _C.cutmix,
     drop_unmapped: Annotated[bool, typer.Option(help="Leave out labels the grouping does not map.")] = (
         _C.drop_unmapped
     ),
