@@ -30,6 +30,7 @@ STUDENT_INIT="${STUDENT_INIT:-default}"
 STUDENT_EPOCHS="${STUDENT_EPOCHS:-100}"
 CARRIED="${CARRIED:-$REPO/.gpu_carry}"  # teachers from an earlier session's OUT, if any
 RESTART_LR="${RESTART_LR:-0.03}"  # the peak of a carried teacher's new cycle
+read -r -a TEACHER_ARGS <<< "${TEACHER_ARGS:-}"  # more train-classifier options for the teachers, e.g. --mixup 0.2
 PROJECT="${PROJECT:-$HOME/.cache/ferkit/runs/gpu_recipe}"
 OUT="${OUT:-$PROJECT/out}"
 START="$(date +%s)"
@@ -82,7 +83,7 @@ for ((seed = 0; seed < SEEDS; seed++)); do
         say "teacher_s$seed: a new cycle from $carried"
     fi
     train "teacher_s$seed" "$(share_hours "0.5 / $SEEDS")" "${start[@]}" --seed "$seed" --epochs "$EPOCHS" \
-        --batch-size "$BATCH" --ema 0.999 --patience 100000
+        --batch-size "$BATCH" --ema 0.999 --patience 100000 "${TEACHER_ARGS[@]}"
     if [[ -f "$PROJECT/teacher_s$seed/best.pt" ]]; then TEACHERS+=("$PROJECT/teacher_s$seed/best.pt"); fi
 done
 if ((${#TEACHERS[@]} == 0)); then

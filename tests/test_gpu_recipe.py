@@ -80,7 +80,7 @@ def _recipe(tmp_path: Path, data: Path, **more: str) -> str:
 def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, fer_folder):
     """As on the GPU machine (:data:`GPU_MACHINE_SITE`): the classifier recipe needs neither ultralytics
     nor albumentations."""
-    out = _recipe(tmp_path, fer_folder)
+    out = _recipe(tmp_path, fer_folder, TEACHER_ARGS="--mixup 0.2 --cutmix 1")
     assert "training teacher_s0" in out and "training teacher_s1" in out and "training student" in out
     assert "distillation: scoring" in out
     results = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -90,6 +90,8 @@ def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, 
     assert candidate["arch"] == "alexnet_s" and candidate["train_config"]["teachers"]
     teacher = torch.load(tmp_path / "out" / "teacher_s0.pt", weights_only=True)
     assert {v.dtype for v in teacher["state_dict"].values() if v.is_floating_point()} == {torch.float16}
+    teacher_config = (tmp_path / "runs" / "teacher_s0" / "config.yaml").read_text()
+    assert "mixup: 0.2" in teacher_config and "cutmix: 1.0" in teacher_config  # TEACHER_ARGS reached them
     ensemble = json.loads((tmp_path / "out" / "ensemble.json").read_text())
     assert ensemble  # the teachers' ensemble, evaluated
     again = _recipe(tmp_path, fer_folder)  # a second call: every stage is resumed, none trained again
