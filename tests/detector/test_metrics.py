@@ -148,3 +148,52 @@ OUTER = [0, 0, 100, 120]
 )  # fmt: skip
 def test_contained_in_higher(case, boxes, scores, share, keep):
     assert contained_in_higher(np.array(boxes), np.array(scores), share).tolist() == keep
+
+
+def test_a_weighted_curve_counts_a_photo_drawn_twice_twice():
+    scores, status = np.array([0.9, 0.8, 0.7]), np.array([TP, FP, TP])
+    twice = pr_curve(np.r_[scores, scores[:1]], np.r_[status, status[:1]], 4)  # detection 0's photo again
+    weighted = pr_curve(scores, status, 4, weights=np.array([2, 1, 1]))
+    np.testing.assert_array_equal(weighted.thresholds, twice.thresholds)  # the repeat ties with its original
+    np.testing.assert_array_equal(weighted.tp, twice.tp)
+    np.testing.assert_array_equal(weighted.fp, twice.fp)
+    assert weighted.at(0.5) == twice.at(0.5) and weighted.average_precision() == twice.average_precision()
+
+
+def _photos(hits: list[list[int]], faces: list[int]):
+    """Photos of detections (1: hit, 0: false alarm), scored from 0.99 down in input order."""
+    out, score = [], 0.99
+    for h, n in zip(hits, faces, strict=True):
+        sc = score - 0.01 * np.arange(len(h))
+        score -= 0.01 * len(h)
+        out.append((np.array([TP if v else FP for v in h], dtype=np.int8), sc, n))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("hits_a", "hits_b", "f1_diff", "significant"),
+    [
+        ([[1, 1]] * 40, [[1, 1]] * 40, 0.0, False),  # the same detections: no difference, no interval
+        ([[1, 0]] * 40, [[1, 1]] * 40, 0.5, True),  # B finds every face; A half of them, with false alarms
+        ([[1, 0]] * 20 + [[1, 1]] * 20, [[1, 1]] * 20 + [[1, 0]] * 20, 0.0, False),  # as good, other photos
+    ],
+)
+def test_paired_photo_bootstrap(hits_a, hits_b, f1_diff, significant):
+    from ferkit.detector.metrics import paired_photo_bootstrap
+
+    a, b = _photos(hits_a, [2] * len(hits_a)), _photos(hits_b, [2] * len(hits_b))
+    r = paired_photo_bootstrap(a, b, conf=0.0, resamples=300)
+    f1 = r["f1"]
+    assert f1.difference == pytest.approx(f1_diff, abs=1e-9) and f1.b - f1.a == pytest.approx(f1.difference)
+    assert f1.low <= f1.difference + 1e-12 and f1.difference <= f1.high + 1e-12
+    assert (f1.low > 0 or f1.high < 0) is significant
+    assert r["ap"].low <= r["ap"].high and r["ap"].b - r["ap"].a == pytest.approx(r["ap"].difference)
+
+
+def test_paired_photo_bootstrap_needs_the_same_photos():
+    from ferkit.detector.metrics import paired_photo_bootstrap
+
+    with pytest.raises(ValueError, match="same, non-empty"):
+        paired_photo_bootstrap(_photos([[1]], [1]), _photos([[1], [1]], [1, 1]), 0.35)
+    with pytest.raises(ValueError, match="different faces"):
+        paired_photo_bootstrap(_photos([[1]], [1]), _photos([[1]], [2]), 0.35)

@@ -23,7 +23,7 @@ from ferkit.datasets.wider_split import DEFAULT_VAL_EVENTS, DEFAULT_VAL_FRACTION
 from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU, EVAL_IOU, EVAL_MIN_SIZE
 from ferkit.detector.eval_samples import load_eval_splits
 from ferkit.detector.face_detector import FaceDetector
-from ferkit.detector.metrics import SIZE_BINS, match_image, pr_curve
+from ferkit.detector.metrics import SIZE_BINS, PhotoMatches, match_image, pr_curve
 from ferkit.detector.wider_official import official_ap
 from ferkit.errors import DataError
 from ferkit.imaging.images import read_image
@@ -127,6 +127,22 @@ def _detect_all(det, samples, batch_size, skip_bad, skipped, bar):
             found.append(detection_arrays(dets))
         bar.update(len(samples[i : i + batch_size]))
     return kept, found
+
+
+def match_photos(
+    det: Any, samples: list, iou: float = EVAL_IOU, min_size: float = EVAL_MIN_SIZE, batch_size: int = 8
+) -> list[PhotoMatches]:
+    """Each sample photo run through ``det`` (a FaceDetector built with ``conf=CURVE_FLOOR``) and matched
+    to its faces: per photo, its detections' statuses, their scores and the faces counted (for
+    :func:`ferkit.detector.metrics.paired_photo_bootstrap`)."""
+    bar = tqdm(total=len(samples), desc="matching", unit="img", disable=None)
+    kept, found = _detect_all(det, samples, batch_size, False, [], bar)
+    bar.close()
+    out = []
+    for s, (boxes, scores) in zip(kept, found, strict=True):
+        status, n = match_image(boxes, scores, s.boxes, s.invalid, iou, min_size)
+        out.append((status, np.asarray(scores, dtype=np.float64), n))
+    return out
 
 
 def _curve(samples, found, iou, min_size, size_range=(0.0, float("inf"))):

@@ -122,15 +122,83 @@ class PRCurve:
         return self.at(float(self.thresholds[int(np.argmax(self.f1))]))
 
 
-def pr_curve(scores: np.ndarray, status: np.ndarray, n_faces: int) -> PRCurve:
-    """Build the curve from all images' detection scores and statuses (ignored detections dropped)."""
+def pr_curve(
+    scores: np.ndarray, status: np.ndarray, n_faces: float, weights: np.ndarray | None = None
+) -> PRCurve:
+    """Build the curve from all images' detection scores and statuses (ignored detections dropped).
+
+    ``weights`` counts each detection that many times (a photo drawn twice by a bootstrap counts twice).
+    """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     status = np.asarray(status).reshape(-1)
     counted = status != IGNORED
     s, hit = scores[counted], status[counted] == TP
+    w = np.ones(len(s)) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)[counted]
     order = np.argsort(-s, kind="stable")
-    s, hit = s[order], hit[order]
-    tp, fp = np.cumsum(hit), np.cumsum(~hit)
+    s, hit, w = s[order], hit[order], w[order]
+    tp, fp = np.cumsum(w * hit), np.cumsum(w * ~hit)
+    if weights is None:
+        tp, fp = tp.astype(np.int64), fp.astype(np.int64)
     # a threshold keeps every detection tied at it: keep the last index of each run of equal scores
     last = np.r_[s[1:] != s[:-1], True] if len(s) else np.zeros(0, dtype=bool)
     return PRCurve(s[last], tp[last], fp[last], n_faces)
+
+
+PhotoMatches = tuple[
+    np.ndarray, np.ndarray, int
+]  # one photo: detection statuses, their scores, faces counted
+
+
+@dataclass(frozen=True)
+class PairedFigure:
+    """One figure of detector A and B on the same photos, B - A, and a bootstrap interval of B - A."""
+
+    a: float
+    b: float
+    difference: float
+    low: float
+    high: float
+
+
+def paired_photo_bootstrap(
+    a: list[PhotoMatches],
+    b: list[PhotoMatches],
+    conf: float,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, PairedFigure]:
+    """F1 at ``conf`` and AP of two detectors scored on the same photos (in the same order), with
+    intervals of their difference from resampling the photos with replacement."""
+    if len(a) != len(b) or not a:
+        raise ValueError(f"need the same, non-empty list of photos for both, got {len(a)} and {len(b)}")
+    if any(na != nb for (_, _, na), (_, _, nb) in zip(a, b, strict=True)):
+        raise ValueError("the two lists count different faces: they are not the same photos")
+    faces = np.array([n for _, _, n in a], dtype=np.float64)
+    flat = []
+    for photos in (a, b):
+        owner = np.concatenate([np.full(len(st), i) for i, (st, _, _) in enumerate(photos)]).astype(np.int64)
+        flat.append(
+            (np.concatenate([sc for _, sc, _ in photos]), np.concatenate([st for st, _, _ in photos]), owner)
+        )
+
+    def figures(counts: np.ndarray) -> np.ndarray:
+        out = []
+        for scores, status, owner in flat:
+            curve = pr_curve(scores, status, float(counts @ faces), counts[owner])
+            out += [curve.at(conf)["f1"], curve.average_precision()]
+        return np.array(out)  # f1 A, ap A, f1 B, ap B
+
+    base = figures(np.ones(len(a)))
+    rng = np.random.default_rng(seed)
+    draws = np.array(
+        [figures(np.bincount(rng.integers(0, len(a), len(a)), minlength=len(a))) for _ in range(resamples)]
+    )
+    diffs = draws[:, 2:] - draws[:, :2]
+    lo, hi = np.percentile(diffs, [50 * (1 - level), 50 * (1 + level)], axis=0)
+    return {
+        name: PairedFigure(
+            float(base[k]), float(base[k + 2]), float(base[k + 2] - base[k]), float(lo[k]), float(hi[k])
+        )
+        for k, name in enumerate(("f1", "ap"))
+    }
