@@ -125,7 +125,8 @@ def test_export_a_classifier_to_onnx_and_openvino(tiny_classifier, tmp_path):
     crops = [np.random.default_rng(2).integers(0, 255, (50, 50, 3), dtype=np.uint8)]
     ref = EmotionClassifier.from_pretrained(tiny_classifier, "cpu").predict_proba(crops)
     for weights, backend in ((onnx_file, "onnx"), (onnx_file, "openvino"), (ir, "openvino")):
-        clf = EmotionClassifier.from_pretrained(weights, "cpu", backend=backend)
+        # fp32 pinned: the default (auto) is bf16 on CPUs with AMX or AVX512-BF16, which is not bit-faithful
+        clf = EmotionClassifier.from_pretrained(weights, "cpu", backend=backend, precision="fp32")
         assert np.abs(clf.predict_proba(crops) - ref).max() < 1e-3
     with pytest.raises(WeightsError, match="runs with backend openvino"):
         EmotionClassifier.from_pretrained(ir, "cpu", backend="onnx")
