@@ -1,4 +1,5 @@
-"""Commands that make new classifier weights out of trained ones: averaging and prior calibration."""
+"""Commands that make new classifier weights out of trained ones: averaging, widening and prior
+calibration."""
 
 from __future__ import annotations
 
@@ -36,6 +37,23 @@ def average_classifiers(
         metrics = record_val_metrics(path, list(data), device)
         per = "  ".join(f"{n} {m['accuracy']:.4f}" for n, m in metrics["val"].items())
         typer.echo(f"val accuracy {per}  (mean {metrics['val_acc']:.4f}), recorded in {path}")
+
+
+@app.command("widen-classifier")
+@fer_errors
+@needs("torch", "widening a checkpoint")
+def widen_classifier(
+    weights: Annotated[str, typer.Option(help="Classifier checkpoint (.pt), or 'default'.")],
+    arch: Annotated[str, typer.Option(help="The wider architecture, with the same layers (fer models).")],
+    out: Annotated[Path, typer.Option(help="Where to write the widened checkpoint.")],
+    seed: Annotated[int, typer.Option(help="Seed of the random shares between copied units.")] = 0,
+) -> None:
+    """Start a wider network from a trained one: every new unit copies a trained unit, so the wider model
+    answers exactly as WEIGHTS does; fine-tune it with fer train-classifier --init OUT."""
+    from ferkit.classifier.widening import widen_checkpoint
+
+    path = widen_checkpoint(weights, arch, out, seed)
+    typer.secho(f"{weights} widened into {arch}: {path}", fg=typer.colors.GREEN)
 
 
 @app.command("calibrate-classifier")
