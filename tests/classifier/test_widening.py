@@ -104,7 +104,8 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, tiny_classifier, args, messa
 
 
 def test_an_export_is_refused(tmp_path, tiny_classifier):
-    onnx = tmp_path / "m.onnx"
-    onnx.write_bytes(b"\x08\x07")
-    with pytest.raises(WeightsError):
+    from ferkit.export import export
+
+    onnx = export(tiny_classifier, "onnx", tmp_path / "m.onnx")  # a real export, readable metadata
+    with pytest.raises(WeightsError, match="exported onnx model: give a checkpoint"):
         widen_checkpoint(onnx, "alexnet_m", tmp_path / "w.pt")

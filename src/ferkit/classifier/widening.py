@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ferkit.classifier.checkpoint import load_checkpoint, save_checkpoint
-from ferkit.classifier.models import create_model, get_spec
-from ferkit.errors import ConfigError, WeightsError
+from ferkit.classifier.models import create_model
+from ferkit.errors import ConfigError
 
 _WEIGHTED = (nn.Conv2d, nn.Linear)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -84,13 +84,9 @@ def widen_checkpoint(weights: str | Path, arch: str, out: str | Path, seed: int 
     """Write ``out``: checkpoint ``weights`` (a path or ``default``) widened into architecture ``arch``,
     with the same preprocessing, crop recipe and prior correction; ``fer train-classifier --init out``
     fine-tunes it."""
-    from ferkit.weights import resolve
+    from ferkit.weights import resolve_weights
 
-    ref = resolve("classifier", weights)
-    if ref.exported:
-        raise WeightsError(f"{weights} is an export: widen its checkpoint (.pt)")
-    get_spec(arch)
-    src, meta = load_checkpoint(ref.path)
+    src, meta = load_checkpoint(resolve_weights("classifier", weights))
     dst = create_model(arch, num_classes=len(meta.class_names), input_size=meta.input_size)
     widen_model(src, dst, seed)
     origin = {"widened_from": str(weights), "from_arch": meta.arch, "seed": seed}
