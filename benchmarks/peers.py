@@ -126,7 +126,7 @@ def emotion_scores(found: dict[str, list[dict]], labels: dict[str, str]) -> dict
     truth, pred = [], []
     for name, label in labels.items():
         faces = found.get(name, [])
-        best = max(faces, key=lambda f: (f["box_xyxy"][2] - f["box_xyxy"][0]), default=None)
+        best = max(faces, key=lambda f: f["box_xyxy"][2] - f["box_xyxy"][0], default=None)
         truth.append(CLASSES.index(label))
         pred.append(CLASSES.index(best["emotion"]) if best else -1)
     t, p = np.array(truth), np.array(pred)

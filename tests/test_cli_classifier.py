@@ -206,7 +206,13 @@ def test_train_classifier_options_reach_the_config_by_name(monkeypatch, tmp_path
     c = seen["config"]
     assert (c.data, c.data_weights, c.teachers) == (["a", "b"], [2.0, 1.0], ["t.pt"])
     assert (c.soft_mix, c.ema, c.save_epochs, c.lr, c.arch, c.seed, c.name) == (
-        0.5, 0.999, True, 0.01, "alexnet_m", 7, "n1"
+        0.5,
+        0.999,
+        True,
+        0.01,
+        "alexnet_m",
+        7,
+        "n1",
     )
     assert (c.session_hours, c.epochs, c.hours) == (1.5, DEFAULTS.epochs, DEFAULTS.hours)
     assert (c.mixup, c.cutmix) == (0.2, 1.0)

@@ -7,7 +7,16 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "torchvision", "cv2", "ultralytics", "onnxruntime", "openvino", "matplotlib", "albumentations")  # noqa: E501
+HEAVY = (
+    "torch",
+    "torchvision",
+    "cv2",
+    "ultralytics",
+    "onnxruntime",
+    "openvino",
+    "matplotlib",
+    "albumentations",
+)
 
 PROBE = """
 import sys

@@ -28,7 +28,9 @@ for name in {ABSENT!r}:
     sys.modules[name] = None  # import fails, find_spec says not installed
 """
 
-CLI = PRELUDE + """
+CLI = (
+    PRELUDE
+    + """
 from ferkit.cli import main
 sys.argv = ["fer", *sys.argv[1:]]
 try:
@@ -37,6 +39,7 @@ finally:
     loaded = [m for m in {absent!r} if sys.modules.get(m) is not None]
     print("LOADED:" + ",".join(loaded), file=sys.stderr)
 """.replace("{absent!r}", repr(ABSENT))
+)
 
 
 def light(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -72,7 +75,9 @@ def test_a_folder_and_a_video_run_without_torch(photo_folder, real_photo, tmp_pa
 
 
 def test_serve_answers_a_request_without_torch():
-    code = PRELUDE + f"""
+    code = (
+        PRELUDE
+        + f"""
 from fastapi.testclient import TestClient
 from ferkit.config import PipelineConfig
 from ferkit.pipeline import Pipeline
@@ -83,6 +88,7 @@ with TestClient(app, base_url="http://localhost") as client:
     r = client.post("/v1/detect", files={{"file": ("x.jpg", open({str(EXAMPLE)!r}, "rb"), "image/jpeg")}})
 print(r.status_code, len(r.json()["faces"]), [m for m in {ABSENT!r} if sys.modules.get(m) is not None])
 """
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
     assert r.stdout.split() == ["200", "2", "[]"], r.stderr[-2000:]
 

@@ -94,8 +94,9 @@ def select_device(name: str = "auto") -> torch.device | Device:
         return torch.device("cpu")
     if name == "mps":
         if not _mps_available():
-            raise ConfigError("mps was asked for, but this torch has no usable MPS (Apple GPU) here",
-                              option="device")
+            raise ConfigError(
+                "mps was asked for, but this torch has no usable MPS (Apple GPU) here", option="device"
+            )
         return torch.device("mps")
     if not torch.cuda.is_available():
         raise ConfigError(

@@ -47,4 +47,3 @@ def test_bad_label_files_are_named(tmp_path, tiny_yolo, content, message):
             "--project", tmp_path / "runs")  # fmt: skip
     assert r.exit_code == 1 and "Traceback" not in r.output and label.name in r.stderr
     assert not (tmp_path / "runs").exists(), "a refused run must not create its run folder"
-

@@ -161,8 +161,7 @@ def test_requests_with_other_options_run_in_their_own_batch():
     batcher = Batcher(pipe, queue_size=8, max_batch=8, batch_wait_s=0.3)
     image = np.zeros((8, 8, 3), np.uint8)
     futures = [
-        batcher.submit(image, name, RunOptions(conf))
-        for name, conf in (("a", 0.3), ("b", 0.5), ("c", 0.3))
+        batcher.submit(image, name, RunOptions(conf)) for name, conf in (("a", 0.3), ("b", 0.5), ("c", 0.3))
     ]
     assert [f.result(10).source for f in futures] == ["a", "b", "c"]
     batcher.close()

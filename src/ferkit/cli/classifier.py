@@ -243,7 +243,16 @@ def eval_classifier(
     members = [("classifier", w) for w in weights or ["default"]]
     check_backend_options(backend, precision, device, members)  # before anything loads
     reports = evaluate_many(
-        weights or ["default"], data, split, tta, device, out, drop_unmapped, skip_bad, backend, precision,
+        weights or ["default"],
+        data,
+        split,
+        tta,
+        device,
+        out,
+        drop_unmapped,
+        skip_bad,
+        backend,
+        precision,
         prior,
     )
     if as_json:

@@ -141,7 +141,8 @@ def detect_and_classify(
     address: Annotated[
         str | None,
         typer.Option(
-            help="Ray: the cluster (HOST:PORT).", show_default="start Ray on this machine",
+            help="Ray: the cluster (HOST:PORT).",
+            show_default="start Ray on this machine",
             rich_help_panel=RAY_PANEL,
         ),
     ] = None,

@@ -136,9 +136,11 @@ class Pipeline:
                 precision=config.precision,
                 tile=config.tile,
             )
-        pipe = cls(classifier, detector, margin=config.margin, max_faces=config.max_faces, tta=config.tta,
-                   min_face=config.min_face, emotions=config.emotions,
-                   decode_side=None if config.tile else DEFAULT_DECODE_SIDE)  # fmt: skip  (tiles: all pixels)
+        decode_side = None if config.tile else DEFAULT_DECODE_SIDE  # tiles need all pixels
+        options = dict(
+            margin=config.margin, max_faces=config.max_faces, tta=config.tta, min_face=config.min_face
+        )
+        pipe = cls(classifier, detector, **options, emotions=config.emotions, decode_side=decode_side)
         pipe.config = config
         return pipe
 

@@ -199,11 +199,7 @@ def run_ray(
             total=len(todo), unit="img", desc="images (ray)", disable=not progress or None, dynamic_ncols=True
         )
         with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as fh:
-            for rec in (
-                _records(todo, config, summary.workers, cpus, gpus_per_worker)
-                if todo
-                else []
-            ):
+            for rec in _records(todo, config, summary.workers, cpus, gpus_per_worker) if todo else []:
                 key = rec.get("source_abs") or rec["source"]
                 if key in written:
                     continue

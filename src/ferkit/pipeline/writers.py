@@ -31,6 +31,7 @@ CSV_FIELDS = (
     "emotion_score",
 )
 
+
 def error_reason(result: ImageResult) -> str:
     """The error of a failed result without the input's name in front (file readers' errors start with it)."""
     err = result.error or ""

@@ -117,8 +117,6 @@ async def _body(request: Request, limit: int, too_big: ApiError) -> bytes:
     return b"".join(chunks)
 
 
-
-
 async def read_uploads(request: Request, config: ServeConfig) -> list[tuple[bytes, str]]:
     """The files of a multipart form (fields named ``files``), in order; the whole body at most
     ``max_upload_mb``, at most ``queue_size`` files (more could never be queued at once)."""
