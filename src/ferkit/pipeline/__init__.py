@@ -1,5 +1,6 @@
 """Pipeline: detector + classifier over images and folders, results, writers, resumable batch runs."""
 
-from ferkit.pipeline.pipeline import Pipeline, StageTimer
+from ferkit.pipeline.pipeline import Pipeline
+from ferkit.pipeline.timing import StageTimer
 
 __all__ = ["Pipeline", "StageTimer"]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
@@ -32,6 +29,7 @@ from ferkit.imaging.crop import crop_face
 from ferkit.imaging.images import check_color, in_memory_to_bgr, read_image, read_image_reduced
 from ferkit.imaging.recipe import check_margin
 from ferkit.pipeline.selection import check_emotions, select_detections, select_faces
+from ferkit.pipeline.timing import StageTimer
 from ferkit.runs import absolute_source
 from ferkit.types import Box, Detection, Face, FrameResult, ImageResult
 from ferkit.weights import file_id
@@ -40,21 +38,6 @@ if TYPE_CHECKING:
     from ferkit.video.config import VideoOptions
 
 ImageInput = str | Path | np.ndarray | Any  # Any: a PIL.Image (PIL is not imported for the hint)
-
-
-class StageTimer:
-    """Seconds spent per stage (decode, detect, crop, classify, write), accumulated over a run."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def __call__(self, stage: str):
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] += time.perf_counter() - t0
 
 
 def _check_options(margin: float | None, max_faces: int | None) -> None:
@@ -136,11 +119,16 @@ class Pipeline:
                 precision=config.precision,
                 tile=config.tile,
             )
-        decode_side = None if config.tile else DEFAULT_DECODE_SIDE  # tiles need all pixels
-        options = dict(
-            margin=config.margin, max_faces=config.max_faces, tta=config.tta, min_face=config.min_face
+        pipe = cls(
+            classifier,
+            detector,
+            margin=config.margin,
+            max_faces=config.max_faces,
+            tta=config.tta,
+            min_face=config.min_face,
+            emotions=config.emotions,
+            decode_side=None if config.tile else DEFAULT_DECODE_SIDE,  # tiles need all pixels
         )
-        pipe = cls(classifier, detector, **options, emotions=config.emotions, decode_side=decode_side)
         pipe.config = config
         return pipe
 
