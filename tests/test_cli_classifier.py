@@ -201,7 +201,7 @@ def test_train_classifier_options_reach_the_config_by_name(monkeypatch, tmp_path
     r = fer("train-classifier", "--data", "a", "--data", "b", "--data-weight", "2", "--data-weight", "1",
             "--teacher", "t.pt", "--soft-mix", "0.5", "--ema", "0.999", "--save-epochs", "--lr", "0.01",
             "--arch", "alexnet_m", "--seed", "7", "--name", "n1", "--session-hours", "1.5",
-            "--mixup", "0.2", "--cutmix", "1")  # fmt: skip
+            "--mixup", "0.2", "--cutmix", "1", "--distill-online")  # fmt: skip
     assert r.exit_code == 0, r.output
     c = seen["config"]
     assert (c.data, c.data_weights, c.teachers) == (["a", "b"], [2.0, 1.0], ["t.pt"])
@@ -215,7 +215,7 @@ def test_train_classifier_options_reach_the_config_by_name(monkeypatch, tmp_path
         "n1",
     )
     assert (c.session_hours, c.epochs, c.hours) == (1.5, DEFAULTS.epochs, DEFAULTS.hours)
-    assert (c.mixup, c.cutmix) == (0.2, 1.0)
+    assert (c.mixup, c.cutmix, c.distill_online) == (0.2, 1.0, True)
 
 
 @pytest.mark.parametrize("quiet", [False, True])

@@ -227,6 +227,56 @@ def test_a_teacher_with_other_classes_is_refused(tmp_path, fer_folder, tiny_clas
         fit(cfg(fer_folder, tmp_path, teachers=[str(run / "best.pt")]), **QUIET)
 
 
+def test_online_teacher_gives_each_teacher_the_batch_in_its_own_normalisation(tiny_classifier):
+    import torch
+
+    from ferkit.classifier.preprocess import Preprocess, to_tensor
+    from ferkit.classifier.starting import OnlineTeacher
+
+    model, meta = load_checkpoint(tiny_classifier)
+    images = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    with torch.no_grad():
+        expected = model(Preprocess(meta).tensor(images)).softmax(1)
+    two = OnlineTeacher([model, model], [meta, meta], mean=0.3, std=0.4)  # the student's normalisation
+    got = two(to_tensor(images, 0.3, 0.4)).exp()  # log of the mean probability, floored at 1e-7
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert not torch.allclose(two(to_tensor(images, meta.mean, meta.std)).exp(), expected, atol=1e-2)
+
+
+def test_online_distillation_scores_the_teachers_on_every_batch(
+    tmp_path, fer_folder, tiny_classifier, monkeypatch
+):
+    import torch
+
+    from ferkit.classifier.starting import OnlineTeacher
+
+    calls: list[tuple] = []
+    score = OnlineTeacher.__call__
+    monkeypatch.setattr(OnlineTeacher, "__call__", lambda self, x: calls.append(x.shape) or score(self, x))
+    logs: list[str] = []
+    config = cfg(fer_folder, tmp_path, teachers=[str(tiny_classifier)] * 2, distill_online=True, epochs=2)
+    run = fit(config, log=logs.append)
+    steps = len(make_train_loader(prepare_data(config, 48, **QUIET), config, 48, torch.device("cpu")))
+    assert len(calls) == 2 * steps and all(shape[1:] == (1, 48, 48) for shape in calls)
+    assert any("2 teacher(s) scored online" in line for line in logs)
+    assert not any("distillation: scoring" in line for line in logs)
+    assert yaml.safe_load((run / "config.yaml").read_text())["distill_online"] is True
+
+
+def test_online_distillation_refuses_a_teacher_of_another_input_size(tmp_path, fer_folder, tiny_classifier):
+    with pytest.raises(DataError, match="online distillation needs the student's input size"):
+        fit(
+            cfg(fer_folder, tmp_path, teachers=[str(tiny_classifier)], distill_online=True, input_size=40),
+            **QUIET,
+        )
+
+
+def test_online_distillation_without_a_teacher_is_a_config_error(tmp_path, fer_folder):
+    with pytest.raises(ConfigError) as err:
+        cfg(fer_folder, tmp_path, distill_online=True).validate()
+    assert err.value.option == "distill_online"
+
+
 def test_soft_mix_blends_votes_with_the_image_label(tmp_path):
     from ferkit.classifier.softlabels import apply_soft_labels, read_votes
     from ferkit.datasets.grouping import get_grouping

@@ -40,6 +40,7 @@ class ClassifierTrainConfig:
     teachers: list[str] = field(default_factory=list)  # checkpoints whose ensemble the student imitates
     distill_alpha: float = 0.5  # weight of the teachers' term in the loss
     distill_temperature: float = 2.0
+    distill_online: bool = False  # teachers scored on each augmented batch, not once on the plain images
     epochs: int = 60
     hours: float = 0.0  # > 0: a time budget; after the first epoch, epochs is cut to what fits in it
     session_hours: float = 0.0  # > 0: stop this invocation in time, schedule unchanged (--resume goes on)
@@ -117,6 +118,8 @@ class ClassifierTrainConfig:
         ):
             if not ok:
                 raise ConfigError(f"must be {rule}, got {v}", option=opt)
+        if self.distill_online and not self.teachers:
+            raise ConfigError("needs one or more --teacher checkpoints", option="distill_online")
         if self.input_blur not in ("auto", "none"):
             try:
                 if float(self.input_blur) < 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -176,11 +177,13 @@ def train_one_epoch(
     temperature: float = 1.0,
     amp_dtype: torch.dtype | None = None,
     ema: EMA | None = None,
+    teacher: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss and accuracy (against each image's most likely label).
 
     ``amp_dtype`` runs the forward pass under autocast in that dtype (float16 needs ``scaler``); ``ema``
-    is updated after every optimizer step.
+    is updated after every optimizer step; ``teacher`` (an :class:`~ferkit.classifier.starting.OnlineTeacher`)
+    gives the teachers' log-probabilities of each batch as the student sees it, instead of the loader's.
     """
     model.train()
     total_loss = torch.zeros((), device=device)
@@ -190,6 +193,8 @@ def train_one_epoch(
     for step, (x, y, t) in enumerate(bar, 1):
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            if teacher is not None:
+                t = teacher(x)
             logits = model(x)
             loss = criterion(logits.float(), y)
             if distill_alpha > 0 and t.numel():

@@ -57,6 +57,60 @@ def teacher_log_probs(
     return np.log(np.clip(probs, 1e-7, 1.0)).astype(np.float32)
 
 
+class OnlineTeacher:
+    """The ``--teacher`` ensemble scored on the student's own augmented, mixed batch at every step
+    (consistent distillation): the log of the teachers' mean probabilities. Each teacher gets the batch in
+    its own normalisation; input size and blur must be the student's."""
+
+    def __init__(self, models: list[nn.Module], metas: list[ClassifierMeta], mean: float, std: float):
+        self.models, self.metas, self.mean, self.std = models, metas, mean, std
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.zeros(())
+        for model, meta in zip(self.models, self.metas, strict=True):
+            xt = x
+            if (meta.mean, meta.std) != (self.mean, self.std):  # back to [0, 1], then the teacher's own
+                xt = (x * self.std + self.mean - meta.mean) / meta.std
+            probs = probs + model(xt).float().softmax(1)
+        return (probs / len(self.models)).clamp_min(1e-7).log()
+
+
+def online_teacher(teachers: list[str], data: PreparedData, input_size: int, device: torch.device, log=print):
+    """Load the ``--teacher`` checkpoints for :class:`OnlineTeacher`, checked against the student's data."""
+    models, metas = [], []
+    for spec in teachers:
+        model, meta = load_checkpoint(resolve_weights("classifier", spec), device)
+        if tuple(meta.class_names) != tuple(data.class_names):
+            raise DataError(
+                f"teacher classes {', '.join(meta.class_names)} differ from the student's "
+                f"{', '.join(data.class_names)} ({spec})"
+            )
+        if meta.input_size != input_size or meta.blur_sigma != data.blur_sigma:
+            raise DataError(
+                f"{spec}: online distillation needs the student's input size ({input_size} px) and input "
+                f"blur (sigma {data.blur_sigma:g}), it has {meta.input_size} px and {meta.blur_sigma:g}; "
+                "distil without --distill-online"
+            )
+        models.append(model.eval().requires_grad_(False).to(memory_format=torch.channels_last))
+        metas.append(meta)
+    log(f"distillation: {len(teachers)} teacher(s) scored online, on each augmented batch")
+    return OnlineTeacher(models, metas, data.mean, data.std)
+
+
+def teachers_for(
+    config: ClassifierTrainConfig, data: PreparedData, input_size: int, device: torch.device, log=print
+) -> tuple[np.ndarray | None, OnlineTeacher | None]:
+    """The run's ``--teacher`` ensemble: its log-probabilities of every training image, computed once, or
+    with ``--distill-online`` the teachers themselves, scored on each augmented batch; (None, None) with no
+    teachers."""
+    if not config.teachers:
+        return None, None
+    if config.distill_online:
+        return None, online_teacher(config.teachers, data, input_size, device, log)
+    return teacher_log_probs(config.teachers, data.train.images, data.class_names, device, log), None
+
+
 def read_resume_state(run_dir: Path) -> dict[str, Any]:
     """``run_dir/last.pt``, loaded safely; a damaged one is one error naming the last good alternative."""
     path = run_dir / "last.pt"

@@ -38,7 +38,7 @@ from ferkit.classifier.starting import (
     read_init,
     read_resume_state,
     restore_run,
-    teacher_log_probs,
+    teachers_for,
 )
 from ferkit.classifier.train_data import PreparedData, prepare_data
 from ferkit.device import autocast_dtype, select_device
@@ -141,11 +141,7 @@ def _fit(config, resume, log, overrides, stack: contextlib.ExitStack) -> Path:
         f"run folder: {run_dir}  device: {device}  train {data.report['train']}  val: {sizes}  "
         f"classes: {', '.join(data.class_names)}"
     )
-    teacher = (
-        teacher_log_probs(config.teachers, data.train.images, data.class_names, device, log)
-        if config.teachers
-        else None
-    )
+    teacher, online = teachers_for(config, data, input_size, device, log)
 
     # channels-last is ~1.5x faster for these convolutions on CPU (oneDNN) and suits CUDA AMP as well
     model = init[0] if init else create_model(config.arch, len(data.class_names), input_size=input_size)
@@ -217,10 +213,11 @@ def _fit(config, resume, log, overrides, stack: contextlib.ExitStack) -> Path:
             device,
             scaler,
             desc=f"epoch {epoch}/{config.epochs}",
-            distill_alpha=config.distill_alpha if teacher is not None else 0.0,
+            distill_alpha=config.distill_alpha if config.teachers else 0.0,
             temperature=config.distill_temperature,
             amp_dtype=amp_dtype,
             ema=ema,
+            teacher=online,
         )
         va = evaluate(scored, vals, device, data.class_names)
         score = selection_score(va, config.select)

@@ -101,6 +101,13 @@ def train_classifier(
     distill_temperature: Annotated[float, typer.Option(help="Distillation temperature.")] = (
         _C.distill_temperature
     ),
+    distill_online: Annotated[
+        bool,
+        typer.Option(
+            help="Score the teachers on each augmented, mixed batch as the student sees it (consistent "
+            "distillation; slower), instead of once on the plain training images."
+        ),
+    ] = _C.distill_online,
     epochs: Annotated[
         int | None, typer.Option(help="Epochs; with --resume, a new total.", show_default=str(_C.epochs))
     ] = None,
