@@ -5,7 +5,7 @@
 #      (--hours), weights averaged by EMA;
 #   2. their ensemble, evaluated on every val set;
 #   3. the student (STUDENT_ARCH, default the shipped alexnet_s, starting from the shipped weights),
-#      distilled from the teachers;
+#      distilled from the teachers, scored on each augmented batch (DISTILL=online) or once (DISTILL=once);
 #   4. OUT gets candidate.pt (the student), the teachers in float16, results.json (val figures of each
 #      teacher, the ensemble and the student) and the log.
 # A stage whose run folder exists is resumed (finished ones are skipped), so a second call goes on where the
@@ -28,6 +28,7 @@ LR="${LR:-0.1}"
 STUDENT_ARCH="${STUDENT_ARCH:-alexnet_s}"
 STUDENT_INIT="${STUDENT_INIT:-default}"
 STUDENT_EPOCHS="${STUDENT_EPOCHS:-100}"
+DISTILL="${DISTILL:-online}"  # online: --distill-online; once: teachers scored once on the plain images
 CARRIED="${CARRIED:-$REPO/.gpu_carry}"  # teachers from an earlier session's OUT, if any
 RESTART_LR="${RESTART_LR:-0.03}"  # the peak of a carried teacher's new cycle
 read -r -a TEACHER_ARGS <<< "${TEACHER_ARGS:-}"  # more train-classifier options for the teachers, e.g. --mixup 0.2
@@ -94,6 +95,7 @@ fi
 STUDENT_ARGS=(--arch "$STUDENT_ARCH" --epochs "$STUDENT_EPOCHS" --batch-size "$BATCH" --ema 0.999 --patience 100000)
 [[ -n "$STUDENT_INIT" ]] && STUDENT_ARGS+=(--init "$STUDENT_INIT" --lr 0.02) || STUDENT_ARGS+=(--lr "$LR")
 for t in "${TEACHERS[@]}"; do STUDENT_ARGS+=(--teacher "$t"); done
+[[ "$DISTILL" == online ]] && STUDENT_ARGS+=(--distill-online)
 train student "$(share_hours 0.2)" "${STUDENT_ARGS[@]}"  # the rest: data loading, scoring, evaluation
 
 say "evaluating"
