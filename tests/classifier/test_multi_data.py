@@ -252,12 +252,17 @@ def test_online_distillation_scores_the_teachers_on_every_batch(
 
     calls: list[tuple] = []
     score = OnlineTeacher.__call__
-    monkeypatch.setattr(OnlineTeacher, "__call__", lambda self, x: calls.append(x.shape) or score(self, x))
+
+    def counted(self, x):
+        calls.append((x.shape, any(m.training for m in self.models)))  # teachers in eval mode: no dropout
+        return score(self, x)
+
+    monkeypatch.setattr(OnlineTeacher, "__call__", counted)
     logs: list[str] = []
     config = cfg(fer_folder, tmp_path, teachers=[str(tiny_classifier)] * 2, distill_online=True, epochs=2)
     run = fit(config, log=logs.append)
     steps = len(make_train_loader(prepare_data(config, 48, **QUIET), config, 48, torch.device("cpu")))
-    assert len(calls) == 2 * steps and all(shape[1:] == (1, 48, 48) for shape in calls)
+    assert len(calls) == 2 * steps and all(shape[1:] == (1, 48, 48) and not train for shape, train in calls)
     assert any("2 teacher(s) scored online" in line for line in logs)
     assert not any("distillation: scoring" in line for line in logs)
     assert yaml.safe_load((run / "config.yaml").read_text())["distill_online"] is True

@@ -22,9 +22,15 @@ def _weights(run) -> dict:
     return {**state["state_dict"], **{f"ema.{k}": v for k, v in state["ema"].items()}}
 
 
-@pytest.mark.parametrize("extra", [{}, {"mixup": 0.4, "cutmix": 1.0}], ids=["plain", "mixed"])
-def test_stopped_and_resumed_twice_equals_one_go(tmp_path, fer_folder, wild_folder, extra):
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"mixup": 0.4, "cutmix": 1.0}, {"mixup": 0.4, "distill_online": True}],
+    ids=["plain", "mixed", "online-teacher"],
+)
+def test_stopped_and_resumed_twice_equals_one_go(tmp_path, fer_folder, wild_folder, extra, request):
     data = [fer_folder, wild_folder]  # two datasets weighted 2:1: the weighted sampler's order is resumed too
+    if extra.get("distill_online"):
+        extra = {**extra, "teachers": [str(request.getfixturevalue("tiny_classifier"))]}
     whole = fit(_config(data, tmp_path, "whole", **extra), **QUIET)
     logs: list[str] = []
     parts = fit(_config(data, tmp_path, "parts", session_hours=1e-9, **extra), log=logs.append)  # 1 epoch
