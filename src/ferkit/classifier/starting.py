@@ -38,6 +38,14 @@ def match_init(data: PreparedData, meta: ClassifierMeta, spec: str) -> PreparedD
     return dataclasses.replace(data, mean=meta.mean, std=meta.std)
 
 
+def _check_teacher_classes(teacher: tuple[str, ...], student: tuple[str, ...], source: str) -> None:
+    """One DataError when the teachers predict other classes than the student."""
+    if tuple(teacher) != tuple(student):
+        raise DataError(
+            f"teacher classes {', '.join(teacher)} differ from the student's {', '.join(student)} ({source})"
+        )
+
+
 def teacher_log_probs(
     teachers: list[str], images: np.ndarray, class_names: tuple[str, ...], device: torch.device, log=print
 ) -> np.ndarray:
@@ -45,11 +53,7 @@ def teacher_log_probs(
     from ferkit.classifier.ensemble import load_classifier
 
     ens = load_classifier(teachers, device)
-    if tuple(ens.class_names) != tuple(class_names):
-        raise DataError(
-            f"teacher classes {', '.join(ens.class_names)} differ from the student's "
-            f"{', '.join(class_names)} ({', '.join(teachers)})"
-        )
+    _check_teacher_classes(ens.class_names, class_names, ", ".join(teachers))
     log(f"distillation: scoring {len(images)} training images with {len(teachers)} teacher(s)")
     probs = np.concatenate(
         [ens.predict_proba(list(images[i : i + 1024])) for i in range(0, len(images), 1024)]
@@ -81,11 +85,7 @@ def online_teacher(teachers: list[str], data: PreparedData, input_size: int, dev
     models, metas = [], []
     for spec in teachers:
         model, meta = load_checkpoint(resolve_weights("classifier", spec), device)
-        if tuple(meta.class_names) != tuple(data.class_names):
-            raise DataError(
-                f"teacher classes {', '.join(meta.class_names)} differ from the student's "
-                f"{', '.join(data.class_names)} ({spec})"
-            )
+        _check_teacher_classes(meta.class_names, data.class_names, spec)
         if meta.input_size != input_size or meta.blur_sigma != data.blur_sigma:
             raise DataError(
                 f"{spec}: online distillation needs the student's input size ({input_size} px) and input "
