@@ -4,7 +4,7 @@ random tensors (the ceiling), the per-image albumentations loop ferkit trained w
 there). With ``--epochs E`` it also trains ``alexnet_s`` from scratch for E epochs with each loop (same seed)
 and reports val accuracy, so that speed is not bought with accuracy.
 
-python -m benchmarks.train_speed [--images 3200] [--epochs 0] [--device auto] [--name train_speed]
+python -m benchmarks.train_speed [--images 3200] [--epochs 0] [--device auto] [--no-amp] [--name train_speed]
 """
 
 from __future__ import annotations
@@ -155,13 +155,21 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=0, help="also train E epochs with each loop; compare val")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast")
     ap.add_argument("--name", default="train_speed")
     args = ap.parse_args()
     device = select_device(args.device)
-    config = ClassifierTrainConfig(data=[args.data], batch_size=args.batch_size, epochs=max(args.epochs, 1))
+    config = ClassifierTrainConfig(
+        data=[args.data], batch_size=args.batch_size, epochs=max(args.epochs, 1), amp=args.amp
+    )
     data = prepare_data(config, 48, log=lambda *_: None)
     rng = np.random.default_rng(0)
-    result: dict[str, Any] = {"environment": environment(device), "batch_size": args.batch_size, "speed": {}}
+    result: dict[str, Any] = {
+        "environment": environment(device),
+        "batch_size": args.batch_size,
+        "autocast": str(autocast_dtype(device, config.amp) or "off (float32)"),
+        "speed": {},
+    }
     for arch, n in (("alexnet_s", args.images), ("alexnet_m", args.images // 4)):
         keep = np.zeros(len(data.train.targets), bool)
         keep[rng.choice(len(keep), size=min(n, len(keep)), replace=False)] = True
