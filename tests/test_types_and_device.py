@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,3 +98,18 @@ def test_devices_reach_ultralytics_in_its_spelling(device, expected):
     from ferkit.detector.yolo import ultralytics_device
 
     assert ultralytics_device(torch.device(device)) == expected
+
+
+def test_ultralytics_import_leaves_the_users_config_folder_alone(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "YOLO_CONFIG_DIR"}
+    env |= {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    code = (
+        "from ferkit.detector import yolo; yolo._ultralytics(); import ultralytics.utils as u; "
+        "print(u.SETTINGS_FILE, u.SETTINGS_FILE.is_file())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    settings, written = out.stdout.splitlines()[-1].rsplit(" ", 1)
+    assert written == "True"  # ultralytics wrote its settings, but into ferkit's folder for this process
+    assert not (tmp_path / "config" / "Ultralytics").exists()
+    assert not Path(settings).parent.exists()  # removed when the process ended

@@ -9,9 +9,13 @@ that any worker process it starts inherits them as well.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from functools import cache
 
 OFFLINE_ENV = {
     "YOLO_OFFLINE": "1",  # ultralytics: no DNS look-ups, events, hub or update checks
@@ -31,6 +35,18 @@ def scoped_env(values: dict[str, str] = OFFLINE_ENV) -> Iterator[None]:
     finally:
         for k in added:
             os.environ.pop(k, None)
+
+
+@cache
+def private_config_dir() -> str:
+    """A folder of this process's own for ultralytics' settings file, removed when the process exits.
+
+    ultralytics writes ``settings.json`` into the user's config folder (``~/.config/Ultralytics``) when it
+    is imported, unless ``YOLO_CONFIG_DIR`` names another; the library points it here for its import.
+    """
+    path = tempfile.mkdtemp(prefix="ferkit-ultralytics-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def set_process_env() -> None:

@@ -44,9 +44,11 @@ ARCHITECTURES: dict[str, tuple[str, float, float]] = {
 
 @cache
 def _ultralytics():
-    """Import ultralytics with its network features off (for the import only, see ferkit.offline)."""
+    """Import ultralytics with its network features off and its settings file outside the user's config
+    folder (unless YOLO_CONFIG_DIR says where), both for the import only (see ferkit.offline)."""
     stream = contextlib.redirect_stdout(sys.stderr) if offline.LOGS_TO_STDERR else contextlib.nullcontext()
-    with scoped_env(), stream:
+    env = {**offline.OFFLINE_ENV, "YOLO_CONFIG_DIR": offline.private_config_dir()}
+    with scoped_env(env), stream:
         import ultralytics  # its log handler binds to the sys.stdout of this moment
     return ultralytics
 
