@@ -101,8 +101,24 @@ def test_devices_reach_ultralytics_in_its_spelling(device, expected):
 
 
 def test_ultralytics_import_leaves_the_users_config_folder_alone(tmp_path):
+    settings, written = _ultralytics_settings(tmp_path, None)
+    assert written == "True"  # ultralytics wrote its settings, but into ferkit's folder for this process
+    assert not (tmp_path / "config" / "Ultralytics").exists()
+    assert not Path(settings).parent.exists()  # removed when the process ended
+
+
+def test_ultralytics_settings_follow_yolo_config_dir_when_set(tmp_path):
+    settings, written = _ultralytics_settings(tmp_path, tmp_path / "mine")
+    assert written == "True" and Path(settings) == tmp_path / "mine" / "Ultralytics" / "settings.json"
+    assert not (tmp_path / "config" / "Ultralytics").exists()
+
+
+def _ultralytics_settings(home: Path, config_dir: Path | None) -> tuple[str, str]:
+    """(ultralytics' settings file, whether it was written) in a fresh process that imports it via ferkit."""
     env = {k: v for k, v in os.environ.items() if k != "YOLO_CONFIG_DIR"}
-    env |= {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env |= {"HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")}
+    if config_dir is not None:
+        env["YOLO_CONFIG_DIR"] = str(config_dir)
     code = (
         "from ferkit.detector import yolo; yolo._ultralytics(); import ultralytics.utils as u; "
         "print(u.SETTINGS_FILE, u.SETTINGS_FILE.is_file())"
@@ -110,6 +126,4 @@ def test_ultralytics_import_leaves_the_users_config_folder_alone(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     settings, written = out.stdout.splitlines()[-1].rsplit(" ", 1)
-    assert written == "True"  # ultralytics wrote its settings, but into ferkit's folder for this process
-    assert not (tmp_path / "config" / "Ultralytics").exists()
-    assert not Path(settings).parent.exists()  # removed when the process ended
+    return settings, written
