@@ -11,10 +11,10 @@ import pytest
 import torch
 import yaml
 
+from ferkit.detector.architectures import ARCHITECTURES, architecture_yaml, resolve_model_spec
 from ferkit.detector.evaluate import evaluate_detector
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.detector.train import DetectorTrainConfig, finished_epochs, resume_detector, train_detector
-from ferkit.detector.yolo import ARCHITECTURES, architecture_yaml, resolve_model_spec
 from ferkit.errors import ConfigError, DataError, WeightsError
 from ferkit.types import Detection
 from tests.helpers import copy_yolo, fer, tiny_detector_config
@@ -233,7 +233,6 @@ def test_resuming_a_finished_run_is_one_line_offline(tiny_detector_run, no_netwo
 
 
 def test_model_default_resolves_to_the_shipped_detector(tmp_path):
-    from ferkit.detector.yolo import resolve_model_spec
     from ferkit.weights import packaged_weights
 
     assert resolve_model_spec("default", tmp_path) == str(packaged_weights("detector"))

@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from ferkit.detector.yolo import _ultralytics, amp_works, local_checks, resolve_model_spec
+from ferkit.detector.architectures import resolve_model_spec
+from ferkit.detector.yolo import _ultralytics, amp_works, local_checks
 from ferkit.errors import ConfigError
 
 # Runs CODE in a fresh interpreter with sockets refused and empty home/config folders; prints what it
@@ -59,7 +60,7 @@ def test_unknown_model_config_names_where_it_looked(tmp_path):
 
 def test_resolving_model_names_touches_neither_network_nor_home(tmp_path):
     code = (
-        "from pathlib import Path\nfrom ferkit.detector.yolo import resolve_model_spec\n"
+        "from pathlib import Path\nfrom ferkit.detector.architectures import resolve_model_spec\n"
         "for n in ('yolo11n.yaml', 'yolov8n.yaml'): resolve_model_spec(n, Path(sys.argv[0]).parent)\n"
         "assert 'ultralytics' not in sys.modules"
     )

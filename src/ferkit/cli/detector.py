@@ -229,7 +229,7 @@ def wider_to_yolo(
 def models() -> None:
     """List the registered architectures and the shipped default weights."""
     from ferkit.classifier.models import get_spec, list_models
-    from ferkit.detector.yolo import ARCHITECTURES
+    from ferkit.detector.architectures import ARCHITECTURES
     from ferkit.weights import packaged_weights
 
     typer.echo("classifier architectures:")

@@ -7,6 +7,7 @@ from pathlib import Path
 from ferkit.atomic import write_text
 from ferkit.datasets.yolo import check_yolo_dataset
 from ferkit.detector import yolo
+from ferkit.detector.architectures import ARCHITECTURES, resolve_model_spec
 from ferkit.detector.config import DEFAULT_ARCH, DetectorTrainConfig
 from ferkit.device import select_device
 from ferkit.errors import ConfigError, DataError, UnsafeWeightsError, WeightsError
@@ -40,14 +41,14 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
         log(f"skipping {len(bad)} malformed label file(s) (listed in skipped_labels.txt), e.g. {bad[0]}")
     device = select_device(config.device)
     run_dir = RunFolder.numbered(config.project, config.name).path.resolve()
-    if config.model not in yolo.ARCHITECTURES:  # a .pt or .yaml: checked before the run folder exists
-        given = yolo.resolve_model_spec(config.model, run_dir)
+    if config.model not in ARCHITECTURES:  # a .pt or .yaml: checked before the run folder exists
+        given = resolve_model_spec(config.model, run_dir)
         if given.endswith(".pt"):
             yolo.checked(given)
     RunFolder(run_dir).save_config(config)
     if bad:
         write_text(run_dir / "skipped_labels.txt", "".join(f"{b}\n" for b in bad))
-    spec = yolo.resolve_model_spec(config.model, run_dir)
+    spec = resolve_model_spec(config.model, run_dir)
     run, stopped = yolo.train(
         spec,
         dict(
