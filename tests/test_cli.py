@@ -322,13 +322,14 @@ def test_train_detector_options_reach_ultralytics(tmp_path, tiny_yolo):
         "train-detector", "--data", tiny_yolo, "--epochs", "1", "--imgsz", "64", "--batch", "4",
         "--freeze", "10", "--multi-scale", "0.25", "--lr0", "0.001", "--optimizer", "SGD",
         "--warmup-epochs", "0", "--close-mosaic", "1", "--workers", "0", "--no-cache", "--device", "cpu",
-        "--project", tmp_path, "--name", "opts",
+        "--no-amp", "--project", tmp_path, "--name", "opts",
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     args = yaml.safe_load((tmp_path / "opts" / "args.yaml").read_text())
     ours = yaml.safe_load((tmp_path / "opts" / "config.yaml").read_text())
     expected = {"freeze": 10, "multi_scale": 0.25, "lr0": 0.001, "optimizer": "SGD", "close_mosaic": 1}
     assert {k: args[k] for k in expected} == expected and {k: ours[k] for k in expected} == expected
+    assert ours["amp"] is False
     assert args["warmup_epochs"] == 0 and args["amp"] is False  # no AMP on a CPU, decided locally
 
 

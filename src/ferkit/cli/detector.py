@@ -91,6 +91,15 @@ def train_detector(
         float, typer.Option(help="Train each batch at a random size within imgsz x (1 +- this), e.g. 0.25.")
     ] = TRAIN.multi_scale,
     device: DeviceOpt = TRAIN.device,
+    amp: Annotated[
+        bool | None,
+        typer.Option(
+            help="Mixed precision: float16 AMP on CUDA, bfloat16 forward passes on a CPU that computes "
+            "bfloat16 natively (AVX512-BF16 / AMX); --no-amp trains in float32. With --resume: the run's own "
+            "setting unless given.",
+            show_default=str(TRAIN.amp),
+        ),
+    ] = None,
     workers: int = TRAIN.workers,
     patience: int = TRAIN.patience,
     cache: Annotated[bool, typer.Option(help="Cache decoded images in RAM.")] = TRAIN.cache,
@@ -110,11 +119,14 @@ def train_detector(
 
     if resume is None and not data:
         raise FerError("--data is required (a YOLO data.yaml), unless --resume is given")
-    options = locals()
+    options = {**locals(), "amp": TRAIN.amp if amp is None else amp}
     config = DetectorTrainConfig(**{f.name: options[f.name] for f in dataclasses.fields(DetectorTrainConfig)})
     # stdout holds only results: ultralytics' progress bars and logs go to stderr (the CLI owns its process)
     with contextlib.redirect_stdout(sys.stderr):
-        run = resume_detector(resume, device, session_hours) if resume is not None else _train(config)
+        if resume is not None:
+            run = resume_detector(resume, device, session_hours, amp=amp)
+        else:
+            run = _train(config)
     typer.secho(f"done: {run / 'weights' / 'best.pt'}", fg=typer.colors.GREEN)
 
 

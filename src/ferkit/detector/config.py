@@ -32,3 +32,4 @@ class DetectorTrainConfig:
     skip_bad: bool = False  # leave out images with malformed label files (counted) instead of stopping
     hours: float = 0.0  # > 0: a time budget that overrides epochs (the LR schedule fits the budget)
     session_hours: float = 0.0  # > 0: stop this invocation after the last whole epoch that fits (resumable)
+    amp: bool = True  # mixed precision: float16 AMP on CUDA, a bf16 forward pass on a CPU that computes bf16

@@ -78,6 +78,7 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
         ),
         device,
         config.session_hours,
+        config.amp,
     )
     return _said_if_stopped(run, stopped, config.session_hours, log)
 
@@ -107,8 +108,11 @@ def _said_if_stopped(run: Path, stopped: bool, session_hours: float, log) -> Pat
     return run
 
 
-def resume_detector(run_dir: str | Path, device: str = "auto", session_hours: float = 0.0, log=print) -> Path:
-    """Resume an interrupted run from its ``weights/last.pt`` (``session_hours``: as in training)."""
+def resume_detector(
+    run_dir: str | Path, device: str = "auto", session_hours: float = 0.0, log=print, amp: bool | None = None
+) -> Path:
+    """Resume an interrupted run from its ``weights/last.pt`` (``session_hours``: as in training; ``amp``:
+    None keeps the run's recorded setting, the default where it recorded none)."""
     if session_hours < 0:
         raise ConfigError("session_hours must be >= 0")
     last = Path(run_dir) / "weights" / "last.pt"
@@ -132,5 +136,18 @@ def resume_detector(run_dir: str | Path, device: str = "auto", session_hours: fl
         except WeightsError:
             hint = "no other checkpoint in it can be used: start the run afresh"
         raise WeightsError(f"cannot resume {run_dir}: {exc}; {hint}") from None
-    run, stopped = yolo.resume(last, select_device(device), session_hours)
+    if amp is None:
+        amp = _recorded(Path(run_dir)).get("amp", DetectorTrainConfig.amp) is not False
+    run, stopped = yolo.resume(last, select_device(device), session_hours, amp)
     return _said_if_stopped(run, stopped, session_hours, log)
+
+
+def _recorded(run_dir: Path) -> dict:
+    """The run's ferkit options (``config.yaml``); empty where it has none (a plain ultralytics run)."""
+    import yaml
+
+    try:
+        data = RunFolder(run_dir).load_config()
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}

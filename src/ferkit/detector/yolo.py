@@ -7,6 +7,7 @@ sees an ultralytics object. What it changes, and for how long:
 - training swaps two ultralytics checks for local ones while it runs: the AMP check (which downloads a
   model) becomes :func:`amp_works`, and the font look-up (which downloads Arial) uses a font that is
   already on the machine; both are put back afterwards, and nothing is written to the user's folders;
+- training on a CPU gets :mod:`ferkit.detector.cpu_training`'s set-up through trainer callbacks;
 - the ``fer`` command, and only it, sends ultralytics' log lines to stderr
   (:func:`ferkit.offline.send_logs_to_stderr`), so that its stdout holds just the results. Log levels
   stay ultralytics' own (``YOLO_VERBOSE``).
@@ -26,9 +27,11 @@ import torch
 import yaml
 
 from ferkit import offline
+from ferkit.detector import cpu_training
 from ferkit.detector.letterbox import LetterboxedDetector
 from ferkit.detector.local_checks import amp_works, local_font
 from ferkit.detector.safe_load import check_detector_checkpoint
+from ferkit.device import autocast_dtype
 from ferkit.errors import UnsafeWeightsError, WeightsError
 from ferkit.offline import import_albumentations, scoped_env
 
@@ -100,32 +103,42 @@ def checked(weights: str | Path) -> str:
 
 
 def train(
-    model_spec: str, overrides: dict[str, Any], device: torch.device, session_hours: float = 0.0
+    model_spec: str,
+    overrides: dict[str, Any],
+    device: torch.device,
+    session_hours: float = 0.0,
+    amp: bool = True,
 ) -> tuple[Path, bool]:
-    """Run ultralytics training on ``device``; AMP where :func:`amp_works`. Returns the run folder and
-    whether ``session_hours`` (> 0) stopped it before its end (see :func:`_fit`)."""
+    """Run ultralytics training on ``device``; with ``amp``, float16 AMP on CUDA where :func:`amp_works` and
+    a bf16 forward pass on a CPU that computes it natively. Returns the run folder and whether
+    ``session_hours`` (> 0) stopped it before its end (see :func:`_fit`)."""
     yolo = _ultralytics().YOLO(checked(model_spec) if model_spec.endswith(".pt") else model_spec)
-    amp = amp_works(device)
-    return _fit(yolo, amp, session_hours, {**overrides, "device": ultralytics_device(device), "amp": amp})
+    return _fit(yolo, device, amp, session_hours, {**overrides, "device": ultralytics_device(device)})
 
 
-def resume(last_pt: Path, device: torch.device, session_hours: float = 0.0) -> tuple[Path, bool]:
-    """Resume an interrupted ultralytics run from its ``last.pt``; returns as :func:`train`."""
-    return _fit(_ultralytics().YOLO(checked(last_pt)), amp_works(device), session_hours, {"resume": True})
+def resume(
+    last_pt: Path, device: torch.device, session_hours: float = 0.0, amp: bool = True
+) -> tuple[Path, bool]:
+    """Resume an interrupted ultralytics run from its ``last.pt``; ``amp`` and the result as :func:`train`."""
+    args = {"resume": True, "device": ultralytics_device(device)}
+    return _fit(_ultralytics().YOLO(checked(last_pt)), device, amp, session_hours, args)
 
 
 class _SessionOver(Exception):
     pass
 
 
-def _fit(yolo, amp: bool, session_hours: float, args: dict[str, Any]) -> tuple[Path, bool]:
-    """``yolo.train(**args)`` under :func:`local_checks`. With ``session_hours`` > 0 it stops after the
-    last whole epoch that fits in them at the last epoch's pace (its last.pt saved, resumable), unless the
-    run ends anyway."""
+def _fit(
+    yolo, device: torch.device, amp: bool, session_hours: float, args: dict[str, Any]
+) -> tuple[Path, bool]:
+    """``yolo.train(**args)`` under :func:`local_checks`, on a CPU with :mod:`~ferkit.detector.cpu_training`'s
+    set-up. With ``session_hours`` > 0 it stops after the last whole epoch that fits in them at the last
+    epoch's pace (its last.pt saved, resumable), unless the run ends anyway."""
     import time
 
     import_albumentations()  # ultralytics imports it while training: without its update check
     start = last = time.time()
+    threads, bf16 = torch.get_num_threads(), autocast_dtype(device, amp) if device.type == "cpu" else None
 
     def out_of_time(trainer) -> None:
         nonlocal last
@@ -137,10 +150,20 @@ def _fit(yolo, amp: bool, session_hours: float, args: dict[str, Any]) -> tuple[P
                     loader.close()  # as ultralytics does at a run's end: no loader process left
             raise _SessionOver
 
+    if device.type == "cpu":
+        yolo.add_callback("on_train_start", lambda t: cpu_training.start(t.model, threads))
+    if bf16 is not None:  # the training batches' forward pass only: not validation, not the EMA copy
+        yolo.add_callback(
+            "on_train_epoch_start", lambda t: cpu_training.autocast_forward(t.model, "predict", bf16)
+        )
+        yolo.add_callback("on_train_epoch_end", lambda t: cpu_training.restore_forward(t.model))
     if session_hours > 0:
         yolo.add_callback("on_fit_epoch_end", out_of_time)
     stopped = False
-    with local_checks(amp), _keep_torch_threads():
+    cuda_amp = amp and amp_works(device)
+    if "resume" not in args:  # ultralytics keeps a resumed run's recorded amp (and AMP-checks it)
+        args = {**args, "amp": cuda_amp}
+    with local_checks(cuda_amp), _keep_torch_threads():
         try:
             yolo.train(**args)
         except _SessionOver:
