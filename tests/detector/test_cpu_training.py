@@ -113,3 +113,34 @@ def test_no_amp_trains_float32_and_resume_keeps_it_unless_told(tmp_path, tiny_yo
     r = fer("train-detector", "--resume", run, "--amp", "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert finished_epochs(run) == (3, 3) and spied[0][:2] == ("epoch", torch.bfloat16)
+
+
+class _SetUp(Exception):
+    pass
+
+
+@pytest.mark.filterwarnings("ignore:torch.cuda.amp.GradScaler is enabled")
+@pytest.mark.parametrize("recorded, flag", [(False, True), (True, False)])
+def test_resume_on_cuda_switches_amp_as_told(tmp_path, tiny_yolo, monkeypatch, recorded, flag):
+    """ultralytics keeps a resumed run's recorded amp; ``--resume RUN --amp/--no-amp`` must still decide."""
+    import ferkit.detector.yolo as yolo
+
+    monkeypatch.setattr(yolo, "autocast_dtype", lambda device, amp: None)
+    monkeypatch.setattr(yolo, "amp_works", lambda device: True)  # float16 AMP works here, as on a GPU
+    cfg = tiny_detector_config(tiny_yolo, tmp_path, f"amp{recorded}")
+    run = train_detector(dataclasses.replace(cfg, epochs=2, session_hours=1e-6, amp=recorded))
+    assert torch.load(run / "weights" / "last.pt", weights_only=False)["train_args"]["amp"] is recorded
+    from ultralytics.engine.trainer import BaseTrainer  # imported by ferkit's adapter already
+
+    seen: list[bool] = []
+    set_up = BaseTrainer._setup_train
+
+    def spy(trainer):  # the trainer as set up for the resumed run, stopped before it trains
+        set_up(trainer)
+        seen.append(bool(trainer.amp))
+        raise _SetUp
+
+    monkeypatch.setattr(BaseTrainer, "_setup_train", spy)
+    with pytest.raises(_SetUp):
+        resume_detector(run, "cpu", amp=flag)
+    assert seen == [flag]

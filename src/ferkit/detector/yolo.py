@@ -161,8 +161,10 @@ def _fit(
         yolo.add_callback("on_fit_epoch_end", out_of_time)
     stopped = False
     cuda_amp = amp and amp_works(device)
-    if "resume" not in args:  # ultralytics keeps a resumed run's recorded amp (and AMP-checks it)
+    if "resume" not in args:  # a resumed run: ultralytics ignores a new amp and keeps the recorded one
         args = {**args, "amp": cuda_amp}
+    # ... set here, after its resume check (a run begun on a CPU recorded False); its AMP check answers it
+    yolo.add_callback("on_pretrain_routine_start", lambda t: setattr(t.args, "amp", cuda_amp))
     with local_checks(cuda_amp), _keep_torch_threads():
         try:
             yolo.train(**args)
