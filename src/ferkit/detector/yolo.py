@@ -1,4 +1,4 @@
-"""The one module that touches ultralytics: import, training, prediction, export.
+"""The one module that touches ultralytics: import, training, prediction, export, weight averaging.
 
 Everything it returns is ferkit's own types (``Detection``) or plain Python values; the rest of ferkit never
 sees an ultralytics object. What it changes, and for how long:
@@ -207,6 +207,48 @@ def export_weights(src: str | Path, dst: str | Path) -> Path:
         if split:
             ckpt["ferkit"] = {"split": split}
             torch.save(ckpt, dst)
+    return Path(dst)
+
+
+def average_weights(sources: list[str | Path], dst: str | Path) -> Path:
+    """Write the mean of several detectors' weights and batch-norm statistics (a "model soup" of fine-tunes
+    of one model), each source taken as :func:`export_weights` deploys it, as a deployable copy.
+
+    The copy records its sources under ``ferkit``, and the WIDER split only when every source recorded the
+    same one (otherwise no photo is known to be unseen by all of them).
+    """
+    import tempfile
+    from datetime import datetime, timezone
+
+    from ferkit.atomic import atomic_path
+
+    if len(sources) < 2:
+        raise WeightsError("averaging detector weights needs at least two files")
+    with tempfile.TemporaryDirectory(prefix="ferkit-average-") as tmp:
+        ckpts = [
+            torch.load(export_weights(s, Path(tmp) / f"{i}.pt"), map_location="cpu", weights_only=False)
+            for i, s in enumerate(sources)
+        ]
+    states = [c["model"].float().state_dict() for c in ckpts]
+    for src, ckpt, state in zip(sources, ckpts, states, strict=True):
+        same = state.keys() == states[0].keys()
+        same = same and all(v.shape == states[0][k].shape for k, v in state.items())
+        if not same or dict(ckpt["model"].names) != dict(ckpts[0]["model"].names):
+            raise WeightsError(f"cannot average {src} with {sources[0]}: another architecture or classes")
+    mean = {
+        k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
+        for k, v in states[0].items()
+    }
+    out = dict(ckpts[0])
+    out["model"].load_state_dict(mean)
+    out["model"].half()
+    splits = [(c.get("ferkit") or {}).get("split") for c in ckpts]
+    out["date"] = datetime.now(timezone.utc).isoformat()
+    out["ferkit"] = {"averaged_from": [str(s) for s in sources]}
+    if splits[0] and all(s == splits[0] for s in splits):
+        out["ferkit"]["split"] = splits[0]
+    with atomic_path(dst) as part:
+        torch.save(out, part)
     return Path(dst)
 
 
