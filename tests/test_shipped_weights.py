@@ -6,7 +6,7 @@ import pytest
 from ferkit.classifier.predictor import EmotionClassifier
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.pipeline import Pipeline
-from ferkit.types import Detection
+from ferkit.types import Box, Detection
 from ferkit.weights import packaged_weights, resolve_weights
 
 
@@ -55,7 +55,8 @@ def test_shipped_classifier_is_the_sharp_two_dataset_model():
 
 
 def test_shipped_detector_finds_one_face_in_a_frame_filling_portrait(real_photo):
-    """A face cropped to fill the whole photo: one face, not the face and a part of it."""
+    """A face cropped to fill the whole photo: one face, not the face and a part of it, at the photo's own
+    size and enlarged to 512 (a fixed size with min_side 512), with or without the `contained` rule."""
     import cv2
 
     from ferkit.imaging.images import read_image
@@ -65,13 +66,24 @@ def test_shipped_detector_finds_one_face_in_a_frame_filling_portrait(real_photo)
     side = max(box.x2 - box.x1, box.y2 - box.y1)
     x, y = int((box.x1 + box.x2 - side) / 2), int((box.y1 + box.y2 - side) / 2)
     portrait = cv2.resize(image[y : y + int(side), x : x + int(side)], (350, 350))
-    # enlarged to 512 (a fixed size with min_side 512), the network also boxes a part of the face; the
-    # `contained` rule drops it
-    assert len(FaceDetector(device="cpu", imgsz=512, contained=2.0, min_side=512).detect(portrait)) >= 2
-    [face] = FaceDetector(device="cpu", imgsz=512, min_side=512).detect(portrait)
-    [face_own_size] = FaceDetector(device="cpu").detect(portrait)
-    assert face_own_size.box.width > 250 and face_own_size.box.height > 250
-    assert face.box.width > 250 and face.box.height > 250
+    for det in (
+        FaceDetector(device="cpu"),
+        FaceDetector(device="cpu", imgsz=512, min_side=512),
+        FaceDetector(device="cpu", imgsz=512, min_side=512, contained=2.0),
+    ):
+        [face] = det.detect(portrait)
+        assert face.box.width > 250 and face.box.height > 250
+
+
+def test_boxes_inside_a_higher_scored_box_are_dropped_unless_contained_is_off(monkeypatch):
+    """Detector v2 also boxed parts of an enlarged frame-filling face; the `contained` rule drops such
+    boxes (the rule itself: tests/detector/test_metrics.py)."""
+    whole, part = Detection(Box(10, 10, 300, 320), 0.8), Detection(Box(60, 80, 200, 220), 0.5)
+    image = np.zeros((350, 350, 3), np.uint8)
+    for options, expected in (({}, [whole]), ({"contained": 2.0}, [whole, part])):
+        det = FaceDetector(device="cpu", **options)
+        monkeypatch.setattr(det._model, "predict", lambda arrays, *a, **k: [[whole, part] for _ in arrays])
+        assert det.detect(image) == expected
 
 
 def test_shipped_detector_records_the_events_it_never_trained_on():
