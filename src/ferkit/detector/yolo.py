@@ -221,6 +221,7 @@ def average_weights(sources: list[str | Path], dst: str | Path) -> Path:
     from datetime import datetime, timezone
 
     from ferkit.atomic import atomic_path
+    from ferkit.classifier.averaging import mean_state
 
     if len(sources) < 2:
         raise WeightsError("averaging detector weights needs at least two files")
@@ -235,12 +236,8 @@ def average_weights(sources: list[str | Path], dst: str | Path) -> Path:
         same = same and all(v.shape == states[0][k].shape for k, v in state.items())
         if not same or dict(ckpt["model"].names) != dict(ckpts[0]["model"].names):
             raise WeightsError(f"cannot average {src} with {sources[0]}: another architecture or classes")
-    mean = {
-        k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
-        for k, v in states[0].items()
-    }
     out = dict(ckpts[0])
-    out["model"].load_state_dict(mean)
+    out["model"].load_state_dict(mean_state(states))
     out["model"].half()
     splits = [(c.get("ferkit") or {}).get("split") for c in ckpts]
     out["date"] = datetime.now(timezone.utc).isoformat()
