@@ -37,10 +37,10 @@ def test_average_is_the_mean_and_keeps_a_shared_split(tmp_path, tiny_detector_ru
     from ferkit.detector.yolo import average_weights
 
     last = tiny_detector_run / "weights" / "last.pt"
+    base = _conv(_shifted(tmp_path, last, "base.pt", 0.0))  # last's weights as deployed (EMA, float16)
     a, b = _shifted(tmp_path, last, "a.pt", -0.25), _shifted(tmp_path, last, "b.pt", 0.5)
     out = average_weights([a, b, last], tmp_path / "avg" / "det.pt")
-    mean = (_conv(a) + _conv(b) + _conv(tmp_path / "a.pt") + 0.25) / 3
-    assert torch.allclose(_conv(out), mean, atol=2e-3)
+    assert torch.allclose(_conv(out), base + (-0.25 + 0.5 + 0.0) / 3, atol=2e-3)
     assert not torch.allclose(_conv(out), _conv(a), atol=1e-2)
     det = FaceDetector(out, conf=0.0, imgsz=64, device="cpu")
     assert det.recorded_split == {"val_fraction": 0.9, "val_events": ["1--Handshaking"]}
