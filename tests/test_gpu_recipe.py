@@ -49,7 +49,7 @@ for k in typer.core.TyperOption.__mro__:
 """
 
 
-def _recipe(tmp_path: Path, data: Path, **more: str) -> str:
+def _recipe(tmp_path: Path, data: Path, expect_rc: int = 0, **more: str) -> str:
     site = tmp_path / "gpu_site"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(GPU_MACHINE_SITE)
@@ -73,8 +73,8 @@ def _recipe(tmp_path: Path, data: Path, **more: str) -> str:
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "train_gpu.sh")], env=env, capture_output=True, text=True, timeout=600
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return proc.stdout
+    assert proc.returncode == expect_rc, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout + proc.stderr if expect_rc else proc.stdout
 
 
 def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, fer_folder):
@@ -82,6 +82,7 @@ def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, 
     nor albumentations."""
     out = _recipe(tmp_path, fer_folder, TEACHER_ARGS="--mixup 0.2 --cutmix 1")
     assert "training teacher_s0" in out and "training teacher_s1" in out and "training student" in out
+    assert "teacher_s1: the shipped weights widened to alexnet_s" in out  # TEACHER_INIT=widen, the default
     assert "teacher(s) scored online" in out and "distillation: scoring" not in out
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert set(results) == {"teacher_s0", "teacher_s1", "student"}
@@ -92,6 +93,9 @@ def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, 
     assert {v.dtype for v in teacher["state_dict"].values() if v.is_floating_point()} == {torch.float16}
     teacher_config = (tmp_path / "runs" / "teacher_s0" / "config.yaml").read_text()
     assert "mixup: 0.2" in teacher_config and "cutmix: 1.0" in teacher_config  # TEACHER_ARGS reached them
+    assert f"init: {tmp_path / 'runs' / 'widened_s0.pt'}" in teacher_config and "lr: 0.015" in teacher_config
+    for name in ("teacher_s0", "student"):  # the shipped model's framing, not train-classifier's default
+        assert "crop_margin: 0.05" in (tmp_path / "runs" / name / "config.yaml").read_text()
     ensemble = json.loads((tmp_path / "out" / "ensemble.json").read_text())
     assert ensemble  # the teachers' ensemble, evaluated
     again = _recipe(tmp_path, fer_folder)  # a second call: every stage is resumed, none trained again
@@ -106,6 +110,15 @@ def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, 
     assert "teacher_s0: a new cycle" not in later and "training teacher_s0" in later
     config = (tmp_path / "runs" / "teacher_s1" / "config.yaml").read_text()
     assert f"init: {carried / 'teacher_s1.pt'}" in config and "lr: 0.03" in config
+
+
+def test_gpu_recipe_teachers_from_scratch_or_a_clear_error(tmp_path, fer_folder):
+    out = _recipe(tmp_path, fer_folder, TEACHER_INIT="scratch", SEEDS="1")
+    assert "training teacher_s0" in out and "widened" not in out
+    config = (tmp_path / "runs" / "teacher_s0" / "config.yaml").read_text()
+    assert "arch: alexnet_s" in config and "widened" not in config and "lr: 0.1" in config
+    bad = _recipe(tmp_path, fer_folder, expect_rc=2, TEACHER_INIT="wide")
+    assert "TEACHER_INIT must be widen or scratch, not 'wide'" in bad
 
 
 def _tiny_wider(root: Path) -> Path:

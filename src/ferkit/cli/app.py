@@ -110,6 +110,9 @@ def fer_errors(fn):
     return wrapper
 
 
+CLASSIFIER_ONLY = ("torch", "torchvision")  # what the classifier commands import of an extra: no ultralytics
+
+
 def needs(extra: str, what: str, only: tuple[str, ...] | None = None):
     """A command that cannot run without the optional ``extra`` (:mod:`ferkit.extras`; of it, only the
     packages in ``only`` when given): without it, one line naming what to install, before anything loads."""

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ferkit.cli.app import (
+    CLASSIFIER_ONLY,
     EXIT_ERROR,
     BackendOpt,
     DeviceOpt,
@@ -37,7 +38,7 @@ _TIMING = ("epochs", "hours", "session_hours")  # None: the config's default, or
 
 @app.command("train-classifier")
 @fer_errors
-@needs("train", "training", only=("torch", "torchvision"))  # the classifier imports neither of the others
+@needs("train", "training", only=CLASSIFIER_ONLY)
 def train_classifier(
     data: Annotated[
         list[str] | None,

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from ferkit.cli.app import EXIT_ERROR, DeviceOpt, _error, app, fer_errors, needs
+from ferkit.cli.app import CLASSIFIER_ONLY, EXIT_ERROR, DeviceOpt, _error, app, fer_errors, needs
 
 
 @app.command("average-classifiers")
 @fer_errors
-@needs("torch", "averaging checkpoints")
+@needs("torch", "averaging checkpoints", only=CLASSIFIER_ONLY)
 def average_classifiers(
     weights: Annotated[
         list[Path],
@@ -41,7 +41,7 @@ def average_classifiers(
 
 @app.command("widen-classifier")
 @fer_errors
-@needs("torch", "widening a checkpoint")
+@needs("torch", "widening a checkpoint", only=CLASSIFIER_ONLY)
 def widen_classifier(
     weights: Annotated[str, typer.Option(help="Classifier checkpoint (.pt), or 'default'.")],
     arch: Annotated[str, typer.Option(help="The wider architecture, with the same layers (fer models).")],
@@ -58,7 +58,7 @@ def widen_classifier(
 
 @app.command("calibrate-classifier")
 @fer_errors
-@needs("torch", "calibrating a checkpoint")
+@needs("torch", "calibrating a checkpoint", only=CLASSIFIER_ONLY)
 def calibrate_classifier(
     weights: Annotated[str, typer.Option(help="Classifier checkpoint (.pt), or 'default' with --out.")],
     data: Annotated[
