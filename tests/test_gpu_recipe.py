@@ -93,7 +93,7 @@ def test_gpu_recipe_dry_run_writes_candidate_and_figures_then_resumes(tmp_path, 
     assert {v.dtype for v in teacher["state_dict"].values() if v.is_floating_point()} == {torch.float16}
     teacher_config = (tmp_path / "runs" / "teacher_s0" / "config.yaml").read_text()
     assert "mixup: 0.2" in teacher_config and "cutmix: 1.0" in teacher_config  # TEACHER_ARGS reached them
-    assert f"init: {tmp_path / 'runs' / 'widened_s0.pt'}" in teacher_config and "lr: 0.015" in teacher_config
+    assert f"init: {tmp_path / 'runs' / 'widened_s0.pt'}" in teacher_config and "lr: 0.03" in teacher_config
     for name in ("teacher_s0", "student"):  # the shipped model's framing, not train-classifier's default
         assert "crop_margin: 0.05" in (tmp_path / "runs" / name / "config.yaml").read_text()
     ensemble = json.loads((tmp_path / "out" / "ensemble.json").read_text())
