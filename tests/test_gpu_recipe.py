@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,27 @@ def test_wheels_are_grouped_into_calls_under_the_carry_limit(tmp_path):
         assert len(g) == 1 or sum(sizes[n] for n in g) <= 36
     assert len(groups) == 3  # e | a, d | b, c
     assert all(r.count("==") == 1 for r in gpu_wheels.requirements())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["average-classifiers", "{shipped}", "{shipped}", "--out", "{out}"],
+        ["calibrate-classifier", "--weights", "default", "--data", "{data}", "--out", "{out}"],
+        ["widen-classifier", "--weights", "default", "--arch", "alexnet_m", "--out", "{out}"],
+    ],
+)
+def test_classifier_weight_commands_run_without_ultralytics(tmp_path, fer_folder, command):
+    """As on the GPU machine (:data:`GPU_MACHINE_SITE`): making classifier weights needs only torch."""
+    site = tmp_path / "gpu_site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(GPU_MACHINE_SITE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), str(ROOT / "src")]))}
+    shipped = ROOT / "src" / "ferkit" / "weights" / "classifier_default.pt"
+    out = tmp_path / "made.pt"
+    args = [a.format(shipped=shipped, out=out, data=fer_folder) for a in command]
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferkit", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
+    assert torch.load(out, weights_only=True)["state_dict"]
