@@ -50,13 +50,18 @@ for k in typer.core.TyperOption.__mro__:
 """
 
 
-def _recipe(tmp_path: Path, data: Path, expect_rc: int = 0, **more: str) -> str:
+def _gpu_machine_path(tmp_path: Path, *more: str | None) -> str:
+    """PYTHONPATH for a Python that behaves as the GPU machine's (:data:`GPU_MACHINE_SITE`), then ``more``."""
     site = tmp_path / "gpu_site"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(GPU_MACHINE_SITE)
+    return os.pathsep.join(filter(None, [str(site), *more]))
+
+
+def _recipe(tmp_path: Path, data: Path, expect_rc: int = 0, **more: str) -> str:
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": _gpu_machine_path(tmp_path, os.environ.get("PYTHONPATH")),
         "DEVICE": "cpu",
         "DATA": str(data),
         "EPOCHS": "1",
@@ -232,10 +237,7 @@ def test_wheels_are_grouped_into_calls_under_the_carry_limit(tmp_path):
 )
 def test_classifier_weight_commands_run_without_ultralytics(tmp_path, fer_folder, command):
     """As on the GPU machine (:data:`GPU_MACHINE_SITE`): making classifier weights needs only torch."""
-    site = tmp_path / "gpu_site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(GPU_MACHINE_SITE)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), str(ROOT / "src")]))}
+    env = {**os.environ, "PYTHONPATH": _gpu_machine_path(tmp_path, str(ROOT / "src"))}
     shipped = ROOT / "src" / "ferkit" / "weights" / "classifier_default.pt"
     out = tmp_path / "made.pt"
     args = [a.format(shipped=shipped, out=out, data=fer_folder) for a in command]
