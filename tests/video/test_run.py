@@ -252,5 +252,6 @@ def test_tracks_plot_names_what_it_leaves_out_and_spans_the_whole_clip():
         log.add(FrameResult("clip.mp4", i, i / 10, 320, 240, []))
     ids, title, span = track_plot_plan(log, 12)
     assert ids == list(range(12)) and "the 12 longest of 16 tracks" in title
+    assert max(map(len, title.splitlines())) <= 60  # short lines: the centred title clears the legend
     assert span == (0.0, 5.9)  # to the clip's last processed frame, past the last face
     assert "longest" not in track_plot_plan(log, 16)[1]

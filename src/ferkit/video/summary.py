@@ -116,11 +116,12 @@ def format_tracks(source: str, tracks: Sequence[TrackSummary], frames: int, top:
 
 def track_plot_plan(log: TrackLog, max_tracks: int) -> tuple[list[int], str, tuple[float, float] | None]:
     """What ``tracks.png`` shows: the longest ``max_tracks`` tracks (in track order), a title that says when
-    some are left out, and the time axis: the whole processed clip, not just the plotted tracks."""
+    some are left out (on a second line, clear of the legend), and the time axis: the whole processed clip,
+    not just the plotted tracks."""
     longest = sorted(log.times, key=lambda t: (-len(log.times[t]), t))[:max_tracks]
     title = "emotion probabilities per tracked face"
     if len(log.times) > len(longest):
-        title += f": the {len(longest)} longest of {len(log.times)} tracks (all are in tracks.csv)"
+        title += f"\nthe {len(longest)} longest of {len(log.times)} tracks (all are in tracks.csv)"
     return sorted(longest), title, log.span
 
 
