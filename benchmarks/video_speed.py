@@ -5,13 +5,14 @@ Ceremony, Picnic, Spa, Waiter/Waitress, Running): each photo is shown for 2 s wh
 pans slowly across it, at 25 frames/s. Every frame is processed. The command runs as a user runs it (model
 loading included in its wall time); frames/s is also reported for the processing loop alone.
 
-    python -m benchmarks.video_speed [--seconds 10] [--fps 25]
+    python -m benchmarks.video_speed [--seconds 10] [--fps 25] [--tracks-png docs/video_tracks.png]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--fps", type=int, default=25)
+    ap.add_argument("--tracks-png", type=Path, help="also copy the command's tracks.png here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         clip, out = Path(tmp) / "clip.mp4", Path(tmp) / "out"
@@ -85,6 +87,8 @@ def main() -> None:
         wall = time.perf_counter() - t0
         records = json.loads(run.stdout)
         files = sorted(p.name for p in out.iterdir())
+        if args.tracks_png:
+            shutil.copyfile(out / "tracks.png", args.tracks_png)
         video = cv2.VideoCapture(str(out / "annotated.mp4"))
         written = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
         video.release()
