@@ -78,7 +78,7 @@ def test_json_schema(folder, weights):
     keys = {"schema_version", "source", "source_abs", "width", "height", "error", "faces"}
     assert [set(x) for x in data] == [keys] * 2 and data[0]["schema_version"] == 1
     face = data[0]["faces"][0]
-    assert set(face) == {"box_xyxy", "det_score", "emotion", "emotion_score", "emotion_probs"}
+    assert set(face) == {"box_xyxy", "det_score", "emotion", "emotion_score", "emotion_probs", "unreadable"}
     assert len(face["box_xyxy"]) == 4 and len(face["emotion_probs"]) == 7
     assert face["emotion_score"] == face["emotion_probs"][face["emotion"]]
 

@@ -17,11 +17,15 @@ from ferkit.imaging.recipe import check_margin
 BACKENDS = ("auto", "torch", "onnx", "openvino")
 DEFAULT_BACKEND = "auto"  # the fastest installed runtime for the device (ferkit.backends.resolve_backend)
 PRECISIONS = ("auto", "fp32", "bf16")
-# auto: bf16 where OpenVINO runs on a CPU that computes bfloat16 natively (measured: about 1.5x the photos/s,
-# every val figure within 0.1 point of fp32; docs/weights.md), fp32 elsewhere; fp32 is bit-faithful to torch
+# auto: fp32, except where OpenVINO runs on a CPU with native bfloat16 AND bf16 is measured at least 10 %
+# faster there on the loaded model (ferkit.precision: a short probe at first use, cached per machine); bf16
+# was 1.4x faster on AMX Xeons and 0.7-0.8x on a Xeon without AMX. fp32 is the reproducible choice.
 DEFAULT_PRECISION = "auto"
 PRIORS = ("natural", "balanced")
 DEFAULT_PRIOR = "natural"  # the most accurate on every val set; balanced: rare classes found more often
+# faces whose box's shorter side is below this many pixels get no emotion (they are still reported): below it
+# the classifier's accuracy falls far from its accuracy on faces it can read (docs/benchmarks.md, "face size")
+DEFAULT_READABLE_SIZE = 20
 DEFAULT_BATCH_SIZE = 8  # images per detector batch (and per decode-ahead batch)
 
 
@@ -63,6 +67,13 @@ def parse_emotions(emotions: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(e.strip().lower() for e in items if e.strip()))
 
 
+def check_readable_size(size: int | None) -> None:
+    if size is not None and not 0 <= size <= 10_000:
+        raise ConfigError(
+            f"must be between 0 and 10000 pixels (0: classify every face), got {size}", option="readable_size"
+        )
+
+
 def check_max_faces(max_faces: int | None) -> None:
     if max_faces is not None and max_faces < 1:
         raise ConfigError(f"must be >= 1, got {max_faces}", option="max_faces")
@@ -91,6 +102,7 @@ class PipelineConfig:
     margin: float | None = None
     max_faces: int | None = None
     min_face: int = 0  # faces whose box is narrower or lower than this (original pixels) are left out
+    readable_size: int = DEFAULT_READABLE_SIZE  # smaller faces are reported without an emotion (0: none)
     emotions: tuple[str, ...] = ()  # keep only faces classified as one of these (empty: every face)
     detect: bool = True
     tta: bool = False
@@ -112,6 +124,7 @@ class PipelineConfig:
             raise ConfigError(f"must be in (0, 1], got {self.iou}", option="iou")
         check_max_faces(self.max_faces)
         check_min_face(self.min_face)
+        check_readable_size(self.readable_size)
         if self.margin is not None:
             check_margin(self.margin)
         if self.batch_size < 1:
@@ -143,12 +156,14 @@ class RunOptions:
     max_faces: int | None = None  # keep at most this many faces, the most confident first
     tta: bool | None = None  # test-time augmentation for the classifier
     min_face: int | None = None  # leave out faces smaller than this many pixels (box width or height)
+    readable_size: int | None = None  # faces smaller than this get no emotion (0: every face gets one)
 
     def __post_init__(self) -> None:
         if self.conf is not None:
             check_conf(self.conf)
         check_max_faces(self.max_faces)
         check_min_face(self.min_face)
+        check_readable_size(self.readable_size)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -49,6 +51,28 @@ def private_config_dir() -> str:
     return path
 
 
+class _Naming(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+@contextlib.contextmanager
+def hide_records_naming(logger: str, text: str) -> Iterator[None]:
+    """While the block runs, drop the records of ``logger`` whose message contains ``text`` (a temporary
+    path of ferkit's own, which would mean nothing to the user); every other record passes, and the filter
+    is removed afterwards."""
+    log, flt = logging.getLogger(logger), _Naming(text)
+    log.addFilter(flt)
+    try:
+        yield
+    finally:
+        log.removeFilter(flt)
+
+
 def set_process_env() -> None:
     """For the CLI entry point only: the offline variables for the whole process (unless already set)."""
     for k, v in OFFLINE_ENV.items():
@@ -69,11 +93,35 @@ LOGS_TO_STDERR = False  # set by the fer command: ultralytics' log lines go to s
 def send_logs_to_stderr() -> None:
     """For the CLI: ultralytics' log handler writes to stderr instead of stdout, now and after its import
     (which :func:`ferkit.detector.yolo._ultralytics` does with stdout pointed at stderr)."""
-    import logging
-    import sys
-
     global LOGS_TO_STDERR
     LOGS_TO_STDERR = True
+    adopt_log_handlers()
+
+
+def adopt_log_handlers() -> None:
+    """Under the CLI (:func:`send_logs_to_stderr`): ultralytics' handlers write to stderr, without colour
+    codes when stderr is not a terminal. Called again once ultralytics is imported."""
+    import sys
+
+    if not LOGS_TO_STDERR:
+        return
     for handler in logging.getLogger("ultralytics").handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
             handler.setStream(sys.stderr)
+        plain = isinstance(handler.formatter, _PlainFormatter)
+        if isinstance(handler, logging.StreamHandler) and not sys.stderr.isatty() and not plain:
+            handler.setFormatter(_PlainFormatter(handler.formatter))
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _PlainFormatter(logging.Formatter):
+    """A log formatter without terminal colour codes (for logs redirected to a file or a pipe)."""
+
+    def __init__(self, inner: logging.Formatter | None):
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _ANSI.sub("", self.inner.format(record))

@@ -66,41 +66,61 @@ class Detection:
     score: float
 
 
+UNREADABLE_SMALL = "small"  # Face.unreadable: the box is below the pipeline's readable size
+
+
 @dataclass(frozen=True)
 class Face:
     """A detected and classified face. The field names are the output schema's (docs/output.md):
     ``box_xyxy`` in original pixels, ``det_score`` the detector's confidence that this is a face,
-    ``emotion`` the predicted class and ``emotion_probs`` every class's probability."""
+    ``emotion`` the predicted class and ``emotion_probs`` every class's probability.
+
+    A face too small to read (``unreadable`` says why, e.g. ``"small"``) is still a detected face, but has
+    no emotion: ``emotion`` None and ``emotion_probs`` empty."""
 
     box_xyxy: Box
     det_score: float
-    emotion: str
+    emotion: str | None
     emotion_probs: dict[str, float] = field(hash=False)
     track_id: int | None = None  # in video: the same face across frames (None for still images)
+    unreadable: str | None = None  # why the face has no emotion (None: it has one)
 
     def __post_init__(self) -> None:
+        if self.emotion is None:
+            if self.emotion_probs or self.unreadable is None:
+                raise DataError("a face without an emotion has no probabilities and says why (unreadable)")
+            return
+        if self.unreadable is not None:
+            raise DataError(f"a face with an emotion cannot be unreadable ({self.unreadable!r})")
         if self.emotion not in self.emotion_probs:
             raise DataError(
                 f"face emotion {self.emotion!r} is not one of the classes of its probabilities "
                 f"{list(self.emotion_probs)}"
             )
 
+    @classmethod
+    def unread(cls, box: Box, det_score: float, reason: str, track_id: int | None = None) -> Face:
+        """A detected face that gets no emotion, and why."""
+        return cls(box, det_score, None, {}, track_id, reason)
+
     @property
-    def emotion_score(self) -> float:
-        """Probability of the predicted emotion."""
-        return self.emotion_probs[self.emotion]
+    def emotion_score(self) -> float | None:
+        """Probability of the predicted emotion (None without one)."""
+        return None if self.emotion is None else self.emotion_probs[self.emotion]
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
-        """The ``k`` most probable emotions, best first."""
+        """The ``k`` most probable emotions, best first (empty without an emotion)."""
         return sorted(self.emotion_probs.items(), key=lambda kv: kv[1], reverse=True)[:k]
 
     def to_dict(self) -> dict:
+        score = self.emotion_score
         return {
             "box_xyxy": self.box_xyxy.as_list(),
             "det_score": round(self.det_score, 4),
             "emotion": self.emotion,
-            "emotion_score": round(self.emotion_score, 4),
+            "emotion_score": None if score is None else round(score, 4),
             "emotion_probs": {k: round(v, 4) for k, v in self.emotion_probs.items()},
+            "unreadable": self.unreadable,
             **({"track_id": self.track_id} if self.track_id is not None else {}),
         }
 
@@ -108,7 +128,12 @@ class Face:
     def from_dict(cls, d: dict) -> Face:
         """A face of a JSON record (``to_dict``'s output)."""
         return cls(
-            Box(*d["box_xyxy"]), d["det_score"], d["emotion"], dict(d["emotion_probs"]), d.get("track_id")
+            Box(*d["box_xyxy"]),
+            d["det_score"],
+            d.get("emotion"),
+            dict(d.get("emotion_probs") or {}),
+            d.get("track_id"),
+            d.get("unreadable"),
         )
 
 

@@ -1,4 +1,5 @@
-"""What EmotionClassifier.predict takes: one crop gives one prediction, many give many, others: refused."""
+"""What EmotionClassifier.predict takes: one crop gives one (label, probs) pair, many give a list of them,
+others: refused."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ FACE = np.random.default_rng(0).integers(0, 255, (350, 350, 3)).astype(np.uint8)
 @pytest.mark.parametrize(
     ("make", "n"),
     [
-        (lambda p: FACE, 1),  # one colour image: one crop, not one prediction per pixel row
-        (lambda p: FACE[:, :, 0], 1),  # one gray image
+        (lambda p: FACE, None),  # one colour image: one crop, not one prediction per pixel row
+        (lambda p: FACE[:, :, 0], None),  # one gray image
         (lambda p: [FACE, FACE[:, :, 0]], 2),
         (lambda p: np.stack([FACE, FACE, FACE]), 3),  # an (N, H, W, C) batch
-        (lambda p: Image.fromarray(FACE[:, :, ::-1]), 1),
-        (lambda p: str(p), 1),  # an image file's path
+        (lambda p: Image.fromarray(FACE[:, :, ::-1]), None),
+        (lambda p: str(p), None),  # an image file's path
         (lambda p: [p, cv2.imencode(".png", FACE)[1].tobytes()], 2),  # a path and an image file's bytes
     ],
     ids=["color", "gray", "list", "batch", "pil", "path", "path-and-bytes"],
@@ -28,7 +29,12 @@ FACE = np.random.default_rng(0).integers(0, 255, (350, 350, 3)).astype(np.uint8)
 def test_one_crop_is_one_prediction(classifier, tmp_path, make, n):
     path = tmp_path / "face.png"
     cv2.imwrite(str(path), FACE)
-    assert len(classifier.predict(make(path))) == n
+    got = classifier.predict(make(path))
+    if n is None:  # one crop: one pair, as `label, probs = clf.predict(crop)` reads it
+        label, probs = got
+        assert label in classifier.class_names and set(probs) == set(classifier.class_names)
+    else:
+        assert isinstance(got, list) and len(got) == n and all(len(pair) == 2 for pair in got)
 
 
 def test_same_face_same_answer_whatever_the_form(classifier, tmp_path):

@@ -216,7 +216,7 @@ def test_an_interrupted_batch_says_how_far_it_got_and_how_to_go_on(two_face_pipe
             raise KeyboardInterrupt
 
     out = tmp_path / "out"
-    said = rf"interrupted after \d of {len(items)} image\(s\).*rerun the same command"
+    said = rf"after \d of {len(items)} image\(s\).*rerun the same command"
     with pytest.raises(RunInterrupted, match=said):
         run_items(two_face_pipeline, items, out=out, progress=False, on_result=ctrl_c_after_two)
     assert len(read_results(out)) >= 1  # what was written stays, and results.csv was remade

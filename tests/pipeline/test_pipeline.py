@@ -60,7 +60,7 @@ def test_min_face_counts_original_pixels_of_a_reduced_decode(classifier):
 
 
 def test_emotions_keeps_only_faces_of_those_emotions(classifier):
-    image = np.zeros((40, 40, 3), np.uint8)
+    image = np.zeros((200, 200, 3), np.uint8)  # faces big enough to read
     every = Pipeline(classifier, FixedDetector(TWO_FACES)).run(image).faces
     first = every[0].emotion
     kept = Pipeline(classifier, FixedDetector(TWO_FACES), emotions=f" {first.upper()} ").run(image).faces

@@ -20,7 +20,9 @@ def test_detect_multipart_gives_the_cli_record(client):
     keys = ImageResult("x", 1, 1).to_dict().keys()
     assert body.keys() == keys and body["source"] == "me.jpg" and (body["width"], body["height"]) == (80, 60)
     assert len(body["faces"]) == 2
-    assert set(body["faces"][0]) == {"box_xyxy", "det_score", "emotion", "emotion_score", "emotion_probs"}
+    assert set(body["faces"][0]) == {
+        "box_xyxy", "det_score", "emotion", "emotion_score", "emotion_probs", "unreadable"
+    }  # fmt: skip
 
 
 def test_detect_raw_body_and_base64_json(client):

@@ -72,13 +72,19 @@ def test_openapi_declares_every_answer(client):
     batch = spec["paths"]["/v1/detect/batch"]["post"]
     item = batch["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["files"]["items"]
     assert item == {"type": "string", "format": "binary"}
-    assert {p["name"] for p in batch["parameters"]} == {"conf", "max_faces", "tta", "min_face"}
+    assert {p["name"] for p in batch["parameters"]} == {
+        "conf",
+        "max_faces",
+        "tta",
+        "min_face",
+        "readable_size",
+    }
     for path, model in (("/v1/detect", "ImageResultOut"), ("/v1/detect/batch", "BatchOut")):
         answers = spec["paths"][path]["post"]["responses"]
         assert answers["200"]["content"]["application/json"]["schema"]["$ref"].endswith(model)
         assert answers["503"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorOut")
     face = spec["components"]["schemas"]["FaceOut"]["properties"]
-    assert set(face) == {"box_xyxy", "det_score", "emotion", "emotion_score", "emotion_probs"}
+    assert set(face) == {"box_xyxy", "det_score", "emotion", "emotion_score", "emotion_probs", "unreadable"}
     assert spec["paths"]["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"][
         "$ref"
     ].endswith("HealthOut")

@@ -48,3 +48,54 @@ def test_smooth_zero_keeps_each_frame_probabilities():
     tr = IouTracker(CLASSES, smooth=0.0)
     tr.update([face(0, happy=0.2)])
     assert tr.update([face(2, happy=0.9)])[0].emotion_probs["happy"] == pytest.approx(0.9)
+
+
+def small(x: float) -> Face:
+    return Face.unread(Box(x, 0, x + 40, 40), 0.9, "small")
+
+
+@pytest.mark.parametrize(
+    ("frames", "expected"),
+    [
+        # a face seen once (a detector blip) never gets an id; the steady one is confirmed on its 3rd frame
+        ([[face(0), face(300)], [face(0)], [face(0)], [face(0)]], [[None, None], [None], [1], [1]]),
+        # ids are numbered in order of confirmation, with no gaps left by tentative tracks
+        ([[face(300)], [face(0)], [face(0)], [face(0)], [face(200)]], [[None], [None], [None], [1], [None]]),
+    ],
+)
+def test_tracks_are_reported_once_confirmed(frames, expected):
+    assert ids(IouTracker(CLASSES, confirm=3), frames) == expected
+
+
+def test_confirmation_hands_back_the_earlier_faces():
+    tr = IouTracker(CLASSES, confirm=3)
+    for t in (0.0, 0.1, 0.2):
+        tr.update([face(0)], t)
+    [(track_id, before)] = tr.take_confirmed()
+    assert track_id == 1 and [t for t, _ in before] == [0.0, 0.1]
+    assert all(f.track_id == 1 for _, f in before) and tr.take_confirmed() == []
+
+
+def test_reset_ends_every_track():
+    tr = IouTracker(CLASSES)
+    assert ids(tr, [[face(0)], [face(0)]]) == [[1], [1]]
+    tr.reset()
+    assert ids(tr, [[face(0)]]) == [[2]]
+
+
+def test_unreadable_faces_are_tracked_without_an_emotion():
+    tr = IouTracker(CLASSES, smooth=0.5)
+    tr.update([face(0, happy=1.0)])
+    out = tr.update([small(0)])[0]
+    assert out.track_id == 1 and out.emotion is None and out.emotion_probs == {}
+    tr2 = IouTracker(CLASSES)
+    assert [tr2.update([small(0)])[0].emotion for _ in range(3)] == [None] * 3
+
+
+def test_a_small_face_between_sparse_samples_keeps_its_track():
+    # a 20 px face moving 12 px a sample overlaps its last box by IoU 0.25 (< 0.3): matched by its centre
+    frames = [[face(12 * i, w=20)] for i in range(4)]
+    assert ids(IouTracker(CLASSES), frames) == [[1], [1], [1], [1]]
+    # a face that jumps more than 3/4 of its size, or that is twice as big, starts a new track
+    assert ids(IouTracker(CLASSES), [[face(0, w=20)], [face(16, w=20)]]) == [[1], [2]]
+    assert ids(IouTracker(CLASSES), [[face(0, w=20)], [face(0, w=40)]]) == [[1], [2]]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ferkit.classifier.predictor import EmotionClassifier, as_crops
+from ferkit.classifier.predictor import EmotionClassifier, as_crops, as_predictions, is_one_crop
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR
 from ferkit.device import as_device
 from ferkit.errors import WeightsError
@@ -73,10 +73,9 @@ class EnsembleClassifier:
         """Mean of the members' probabilities of uint8 images at each one's input size."""
         return np.mean([m.predict_images(images, tta=tta) for m in self.members], axis=0)
 
-    def predict(self, crops: Sequence[np.ndarray], tta: bool = False) -> list[tuple[str, dict[str, float]]]:
-        probs = self.predict_proba(crops, tta=tta)
-        names = self.class_names
-        return [(names[int(p.argmax())], {n: float(v) for n, v in zip(names, p, strict=True)}) for p in probs]
+    def predict(self, crops, tta: bool = False):
+        """As :meth:`EmotionClassifier.predict`: one pair for one crop, a list for several."""
+        return as_predictions(self.predict_proba(crops, tta=tta), self.class_names, is_one_crop(crops))
 
 
 def load_classifier(

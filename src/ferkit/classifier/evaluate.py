@@ -1,4 +1,4 @@
-"""``fer eval-classifier``: accuracy, per-class accuracy, macro F1, confusion matrix, one-vs-rest ROC AUC."""
+"""``fer eval-classifier``: accuracy, per-class recall, macro F1, confusion matrix, one-vs-rest ROC AUC."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class ClassifierReport:
             f"{self.weights} on {self.data} [{self.split}]  n={self.n}  TTA={'on' if self.tta else 'off'}"
             f"  backend={self.backend} {self.precision}  prior={self.prior}",
             f"accuracy {self.accuracy:.4f}   macro F1 {self.macro_f1:.4f}",
-            f"{'class':<12}{'n':>6}{'accuracy':>10}{'ROC AUC':>10}{'true %':>9}{'predicted %':>13}",
+            f"{'class':<12}{'n':>6}{'recall':>10}{'ROC AUC':>10}{'true %':>9}{'predicted %':>13}",
         ]
         true, pred = self.true_share, self.predicted_share
         for i, c in enumerate(self.class_names):

@@ -38,6 +38,19 @@ def as_crops(crops) -> list[np.ndarray]:
     return [_one_crop(crops, None)]
 
 
+def as_predictions(probs: np.ndarray, names: Sequence[str], one: bool):
+    """(label, {class name: probability}) per row of ``probs``; the first alone when ``one``."""
+    pairs = [(names[int(p.argmax())], {n: float(v) for n, v in zip(names, p, strict=True)}) for p in probs]
+    return pairs[0] if one else pairs
+
+
+def is_one_crop(crops) -> bool:
+    """Whether ``crops`` is a single crop rather than a list, tuple or (N, H, W, C) batch of them."""
+    if isinstance(crops, np.ndarray):
+        return crops.ndim in (2, 3)
+    return not isinstance(crops, (list, tuple))
+
+
 def _one_crop(crop, index: int | None) -> np.ndarray:
     """One crop as an array (BGR or gray): arrays as they are, PIL images, paths and file bytes decoded."""
     where = "the crop" if index is None else f"crop {index}"
@@ -168,9 +181,10 @@ class EmotionClassifier:
             model, meta = load_checkpoint(ref.path, dev)
             return cls(model, meta, dev, ref.path, precision=rt.precision, prior=prior)
         model_src, info, path = load_exported(ref, rt.backend, classifier_onnx)
-        run = ExportedModel(model_src, rt.backend, dev, rt.precision)
+        size = int((info.get("meta") or {}).get("input_size") or 48)
+        run = ExportedModel(model_src, rt.backend, dev, rt.precision, probe_shape=(16, 1, size, size))
         meta = _exported_meta(run, info, path)
-        return cls(run, meta, dev, path, rt.backend, rt.precision, prior)
+        return cls(run, meta, dev, path, rt.backend, run.precision, prior)  # auto: as measured here
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -214,8 +228,7 @@ class EmotionClassifier:
         :func:`as_crops` takes them (one crop gives one row)."""
         return self.predict_array(self.preprocess(as_crops(crops)), tta=tta)
 
-    def predict(self, crops: Sequence[np.ndarray], tta: bool = False) -> list[tuple[str, dict[str, float]]]:
-        """(label, {class name: probability}) per crop."""
-        probs = self.predict_proba(crops, tta=tta)
-        names = self.class_names
-        return [(names[int(p.argmax())], {n: float(v) for n, v in zip(names, p, strict=True)}) for p in probs]
+    def predict(self, crops, tta: bool = False):
+        """One crop (an array, a ``PIL.Image``, a path or image bytes) gives one (label, {class name:
+        probability}) pair; a list, tuple or (N, H, W, C) batch gives a list of them."""
+        return as_predictions(self.predict_proba(crops, tta=tta), self.class_names, is_one_crop(crops))

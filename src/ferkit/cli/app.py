@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from enum import Enum
 from typing import Annotated
@@ -48,7 +49,19 @@ def _no_label(ctx: click.Context) -> None:
 
 
 class FerCommand(_PlainHelp, TyperCommand):
-    """A ``fer`` command (see :class:`_PlainHelp`)."""
+    """A ``fer`` command (see :class:`_PlainHelp`); no number option of any command takes NaN or an
+    infinity (a usage error, exit code 2)."""
+
+    def invoke(self, ctx: click.Context):
+        for p in self.params:
+            if _non_finite(ctx.params.get(p.name or "")):
+                raise typer.BadParameter("must be a finite number (not NaN or an infinity)", ctx=ctx, param=p)
+        return super().invoke(ctx)
+
+
+def _non_finite(value) -> bool:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return any(isinstance(v, float) and not math.isfinite(v) for v in values)
 
 
 class FerGroup(_PlainHelp, TyperGroup):
@@ -104,7 +117,7 @@ def fer_errors(fn):
             _error(exc.for_cli())
             raise typer.Exit(EXIT_ERROR) from None
         except KeyboardInterrupt as exc:  # a batch run says how far it got (RunInterrupted)
-            _error(str(exc) or "interrupted")
+            typer.secho(f"stopped (Ctrl-C): {exc}" if str(exc) else "stopped (Ctrl-C)", fg="yellow", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper

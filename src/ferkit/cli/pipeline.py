@@ -100,6 +100,14 @@ def detect_and_classify(
     min_face: Annotated[
         int, typer.Option(metavar="PX", help="Leave out faces narrower or lower than this; 0 keeps all.")
     ] = PIPELINE.min_face,
+    readable_size: Annotated[
+        int,
+        typer.Option(
+            metavar="PX",
+            help="Faces narrower or lower than this are reported without an emotion (too small to read); "
+            "0 classifies every face.",
+        ),
+    ] = PIPELINE.readable_size,
     emotions: Annotated[
         str, typer.Option(metavar="LIST", help="Keep only faces of these emotions, e.g. happy,sad.")
     ] = "",  # every emotion
@@ -180,6 +188,22 @@ def detect_and_classify(
             rich_help_panel=VIDEO_PANEL,
         ),
     ] = VIDEO.smooth,
+    confirm: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            help="Video: processed frames a face must be seen in before its track is reported (1: all).",
+            rich_help_panel=VIDEO_PANEL,
+        ),
+    ] = VIDEO.confirm,
+    scene_cut: Annotated[
+        float,
+        typer.Option(
+            help="Video: how different a frame must be from the last one (0-1, a colour-histogram "
+            "distance) to be a scene cut, which ends every track; 0: never.",
+            rich_help_panel=VIDEO_PANEL,
+        ),
+    ] = VIDEO.scene_cut,
 ) -> None:
     """Find faces in images (or a video, camera or stream) and classify the emotion of each one.
 
@@ -190,7 +214,6 @@ def detect_and_classify(
     """
     from ferkit.pipeline import Pipeline
     from ferkit.pipeline.batch import check_output_options
-    from ferkit.pipeline.inputs import collect_inputs
 
     check_output_options(out, annotate, save_crops)
     config = PipelineConfig(  # every option validated here, before anything loads
@@ -207,6 +230,7 @@ def detect_and_classify(
         margin=margin,
         max_faces=max_faces,
         min_face=min_face,
+        readable_size=readable_size,
         emotions=emotions,
         detect=not no_detect,
         tta=tta,
@@ -226,24 +250,13 @@ def detect_and_classify(
             raise ConfigError("--show is for videos, cameras and streams; --annotate --out DIR keeps images")
         check_display()  # before anything loads
     if videos is not None:
-        video_options = VideoOptions(every=every, fps=fps, start_s=start, end_s=end, smooth=smooth)
+        timing = {"every": every, "fps": fps, "start_s": start, "end_s": end}
+        video_options = VideoOptions(**timing, smooth=smooth, confirm=confirm, scene_cut=scene_cut)
         if videos[0].isdigit():
             video_options = replace(video_options, batch_size=1)  # a live camera: each frame as it comes
-        if no_detect or save_crops or tile:
-            raise ConfigError("--no-detect, --save-crops and --tile are for images; a video takes none")
-        from ferkit.imaging.images import is_pattern
-
-        several = len(videos) > 1 or any(Path(p).is_dir() or is_pattern(p) for p in paths or [])
-        if not several:
-            from ferkit.video.source import parse_source
-
-            parse_source(videos[0])  # a missing file fails before the models load
+        several = _check_videos(videos, paths or [], no_detect or save_crops or tile)
     else:
-        inputs = collect_inputs(paths or [], recursive)
-        for e in inputs.errors:
-            _error(str(e))
-        if not inputs.items:
-            raise typer.Exit(EXIT_ERROR)
+        inputs = _image_inputs(paths or [], recursive)
     pipe = Pipeline.from_config(config)
     if videos is not None:
         video_args = (video_options, fmt, out, overwrite, annotate, quiet, style, show)
@@ -253,6 +266,36 @@ def detect_and_classify(
             run_video_command(pipe, videos[0], *video_args)
         return
     _run_images(pipe, inputs, fmt, out, overwrite, annotate, save_crops, batch_size, quiet, style)
+
+
+def _check_videos(videos: list[str], paths: list[str], image_options: bool) -> bool:
+    """Refuse image-only options and a missing single file before the models load; whether there are
+    several clips."""
+    from ferkit.imaging.images import is_pattern
+
+    if image_options:
+        raise ConfigError("--no-detect, --save-crops and --tile are for images; a video takes none")
+    several = len(videos) > 1 or any(Path(p).is_dir() or is_pattern(p) for p in paths)
+    if not several:
+        from ferkit.video.source import parse_source
+
+        parse_source(videos[0])  # a missing file fails before the models load
+    return several
+
+
+def _image_inputs(paths: list[str], recursive: bool):
+    """The images of ``paths``: an error line for each input that gives none, a note for each folder whose
+    subfolders were not searched; exit 1 when nothing is left to run."""
+    from ferkit.pipeline.inputs import collect_inputs
+
+    inputs = collect_inputs(paths, recursive)
+    for e in inputs.errors:
+        _error(str(e))
+    for note in inputs.unsearched:
+        typer.secho(f"note: {note}", fg="yellow", err=True)
+    if not inputs.items:
+        raise typer.Exit(EXIT_ERROR)
+    return inputs
 
 
 def _run_images(pipe, inputs, fmt: Format, out, overwrite, annotate, save_crops, batch_size, quiet, style):

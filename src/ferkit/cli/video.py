@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from collections.abc import Iterator
 
 import typer
 
-from ferkit.cli.app import EXIT_FAILED_INPUTS, EXIT_INTERRUPTED, Format, _error
+from ferkit.cli.app import EXIT_FAILED_INPUTS, Format, _error
+from ferkit.errors import RunInterrupted
+from ferkit.fsnames import json_text
 from ferkit.video.config import VideoOptions
 
 VIDEO = VideoOptions()  # the defaults the CLI shows
@@ -60,7 +61,7 @@ def run_video_command(
             )
         return
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(frames, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(frames, indent=2) + "\n")
     elif fmt is Format.table:
         sys.stdout.write(format_tracks(summary.source, summary.tracks, summary.frames) + "\n")
     elif fmt is Format.csv:
@@ -78,8 +79,7 @@ def run_video_command(
     if summary.stopped and not quiet:
         typer.echo(f"stopped from the window after {summary.frames} frame(s)", err=True)
     if summary.interrupted:
-        _error(f"interrupted after {summary.frames} frame(s); the files written so far are complete")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise RunInterrupted(f"after {summary.frames} frame(s); the files written so far are complete")
     if summary.failed_frames:
         _error(
             f"{summary.source}: {summary.failed_frames} of {summary.expected_frames} frame(s) could not be "
@@ -138,7 +138,7 @@ def run_clips_command(
     done, failed, skipped = tally["done"], tally["failed"], tally["skipped"]
     interrupted, mp4v = tally["interrupted"], tally["mp4v"]
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(frames, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(frames, indent=2) + "\n")
     if not quiet:
         where = f"; results in {out}" if out is not None else ""
         again = f", {skipped} already done" if skipped else ""
@@ -147,8 +147,7 @@ def run_clips_command(
         if mp4v:
             typer.echo(MP4V_NOTE, err=True)
     if interrupted:
-        _error("interrupted; the files written so far are complete, and a rerun goes on from this video")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise RunInterrupted("the files written so far are complete, and a rerun goes on from this video")
     if failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
 

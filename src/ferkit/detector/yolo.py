@@ -41,9 +41,12 @@ def _ultralytics():
     """Import ultralytics with its network features off and its settings file outside the user's config
     folder (unless YOLO_CONFIG_DIR says where), both for the import only (see ferkit.offline)."""
     stream = contextlib.redirect_stdout(sys.stderr) if offline.LOGS_TO_STDERR else contextlib.nullcontext()
-    env = {**offline.OFFLINE_ENV, "YOLO_CONFIG_DIR": offline.private_config_dir()}
-    with scoped_env(env), stream:
+    private = offline.private_config_dir()
+    env = {**offline.OFFLINE_ENV, "YOLO_CONFIG_DIR": private}
+    # its "Creating new Ultralytics Settings" lines name ferkit's own temporary folder: not the user's news
+    with scoped_env(env), stream, offline.hide_records_naming("ultralytics", private):
         import ultralytics  # its log handler binds to the sys.stdout of this moment
+    offline.adopt_log_handlers()
     return ultralytics
 
 
@@ -165,12 +168,23 @@ def _fit(
         args = {**args, "amp": cuda_amp}
     # ... set here, after its resume check (a run begun on a CPU recorded False); its AMP check answers it
     yolo.add_callback("on_pretrain_routine_start", lambda t: setattr(t.args, "amp", cuda_amp))
+    yolo.add_callback("on_pretrain_routine_start", _without_tune_report)
     with local_checks(cuda_amp), _keep_torch_threads():
         try:
             yolo.train(**args)
         except _SessionOver:
             stopped = True
     return Path(yolo.trainer.save_dir), stopped
+
+
+def _without_tune_report(trainer) -> None:
+    """This trainer without ultralytics' Ray Tune reporter, which asks Ray for a trial id every epoch (a
+    warning outside a tuning session); ferkit never trains inside one."""
+    from ultralytics.utils.callbacks import raytune
+
+    report = getattr(raytune, "on_fit_epoch_end", None)
+    hooks = trainer.callbacks.get("on_fit_epoch_end", [])
+    trainer.callbacks["on_fit_epoch_end"] = [h for h in hooks if h is not report]
 
 
 def export_weights(src: str | Path, dst: str | Path) -> Path:
@@ -260,7 +274,8 @@ def export_onnx(weights: Path, imgsz: int) -> tuple[bytes, dict[str, Any]]:
         shutil.copyfile(weights, src)
         model = YoloModel(src, torch.device("cpu"))
         try:
-            with _keep_torch_threads():
+            # its closing lines name files in ``tmp``, deleted when this returns
+            with _keep_torch_threads(), offline.hide_records_naming("ultralytics", tmp):
                 out = model._model.export(
                     format="onnx", imgsz=imgsz, dynamic=True, simplify=True, device="cpu"
                 )

@@ -19,7 +19,7 @@ class InputItem:
 
 
 @dataclass(frozen=True)
-class InputError:
+class SkippedInput:
     """An input (as given) that yielded no image to process, and why."""
 
     source: str
@@ -29,19 +29,48 @@ class InputError:
         return f"{self.source}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class UnsearchedSubfolders:
+    """Subfolders of a folder given without ``recursive``: how many, and how many images they hold."""
+
+    folder: str
+    subfolders: int
+    images: int
+
+    def __str__(self) -> str:
+        s = "s" if self.subfolders != 1 else ""
+        n = f"{self.images} image{'s' if self.images != 1 else ''}"
+        return f"{self.folder}: {self.subfolders} subfolder{s} ({n}) not searched: add --recursive for them"
+
+
 @dataclass
 class Inputs:
     items: list[InputItem] = field(default_factory=list)
-    errors: list[InputError] = field(default_factory=list)  # inputs that yielded nothing
+    errors: list[SkippedInput] = field(default_factory=list)  # inputs that yielded nothing
+    unsearched: list[UnsearchedSubfolders] = field(default_factory=list)  # folders given without recursive
 
 
-def _folder_images(folder: Path, recursive: bool, errors: list[InputError]) -> list[Path]:
+def _unsearched(folder: Path, subfolders: list[str]) -> UnsearchedSubfolders | None:
+    """What the subfolders of ``folder`` hold (images, counted through every level)."""
+    if not subfolders:
+        return None
+    images = 0
+    for sub in subfolders:
+        for dirpath, dirnames, filenames in os.walk(folder / sub):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            images += sum(1 for f in filenames if not f.startswith(".") and is_image_file(Path(dirpath) / f))
+    return UnsearchedSubfolders(str(folder), len(subfolders), images)
+
+
+def _folder_images(folder: Path, recursive: bool, out: Inputs) -> list[Path]:
     """The images of ``folder``; subfolders that cannot be listed and files in formats ferkit does not read
-    are added to ``errors``, one each, instead of being dropped."""
+    are added to ``out.errors``, one each, instead of being dropped; without ``recursive``, what the
+    subfolders hold goes to ``out.unsearched``."""
+    errors = out.errors
 
     def unlistable(exc: OSError) -> None:
         if Path(exc.filename or "") != folder:  # the folder itself is checked by the caller
-            errors.append(InputError(str(exc.filename), f"cannot list this folder ({exc.strerror or exc})"))
+            errors.append(SkippedInput(str(exc.filename), f"cannot list this folder ({exc.strerror or exc})"))
 
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, onerror=unlistable):
@@ -53,8 +82,11 @@ def _folder_images(folder: Path, recursive: bool, errors: list[InputError]) -> l
             if is_image_file(path):
                 found.append(path)
             elif (why := unread_format(path)) is not None:
-                errors.append(InputError(str(path), why))
+                errors.append(SkippedInput(str(path), why))
         if not recursive:
+            subs = [d for d in dirnames if not d.startswith(".")]
+            if (unsearched := _unsearched(Path(dirpath), subs)) is not None:
+                out.unsearched.append(unsearched)
             break
     return found
 
@@ -80,26 +112,26 @@ def collect_inputs(paths: list[str], recursive: bool = False) -> Inputs:
             matches = sorted(Path(m) for m in glob.glob(raw, recursive=True))
             files = [m for m in matches if m.is_file()]
             if not files:
-                out.errors.append(InputError(raw, "no files match this pattern"))
+                out.errors.append(SkippedInput(raw, "no files match this pattern"))
             pairs = [(f, f.name) for f in files]
         elif p.is_dir():
             if not os.access(p, os.R_OK | os.X_OK):
-                out.errors.append(InputError(raw, "permission denied (cannot list this folder)"))
+                out.errors.append(SkippedInput(raw, "permission denied (cannot list this folder)"))
                 continue
-            files = _folder_images(p, recursive, out.errors)
+            files = _folder_images(p, recursive, out)
             if not files:
                 hint = "" if recursive else " (use --recursive for subfolders)"
-                out.errors.append(InputError(raw, f"no images in this folder{hint}"))
+                out.errors.append(SkippedInput(raw, f"no images in this folder{hint}"))
             pairs = [(f, f.relative_to(p).as_posix()) for f in files]
         elif p.exists():
             pairs = [(p, p.name)]
         else:
-            out.errors.append(InputError(raw, "no such file or folder"))
+            out.errors.append(SkippedInput(raw, "no such file or folder"))
             continue
         for f, name in pairs:
             key = _resolved(f)
             if key is None:
-                out.errors.append(InputError(str(f), "a symbolic link that loops or cannot be followed"))
+                out.errors.append(SkippedInput(str(f), "a symbolic link that loops or cannot be followed"))
                 continue
             if key in taken:
                 continue

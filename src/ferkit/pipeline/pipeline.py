@@ -20,18 +20,19 @@ from ferkit.config import (
     RunOptions,
     check_max_faces,
     check_min_face,
+    check_readable_size,
 )
 from ferkit.detector.defaults import DEFAULT_DECODE_SIDE
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.device import select_device
-from ferkit.errors import ConfigError, DataError
+from ferkit.errors import ConfigError, DataError, InputError
 from ferkit.imaging.crop import crop_face
 from ferkit.imaging.images import check_color, in_memory_to_bgr, read_image, read_image_reduced
 from ferkit.imaging.recipe import check_margin
 from ferkit.pipeline.selection import check_emotions, select_detections, select_faces
 from ferkit.pipeline.timing import StageTimer
 from ferkit.runs import absolute_source
-from ferkit.types import Box, Detection, Face, FrameResult, ImageResult
+from ferkit.types import UNREADABLE_SMALL, Box, Detection, Face, FrameResult, ImageResult
 from ferkit.weights import file_id
 
 if TYPE_CHECKING:
@@ -59,15 +60,19 @@ class Pipeline:
         decode_side: int | None = DEFAULT_DECODE_SIDE,
         min_face: int = 0,
         emotions: Sequence[str] | str = (),
+        readable_size: int = PIPELINE.readable_size,
     ):
         """``margin`` None frames faces as the classifier's checkpoint says (its crop recipe).
         ``decode_side``: big JPEG files are decoded at reduced scale, keeping at least this long side (None:
         always whole); boxes are reported in the full image's pixels either way. ``min_face``: faces whose
         box is narrower or lower than this many pixels are left out; ``emotions`` (names of the classifier's
-        classes) keeps only faces classified as one of them."""
+        classes) keeps only faces classified as one of them. ``readable_size``: faces whose box is narrower
+        or lower than this many pixels are reported without an emotion (``Face.unreadable`` "small"); 0
+        classifies every face."""
         _check_options(margin, max_faces)
         check_min_face(min_face)
-        self.min_face = min_face
+        check_readable_size(readable_size)
+        self.min_face, self.readable_size = min_face, readable_size
         self.emotions = check_emotions(emotions, classifier.class_names)
         self.classifier, self.detector = classifier, detector
         self.decode_side = decode_side
@@ -126,6 +131,7 @@ class Pipeline:
             max_faces=config.max_faces,
             tta=config.tta,
             min_face=config.min_face,
+            readable_size=config.readable_size,
             emotions=config.emotions,
             decode_side=None if config.tile else DEFAULT_DECODE_SIDE,  # tiles need all pixels
         )
@@ -165,6 +171,7 @@ class Pipeline:
             "max_faces": self.max_faces,
             "prior": getattr(self.classifier, "prior", "natural"),
             "min_face": self.min_face,
+            **({"readable_size": self.readable_size} if self.readable_size else {}),  # older runs resume
             "emotions": list(self.emotions),
             "tta": self.tta,
             "decode_side": self.decode_side,
@@ -174,9 +181,15 @@ class Pipeline:
         """Faces of one image: a file path, a ``PIL.Image``, or an array in ``color`` order ('bgr' or
         'rgb'; any other ``color`` is a ConfigError).
 
-        An unreadable file gives an ImageResult with ``error`` set (no exception), so batches never stop.
+        An input that cannot be read (a missing path, an unreadable file, a value that is not an image)
+        raises :class:`ferkit.errors.InputError` naming it; :meth:`run_batch` and :meth:`stream` give such
+        inputs an ImageResult with ``error`` set instead, so that a batch goes on.
         """
-        return self.run_batch([image], color=color)[0]
+        result = self.run_batch([image], color=color)[0]
+        if result.error is not None:
+            reason = result.error
+            raise InputError(reason if reason.startswith(result.source) else f"{result.source}: {reason}")
+        return result
 
     def run_batch(self, images: Sequence[ImageInput], color: str = "bgr") -> list[ImageResult]:
         """Results for several images: detection batched, all crops classified in one call."""
@@ -266,10 +279,13 @@ class Pipeline:
     ) -> list[ImageResult]:
         """Results for decoded BGR uint8 images; ``None`` entries are failures described in ``errors``.
         ``full_sizes``: the (width, height) of images decoded at reduced scale, whose boxes are scaled up.
-        ``options`` (conf, max_faces, tta, min_face) apply to this call only; the pipeline is not changed."""
+        ``options`` (conf, max_faces, tta, min_face, readable_size) apply to this call only; the pipeline is
+        not changed."""
         options = options or RunOptions()
         max_faces = self.max_faces if options.max_faces is None else options.max_faces
         min_face = self.min_face if options.min_face is None else options.min_face
+        readable = self.readable_size if options.readable_size is None else options.readable_size
+        readable = readable if self.detector is not None else 0  # a whole image given as a face is read
         tta = self.tta if options.tta is None else options.tta
         errors = dict(errors or {})
         absolute = list(sources_abs) if sources_abs is not None else [None] * len(sources)
@@ -287,8 +303,18 @@ class Pipeline:
         scales = [full[i][0] / arrays[i].shape[1] if full[i][0] else 1.0 for i in ok]
         found = select_detections(found, scales, min_face if self.detector else 0, max_faces)
         by_image = dict(zip(ok, found, strict=True))
+        scale_of = dict(zip(ok, scales, strict=True))
+        readable_of = {
+            i: [min(d.box.width, d.box.height) * scale_of[i] >= readable for d in dets]
+            for i, dets in by_image.items()
+        }
         with self.timer("crop"):  # without a detector the box is the whole image, which no margin changes
-            crops = [crop_face(arrays[i], d.box, self.crop) for i, dets in by_image.items() for d in dets]
+            crops = [
+                crop_face(arrays[i], d.box, self.crop)
+                for i, dets in by_image.items()
+                for d, r in zip(dets, readable_of[i], strict=True)
+                if r
+            ]
         with self.timer("classify"):
             preds = iter(self.classifier.predict(crops, tta=tta) if crops else [])
         results = []
@@ -301,7 +327,12 @@ class Pipeline:
                 h, w = a.shape[:2]
                 fw, fh = full[i] if full[i][0] else (w, h)
                 sx, sy = fw / w, fh / h
-                faces = [Face(d.box.scaled(sx, sy), d.score, *next(preds)) for d in by_image[i]]
+                faces = [
+                    Face(d.box.scaled(sx, sy), d.score, *next(preds))
+                    if r
+                    else Face.unread(d.box.scaled(sx, sy), d.score, UNREADABLE_SMALL)
+                    for d, r in zip(by_image[i], readable_of[i], strict=True)
+                ]
                 faces = select_faces(faces, self.emotions)
                 results.append(ImageResult(src, int(fw), int(fh), faces, source_abs=absolute[i]))
         return results

@@ -12,9 +12,14 @@ from pydantic import BaseModel, Field
 class FaceOut(BaseModel):
     box_xyxy: list[float] = Field(description="x1, y1, x2, y2 in image pixels", min_length=4, max_length=4)
     det_score: float = Field(description="The detector's confidence")
-    emotion: str = Field(description="The most probable class")
-    emotion_score: float = Field(description="Its probability")
-    emotion_probs: dict[str, float] = Field(description="Every class's probability")
+    emotion: str | None = Field(description="The most probable class (null: the face is too small to read)")
+    emotion_score: float | None = Field(description="Its probability (null without an emotion)")
+    emotion_probs: dict[str, float] = Field(
+        description="Every class's probability (empty without an emotion)"
+    )
+    unreadable: str | None = Field(
+        None, description="Why the face has no emotion, e.g. small (absent: it has one)"
+    )
 
 
 class ImageResultOut(BaseModel):
@@ -50,8 +55,9 @@ class HealthOut(BaseModel):
 class ModelsOut(BaseModel):
     class_names: list[str]
     class_colours: dict[str, str] = Field(description="The colour of each class in drawings, #rrggbb")
-    detector: dict
-    classifier: dict
+    detector: dict = Field(description="Its weights (file name, format, SHA-256) and options")
+    classifier: dict = Field(description="Its weights (name, format, SHA-256), options and readable_size")
+    precision: str | None = Field(None, description="The precision the models run in (fp32 or bf16)")
     limits: dict
 
 

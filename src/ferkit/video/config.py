@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from ferkit.errors import ConfigError
@@ -18,7 +19,10 @@ class VideoOptions:
     ``every``); ``start_s``/``end_s``: the time range; ``smooth``: weight of the past in the exponential
     moving average of each track's emotion probabilities (0 turns smoothing off); ``track_iou``: the least
     IoU between a track's predicted box and a face to continue it; ``max_lost``: processed frames a track
-    may go unseen before it ends; ``batch_size``: frames per detector batch (1 for cameras: no lag).
+    may go unseen before it ends; ``confirm``: processed frames a face must be seen in before its track is
+    reported (1: every face is a track); ``scene_cut``: the frame-histogram distance from the previous
+    processed frame at which a frame starts a new scene and every track ends (0: never);
+    ``batch_size``: frames per detector batch (1 for cameras: no lag).
     """
 
     every: int = 1
@@ -28,9 +32,15 @@ class VideoOptions:
     smooth: float = 0.6
     track_iou: float = 0.3
     max_lost: int = 10
+    confirm: int = 3  # measured on clips with cuts (docs/benchmarks.md, "video tracks")
+    scene_cut: float = 0.4  # within a shot <= 0.17, at a cut >= 0.59 on the benchmark clip
     batch_size: int = 4
 
     def __post_init__(self) -> None:
+        for name in ("fps", "start_s", "end_s", "smooth", "track_iou", "scene_cut"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"must be a finite number, got {value}", option=name.removesuffix("_s"))
         if self.every < 1:
             raise ConfigError(f"must be >= 1, got {self.every}", option="every")
         if self.fps is not None and self.fps <= 0:
@@ -43,6 +53,10 @@ class VideoOptions:
             raise ConfigError(f"must be in [0, 1) (0 turns it off), got {self.smooth}", option="smooth")
         if not 0.0 < self.track_iou <= 1.0 or self.max_lost < 0 or self.batch_size < 1:
             raise ConfigError("track_iou must be in (0, 1], max_lost >= 0 and batch_size >= 1")
+        if self.confirm < 1:
+            raise ConfigError(f"must be >= 1 frame, got {self.confirm}", option="confirm")
+        if not 0.0 <= self.scene_cut <= 1.0:
+            raise ConfigError(f"must be in [0, 1] (0: never cut), got {self.scene_cut}", option="scene_cut")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -19,7 +19,6 @@ overwritten without ``overwrite``.
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import threading
 import time
@@ -33,11 +32,13 @@ from tqdm import tqdm
 
 from ferkit.config import DrawStyle
 from ferkit.errors import ConfigError
+from ferkit.fsnames import json_text
 from ferkit.imaging.draw import annotate, colour_for
 from ferkit.runs import RUN_FILE, RunFolder
 from ferkit.types import FrameResult
 from ferkit.video.config import VideoOptions
 from ferkit.video.encode import FrameWriter
+from ferkit.video.scenes import SceneCuts
 from ferkit.video.source import Frame, VideoSource
 from ferkit.video.summary import TrackLog, TrackSummary, plot_tracks, write_tracks_csv
 from ferkit.video.tracker import IouTracker
@@ -53,14 +54,18 @@ _END = object()
 
 
 def iter_video(
-    pipeline, video: VideoSource, options: VideoOptions
+    pipeline, video: VideoSource, options: VideoOptions, log: TrackLog | None = None
 ) -> Iterator[tuple[FrameResult, np.ndarray]]:
     """Each sampled frame's result (faces tracked, probabilities smoothed) with its BGR image, in order.
+    ``log`` is given the earlier faces of each track as it is confirmed (its frames carry no id before).
 
     A reader thread decodes ahead into a bounded queue; frames are detected in batches of what is already
     decoded, up to ``options.batch_size`` (so a live camera is processed frame by frame, without lag).
     """
-    tracker = IouTracker(pipeline.class_names, options.track_iou, options.max_lost, options.smooth)
+    tracker = IouTracker(
+        pipeline.class_names, options.track_iou, options.max_lost, options.smooth, options.confirm
+    )
+    cuts = SceneCuts(options.scene_cut)
     frames: queue.Queue = queue.Queue(maxsize=2 * options.batch_size)
     stop = threading.Event()
 
@@ -103,7 +108,12 @@ def iter_video(
                 break
             results = pipeline.run_arrays([video.name] * len(batch), [f.image for f in batch])
             for fr, res in zip(batch, results, strict=True):
-                faces = tracker.update(res.faces)
+                if cuts.is_cut(fr.image):
+                    tracker.reset()  # no track spans two scenes
+                faces = tracker.update(res.faces, fr.timestamp_s)
+                if log is not None:
+                    for track_id, before in tracker.take_confirmed():
+                        log.add_before(track_id, before)
                 h, w = fr.image.shape[:2]
                 yield FrameResult(video.name, fr.index, fr.timestamp_s, w, h, faces), fr.image
     finally:
@@ -234,73 +244,92 @@ def run_video(
     with folder.hold() if folder else contextlib.nullcontext(), VideoSource(source) as video:  # one run each
         summary = VideoSummary(video.name, out=out_dir, expected_frames=video.sampled_count(options))
         _check_start(video, options)
-        log = TrackLog(pipeline.class_names)
-        fh, writer = None, None
+        fh = None
         if folder is not None:
             settings = {"source": video.name, **pipeline.settings(), "video": options.to_dict()}
             done = _prepare_out(folder, overwrite, settings, live=not video.is_file)
             if done is not None:
                 return _already_done(summary, done)
             fh = (folder.path / FRAMES_FILE).open("w", encoding="utf-8")
-        bar = tqdm(
-            total=video.sampled_count(options),
-            unit="frame",
-            desc="frames",
-            disable=not progress or None,
-            dynamic_ncols=True,
+        sink = _FrameSink(
+            pipeline, out_dir if save_annotated else None, options, video, fh, style or DrawStyle()
         )
-        t0 = time.perf_counter()
-        frames = iter_video(pipeline, video, options)
-        completed = False  # the clip went to its end: summary.json marks the folder done
-        try:
-            for frame, image in frames:
-                if out_dir is not None and save_annotated and writer is None:
-                    fps = options.fps or (video.fps / options.every if video.fps else 10.0)
-                    writer = _VideoWriter(
-                        out_dir / ANNOTATED_VIDEO,
-                        fps,
-                        (frame.width, frame.height),
-                        pipeline.class_names,
-                        style or DrawStyle(),
-                    )
-                    summary.video_codec = writer.codec
-                line = json.dumps(frame.to_dict(), ensure_ascii=False) + "\n" if fh is not None else None
-                if writer is not None:  # the frame and its JSONL line in one job: Ctrl-C never splits them
-                    writer.add(image, frame, fh, line)
-                elif fh is not None:
-                    fh.write(line)
-                    fh.flush()
-                log.add(frame)
-                summary.frames += 1
-                summary.faces += len(frame.faces)
-                bar.update(1)
-                if on_frame is not None:
-                    on_frame(frame)
-                if window is not None:
-                    drawn = annotate(image, frame, pipeline.class_names, style or DrawStyle())
-                    if not window.show(drawn):
-                        summary.stopped = True
-                        break
-            completed = not summary.stopped
-        except KeyboardInterrupt:
-            summary.interrupted = True
-        finally:
-            frames.close()
-            bar.close()
-            if writer is not None:
-                writer.close()
-            if fh is not None:
-                fh.close()
-            summary.seconds = time.perf_counter() - t0
-            summary.failed_frames = _missing(summary)
-            summary.tracks = log.summaries()
-            if out_dir is not None:
-                write_tracks_csv(out_dir / TRACKS_CSV, summary.tracks, pipeline.class_names)
-                colours = [colour_for(c, pipeline.class_names) for c in pipeline.class_names]
-                plot_tracks(out_dir / TRACKS_PLOT, log, colours)
-                if completed and folder is not None:
-                    folder.finish(summary.to_dict())
+        _process(pipeline, video, options, summary, sink, progress, on_frame, window)
+        if out_dir is not None:
+            write_tracks_csv(out_dir / TRACKS_CSV, summary.tracks, pipeline.class_names)
+            colours = [colour_for(c, pipeline.class_names) for c in pipeline.class_names]
+            plot_tracks(out_dir / TRACKS_PLOT, sink.log, colours)
+            if sink.completed and folder is not None:
+                folder.finish(summary.to_dict())
     return summary
+
+
+class _FrameSink:
+    """Where each processed frame goes: frames.jsonl, annotated.mp4 (opened at the first frame) and the
+    track log."""
+
+    def __init__(self, pipeline, annotated_dir: Path | None, options: VideoOptions, video, fh, style):
+        self.pipeline, self.annotated_dir, self.options, self.video = pipeline, annotated_dir, options, video
+        self.fh, self.style = fh, style
+        self.writer: _VideoWriter | None = None
+        self.log = TrackLog(pipeline.class_names)
+        self.completed = False  # the clip went to its end: summary.json marks the folder done
+
+    def add(self, frame: FrameResult, image: np.ndarray) -> str | None:
+        """Write the frame; the codec of annotated.mp4 once it is opened."""
+        if self.annotated_dir is not None and self.writer is None:
+            o, v = self.options, self.video
+            fps = o.fps or (v.fps / o.every if v.fps else 10.0)
+            size = (frame.width, frame.height)
+            self.writer = _VideoWriter(
+                self.annotated_dir / ANNOTATED_VIDEO, fps, size, self.pipeline.class_names, self.style
+            )
+        line = json_text(frame.to_dict()) + "\n" if self.fh is not None else None
+        if self.writer is not None:  # the frame and its JSONL line in one job: Ctrl-C never splits them
+            self.writer.add(image, frame, self.fh, line)
+        elif self.fh is not None:
+            self.fh.write(line)
+            self.fh.flush()
+        self.log.add(frame)
+        return self.writer.codec if self.writer is not None else None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.fh is not None:
+            self.fh.close()
+
+
+def _process(pipeline, video, options, summary: VideoSummary, sink: _FrameSink, progress, on_frame, window):
+    """Run every sampled frame through the pipeline into ``sink``; Ctrl-C and the window's close end it
+    early, with every file closed properly."""
+    bar = tqdm(total=video.sampled_count(options), unit="frame", desc="frames",
+               disable=not progress or None, dynamic_ncols=True)  # fmt: skip
+    t0 = time.perf_counter()
+    frames = iter_video(pipeline, video, options, sink.log)
+    try:
+        for frame, image in frames:
+            summary.video_codec = sink.add(frame, image)
+            summary.frames += 1
+            summary.faces += len(frame.faces)
+            bar.update(1)
+            if on_frame is not None:
+                on_frame(frame)
+            if window is not None and not window.show(
+                annotate(image, frame, pipeline.class_names, sink.style)
+            ):
+                summary.stopped = True
+                break
+        sink.completed = not summary.stopped
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        frames.close()
+        bar.close()
+        sink.close()
+        summary.seconds = time.perf_counter() - t0
+        summary.failed_frames = _missing(summary)
+        summary.tracks = sink.log.summaries()
 
 
 def _already_done(summary: VideoSummary, done: dict) -> VideoSummary:

@@ -11,21 +11,22 @@ from typing import TextIO
 
 import numpy as np
 
-from ferkit.types import FrameResult
+from ferkit.types import Face, FrameResult
 
 TRACK_FIELDS = ("track_id", "first_s", "last_s", "frames_seen", "dominant_emotion")
 
 
 @dataclass(frozen=True)
 class TrackSummary:
-    """One tracked face: ``emotion_share`` is the share of its frames on which each emotion was the
-    (smoothed) prediction; ``dominant_emotion`` the one with the largest share."""
+    """One tracked face: ``emotion_share`` is the share of its readable frames on which each emotion was
+    the (smoothed) prediction; ``dominant_emotion`` the one with the largest share (None, and no shares, for
+    a track whose faces were all too small to read)."""
 
     track_id: int
     first_s: float
     last_s: float
     frames_seen: int
-    dominant_emotion: str
+    dominant_emotion: str | None
     emotion_share: dict[str, float] = field(hash=False)
 
     def to_dict(self) -> dict:
@@ -45,25 +46,36 @@ class TrackLog:
     def __init__(self, class_names: Sequence[str]):
         self.class_names = list(class_names)
         self.times: dict[int, list[float]] = {}
-        self.probs: dict[int, list[list[float]]] = {}
+        self.probs: dict[int, list[list[float]]] = {}  # of the frames where the face was readable
+        self.read_times: dict[int, list[float]] = {}
         self.span: tuple[float, float] | None = None  # first and last processed frame, faces or not
 
     def add(self, frame: FrameResult) -> None:
         t = frame.timestamp_s
         self.span = (t, t) if self.span is None else (min(self.span[0], t), max(self.span[1], t))
         for f in frame.faces:
-            if f.track_id is None:
-                continue
-            self.times.setdefault(f.track_id, []).append(frame.timestamp_s)
-            self.probs.setdefault(f.track_id, []).append([f.emotion_probs[c] for c in self.class_names])
+            if f.track_id is not None:
+                self.add_before(f.track_id, [(t, f)])
+
+    def add_before(self, track_id: int, faces: Sequence[tuple[float, Face]]) -> None:
+        """Faces of a track at their times (a track's faces from before it was confirmed are logged so, ahead
+        of its later frames)."""
+        for t, f in faces:
+            self.times.setdefault(track_id, []).append(t)
+            self.probs.setdefault(track_id, [])
+            if f.emotion is not None:
+                self.read_times.setdefault(track_id, []).append(t)
+                self.probs[track_id].append([f.emotion_probs[c] for c in self.class_names])
 
     def summaries(self) -> list[TrackSummary]:
         out = []
         for tid in sorted(self.times):
-            p = np.asarray(self.probs[tid])
-            counts = np.bincount(p.argmax(axis=1), minlength=len(self.class_names))
-            share = {c: float(n) / len(p) for c, n in zip(self.class_names, counts, strict=True)}
-            dominant = self.class_names[int(counts.argmax())]
+            p = np.asarray(self.probs[tid]).reshape(-1, len(self.class_names))
+            share, dominant = {}, None
+            if len(p):
+                counts = np.bincount(p.argmax(axis=1), minlength=len(self.class_names))
+                share = {c: float(n) / len(p) for c, n in zip(self.class_names, counts, strict=True)}
+                dominant = self.class_names[int(counts.argmax())]
             ts = self.times[tid]
             out.append(TrackSummary(tid, ts[0], ts[-1], len(ts), dominant, share))
         return out
@@ -92,7 +104,8 @@ def print_tracks_csv(
         w.writerow([*first, *TRACK_FIELDS, *(f"share_{c}" for c in class_names)])
     for t in tracks:
         d = t.to_dict()
-        row = [*(d[k] for k in TRACK_FIELDS), *(d["emotion_share"][c] for c in class_names)]
+        row = [*(d[k] for k in TRACK_FIELDS), *(d["emotion_share"].get(c, "") for c in class_names)]
+        row = ["" if v is None else v for v in row]
         w.writerow([source, *row] if source is not None else row)
 
 
@@ -109,7 +122,7 @@ def format_tracks(source: str, tracks: Sequence[TrackSummary], frames: int, top:
             best = sorted(t.emotion_share.items(), key=lambda kv: -kv[1])[:top]
             shares = ", ".join(f"{k} {v:.2f}" for k, v in best if v > 0)
             span = f"{t.first_s:>8.2f}  {t.last_s:>8.2f}"
-            row = f"{t.track_id:>8}  {span}  {t.frames_seen:>11}  {t.dominant_emotion:<16}"
+            row = f"{t.track_id:>8}  {span}  {t.frames_seen:>11}  {t.dominant_emotion or '-':<16}"
             lines.append(f"  {row}  {shares}")
     return "\n".join(lines)
 
@@ -137,8 +150,9 @@ def plot_tracks(
     fig, axes = plt.subplots(rows, 1, figsize=(10, 1.8 * rows + 0.8), squeeze=False, sharex=True)
     rgb = [tuple(c / 255 for c in reversed(col)) for col in colours]
     for ax, tid in zip(axes[:, 0], ids, strict=False):
-        p = np.asarray(log.probs[tid]).T
-        ax.stackplot(log.times[tid], p, labels=log.class_names, colors=rgb, alpha=0.9)
+        p = np.asarray(log.probs[tid]).reshape(-1, len(log.class_names)).T
+        if p.shape[1]:
+            ax.stackplot(log.read_times[tid], p, labels=log.class_names, colors=rgb, alpha=0.9)
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"track {tid}")
         ax.grid(alpha=0.3)
