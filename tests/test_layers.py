@@ -11,12 +11,12 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 # lowest first; a module belongs to the longest name that prefixes it
 LAYERS = [
-    ("ferkit._version", "ferkit.errors"),
+    ("ferkit._version", "ferkit.errors", "ferkit.fsnames"),
     ("ferkit.types", "ferkit.atomic", "ferkit.offline", "ferkit.extras", "ferkit.device", "ferkit.runs",
      "ferkit.plots", "ferkit.boxes", "ferkit.weights", "ferkit.imaging.recipe", "ferkit.detector.defaults"),
     ("ferkit.detector.sizing", "ferkit.detector.config", "ferkit.classifier.config", "ferkit.video.config"),
     ("ferkit.config",),  # the pipeline's options: torch-free, read by every entry point
-    ("ferkit.backends",),
+    ("ferkit.backends", "ferkit.precision"),
     ("ferkit.imaging",),
     ("ferkit.datasets",),
     ("ferkit.classifier", "ferkit.detector"),

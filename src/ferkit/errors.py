@@ -42,6 +42,16 @@ class MissingExtraError(ConfigError):
         super().__init__(f"{what}, not installed here: pip install 'ferkit[{extra}]'")
 
 
+class InputError(DataError):
+    """One input given to :meth:`ferkit.pipeline.Pipeline.run` (or a one-crop ``predict``) cannot be read: a
+    missing path, an unreadable file, a value that is not an image. The message names the input."""
+
+
+class OutputWriteError(FerError):
+    """An output file could not be written (disk full, quota, a file-size limit, an I/O error); the message
+    names the file. What was written before stays consistent: a rerun goes on from there."""
+
+
 class SplitNotFoundError(DataError):
     """A dataset has no such split (no folder, or no CSV rows with that Usage)."""
 

@@ -20,6 +20,18 @@ UNREAD_IMAGE_SUFFIXES = (
 )  # fmt: skip
 
 
+# the one decoder policy of every entry point (files, folders, uploads): these formats, told by content
+DECODED_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "WEBP", "TIFF")
+
+
+def _decoded_format(im: Image.Image, name: str | Path) -> Image.Image:
+    """``im`` if its format (by content, not by name) is one ferkit decodes, else a DataError saying so."""
+    if im.format not in DECODED_FORMATS:
+        readable = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES if s not in (".jpeg", ".tiff"))
+        raise DataError(f"{name}: {im.format} images are not read (ferkit reads {readable}): convert it")
+    return im
+
+
 def _unreadable(path: str | Path, exc: BaseException, max_pixels: int) -> DataError:
     """One DataError, naming the file, for whatever went wrong while opening or decoding it (an image past
     PIL's own bomb guard is named against ``max_pixels``, the limit its caller set)."""
@@ -91,17 +103,24 @@ MAX_PIXELS = 120_000_000  # larger images are refused with a clear error instead
 def to_uint8(array: np.ndarray) -> np.ndarray:
     """The one dtype normalisation of every image array ferkit is handed: uint8 as is; uint16 scaled by
     1/257; bool to 0/255; floats read as [0, 1] when their maximum is <= 1, else as 0..255; other
-    integers clipped to 0..255. Shape is checked (HxW or HxWx1/3/4), not changed."""
+    integers clipped to 0..255. Shape is checked (HxW or HxWx1/3/4), not changed; a dtype that holds no
+    pixel values (object, strings, complex) and a float array with NaN or infinities are a DataError."""
     a = np.asarray(array)
     if a.ndim not in (2, 3) or a.size == 0 or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
         raise DataError(f"not an image array: shape {a.shape} (expected HxW, HxWx1, HxWx3 or HxWx4)")
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
+        raise DataError(f"not an image array: dtype {a.dtype} (expected uint8, uint16, bool or float)")
+    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+        raise DataError(
+            f"not an image array: {int((~np.isfinite(a)).sum())} pixel value(s) are NaN or infinite"
+        )
     if a.dtype == np.uint16:
         a = (a / 257.0).round().astype(np.uint8)
     elif a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     elif np.issubdtype(a.dtype, np.floating):
-        scale = 255.0 if np.nanmax(a) <= 1.0 else 1.0
-        a = np.clip(np.nan_to_num(a) * scale, 0, 255).round().astype(np.uint8)
+        scale = 255.0 if a.max() <= 1.0 else 1.0
+        a = np.clip(a * scale, 0, 255).round().astype(np.uint8)
     elif a.dtype != np.uint8:
         a = np.clip(a, 0, 255).astype(np.uint8)
     return a
@@ -149,7 +168,7 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         if path.stat().st_size == 0:
             raise DataError(f"{path}: empty file (0 bytes)")
         with Image.open(path) as im:
-            return _to_bgr(im, path, max_pixels)
+            return _to_bgr(_decoded_format(im, path), path, max_pixels)
     except _DECODE_ERRORS as exc:
         raise _unreadable(path, exc, max_pixels) from None
 
@@ -170,7 +189,7 @@ def read_image_reduced(
             if im.format == "JPEG" and max(w, h) >= 2 * min_side and w * h <= max_pixels:
                 k = min_side / max(w, h)
                 im.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
-            return _to_bgr(im, path, max_pixels), full
+            return _to_bgr(_decoded_format(im, path), path, max_pixels), full
     except _DECODE_ERRORS as exc:
         raise _unreadable(path, exc, max_pixels) from None
 
@@ -182,7 +201,7 @@ def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS
         raise DataError(f"{name}: empty file (0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return _to_bgr(im, name, max_pixels)
+            return _to_bgr(_decoded_format(im, name), name, max_pixels)
     except _DECODE_ERRORS as exc:
         raise _unreadable(name, exc, max_pixels) from None
 

@@ -16,6 +16,7 @@ failed are retried. A killed run loses at most the line being written. A rerun w
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,9 +28,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ferkit.config import DEFAULT_BATCH_SIZE, DrawStyle
-from ferkit.errors import ConfigError, RunInterrupted
+from ferkit.errors import ConfigError, OutputWriteError, RunInterrupted
 from ferkit.imaging.draw import annotate
-from ferkit.pipeline.inputs import InputError, InputItem
+from ferkit.pipeline.inputs import InputItem, SkippedInput
 from ferkit.pipeline.pipeline import Pipeline
 from ferkit.pipeline.writers import error_reason, format_jsonl, save_crops, write_image, write_results_csv
 from ferkit.runs import RESULTS_CSV, RESULTS_FILE, RunFolder, absolute_source, check_folder
@@ -76,29 +77,52 @@ class _Sink:
         self.out, self.pipeline, self.annotated, self.crops = out, pipeline, annotated, crops
         self.style = style
         self.lock = threading.Lock()
-        self.fh = (out / RESULTS_FILE).open("a", encoding="utf-8") if out else None
+        # unbuffered: a failed write leaves nothing behind to fail again on close
+        self.fh = (out / RESULTS_FILE).open("ab", buffering=0) if out else None
 
     def write(self, item: InputItem | None, image: np.ndarray | None, result: ImageResult) -> None:
         if self.out is not None and item is not None and image is not None and result.ok:
-            names = self.pipeline.class_names
-            if self.annotated:
-                write_image(self.out / "annotated" / item.name, annotate(image, result, names, self.style))
-            if self.crops:
-                save_crops(
-                    self.out / "crops",
-                    Path(item.name).with_suffix("").as_posix(),
-                    image,
-                    result,
-                    self.pipeline.crop,
-                )
+            with output_errors(self.out):
+                self._write_files(item, image, result)
         if self.fh is not None:
-            with self.lock:
-                self.fh.write(format_jsonl(result) + "\n")
-                self.fh.flush()
+            with self.lock, output_errors(self.out / RESULTS_FILE):
+                write_all(self.fh, (format_jsonl(result) + "\n").encode("utf-8"))
+
+    def _write_files(self, item: InputItem, image: np.ndarray, result: ImageResult) -> None:
+        names = self.pipeline.class_names
+        if self.annotated:
+            write_image(self.out / "annotated" / item.name, annotate(image, result, names, self.style))
+        if self.crops:
+            stem = Path(item.name).with_suffix("").as_posix()
+            save_crops(self.out / "crops", stem, image, result, self.pipeline.crop)
 
     def close(self) -> None:
         if self.fh is not None:
             self.fh.close()
+
+
+def write_all(fh, data: bytes) -> None:
+    """Append every byte to an unbuffered file (a write may take only part of them); when the write fails,
+    the file is cut back to where it was, so that it never ends in a torn line."""
+    start, view = fh.seek(0, 2), memoryview(data)
+    try:
+        while view:
+            view = view[fh.write(view) :]
+    except OSError:
+        with contextlib.suppress(OSError):
+            fh.truncate(start)
+        raise
+
+
+@contextlib.contextmanager
+def output_errors(where: Path):
+    """An OSError while writing results (disk full, quota, file-size limit, I/O) as one OutputWriteError
+    naming the file (``where`` when the error names none)."""
+    try:
+        yield
+    except OSError as exc:
+        name = exc.filename or where
+        raise OutputWriteError(f"cannot write {name}: {exc.strerror or exc}") from None
 
 
 def check_output_options(out: str | Path | None, save_annotated: bool | None, save_crops: bool) -> None:
@@ -121,7 +145,7 @@ def run_items(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
     on_result: Callable[[ImageResult], None] | None = None,
-    failed_inputs: Sequence[InputError] = (),
+    failed_inputs: Sequence[SkippedInput] = (),
     style: DrawStyle | None = None,
 ) -> RunSummary:
     """Process ``items`` through :meth:`Pipeline.stream_with_images` (bounded memory, decoding overlapped);
@@ -180,14 +204,25 @@ def run_items(
                 if out_dir is not None
                 else " (give --out DIR to keep results and resume an interrupted run)"
             )
-            raise RunInterrupted(f"interrupted after {done} of {len(items)} image(s){where}") from None
+            raise RunInterrupted(f"after {done} of {len(items)} image(s){where}") from None
         finally:  # an interrupted run too: its CSV holds every image done so far
             sink.close()
             bar.close()
             if out_dir is not None:
-                write_results_csv(out_dir / RESULTS_FILE, out_dir / RESULTS_CSV, pipeline.class_names)
+                _remake_csv(out_dir, pipeline.class_names, failing=sys.exc_info()[0] is not None)
         summary.seconds = time.perf_counter() - t0
         return summary
+
+
+def _remake_csv(out_dir: Path, class_names, failing: bool) -> None:
+    """results.csv anew from results.jsonl; when the run is already failing, a CSV that cannot be written
+    either is left as it was (the run's own error is the one reported)."""
+    try:
+        with output_errors(out_dir / RESULTS_CSV):
+            write_results_csv(out_dir / RESULTS_FILE, out_dir / RESULTS_CSV, class_names)
+    except OutputWriteError:
+        if not failing:
+            raise
 
 
 def _finished(f: Future) -> bool:

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ferkit.config import PipelineConfig
 from ferkit.errors import ConfigError, DataError
+from ferkit.fsnames import json_text
 from ferkit.pipeline.batch import RunSummary
 from ferkit.pipeline.ray_reaper import reap_with_this_process
 from ferkit.runs import RESULTS_FILE, RunFolder, absolute_source
@@ -204,7 +205,7 @@ def run_ray(
                 if key in written:
                     continue
                 written.add(key)
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                fh.write(json_text(rec) + "\n")
                 fh.flush()
                 result = ImageResult.from_dict(rec)
                 summary.count(result)
@@ -233,6 +234,7 @@ def parquet_schema(class_names: Sequence[str]):
             ("emotion", pa.string()),
             ("emotion_score", pa.float64()),
             ("emotion_probs", pa.struct([(c, pa.float64()) for c in class_names])),
+            ("unreadable", pa.string()),
         ]
     )
     return pa.schema(

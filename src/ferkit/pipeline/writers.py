@@ -11,6 +11,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
+from ferkit.fsnames import escape_surrogates, json_text
 from ferkit.imaging.crop import CropRecipe, crop_face
 from ferkit.imaging.draw import image_scale
 from ferkit.types import SCHEMA_VERSION, ImageResult
@@ -29,7 +30,9 @@ CSV_FIELDS = (
     "det_score",
     "emotion",
     "emotion_score",
+    "unreadable",
 )
+NO_EMOTION = "-"  # the table's cell for a face without an emotion
 
 
 def error_reason(result: ImageResult) -> str:
@@ -41,24 +44,27 @@ def error_reason(result: ImageResult) -> str:
 
 def format_table(result: ImageResult) -> str:
     """A readable block per image: one row per face with its box, scores and the top-3 emotions."""
+    source = escape_surrogates(result.source)
     if result.error:
-        return f"{result.source}: ERROR {error_reason(result)}"
+        return f"{source}: ERROR {escape_surrogates(error_reason(result))}"
     n = len(result.faces)
-    lines = [f"{result.source} ({result.width}x{result.height}): {n} face{'s' if n != 1 else ''}"]
+    lines = [f"{source} ({result.width}x{result.height}): {n} face{'s' if n != 1 else ''}"]
     if n:
         cols = f"{'box_xyxy':<22}{'det_score':>10}  {'emotion':<10}{'emotion_score':>14}"
         lines.append(f"  {'face_index':>10}  {cols}  top-3")
         for i, f in enumerate(result.faces):
             box = ", ".join(f"{v:.0f}" for v in f.box_xyxy.as_list())
-            top = ", ".join(f"{k} {v:.2f}" for k, v in f.top(3))
-            lines.append(
-                f"  {i:>10}  {box:<22}{f.det_score:>10.2f}  {f.emotion:<10}{f.emotion_score:>14.2f}  {top}"
-            )
+            if f.emotion is None:
+                emotion, score, top = NO_EMOTION, NO_EMOTION, f"({f.unreadable}: no emotion)"
+            else:
+                emotion, score = f.emotion, f"{f.emotion_score:.2f}"
+                top = ", ".join(f"{k} {v:.2f}" for k, v in f.top(3))
+            lines.append(f"  {i:>10}  {box:<22}{f.det_score:>10.2f}  {emotion:<10}{score:>14}  {top}")
     return "\n".join(lines)
 
 
 def format_jsonl(result: ImageResult) -> str:
-    return json.dumps(result.to_dict(), ensure_ascii=False)
+    return json_text(result.to_dict())
 
 
 def csv_header(class_names: Sequence[str]) -> list[str]:
@@ -67,9 +73,11 @@ def csv_header(class_names: Sequence[str]) -> list[str]:
 
 def csv_rows(result: ImageResult, class_names: Sequence[str]) -> list[list]:
     """One row per face; an image with no faces (or an error) still gets one row."""
-    base = [SCHEMA_VERSION, result.source, result.source_abs or "", result.width, result.height]
+    source, source_abs = escape_surrogates(result.source), escape_surrogates(result.source_abs or "")
+    base = [SCHEMA_VERSION, source, source_abs, result.width, result.height]
     if not result.faces:
-        return [base + [""] * (len(CSV_FIELDS) - len(base) + len(class_names)) + [result.error or ""]]
+        error = escape_surrogates(result.error or "")
+        return [base + [""] * (len(CSV_FIELDS) - len(base) + len(class_names)) + [error]]
     rows = []
     for i, f in enumerate(result.faces):
         rows.append(
@@ -78,9 +86,10 @@ def csv_rows(result: ImageResult, class_names: Sequence[str]) -> list[list]:
                 i,
                 *f.box_xyxy.as_list(),
                 round(f.det_score, 4),
-                f.emotion,
-                round(f.emotion_score, 4),
-                *(round(f.emotion_probs.get(c, 0.0), 4) for c in class_names),
+                f.emotion or "",
+                "" if f.emotion_score is None else round(f.emotion_score, 4),
+                f.unreadable or "",
+                *(("" if f.emotion is None else round(f.emotion_probs.get(c, 0.0), 4)) for c in class_names),
                 "",
             ]
         )
@@ -91,6 +100,16 @@ def write_results_csv(results_jsonl: Path, csv_path: Path, class_names: Sequence
     """``csv_path`` (one row per face, the ``-f csv`` columns) made anew from every whole line of
     ``results_jsonl``, written atomically; returns the number of images in it."""
     tmp = csv_path.with_name(csv_path.name + ".tmp")
+    try:
+        images = _write_csv(results_jsonl, tmp, class_names)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never a half-written file beside the results
+        raise
+    tmp.replace(csv_path)
+    return images
+
+
+def _write_csv(results_jsonl: Path, tmp: Path, class_names: Sequence[str]) -> int:
     images = 0
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh, lineterminator="\n")
@@ -103,7 +122,6 @@ def write_results_csv(results_jsonl: Path, csv_path: Path, class_names: Sequence
                 continue  # blank, or torn by a killed run (resume drops it too)
             out.writerows(csv_rows(result, class_names))
             images += 1
-    tmp.replace(csv_path)
     return images
 
 
@@ -133,7 +151,7 @@ class ResultPrinter:
 
     def close(self) -> None:
         if self.fmt == "json":
-            self.stream.write(json.dumps(self.collected, indent=2, ensure_ascii=False) + "\n")
+            self.stream.write(json_text(self.collected, indent=2) + "\n")
             self.stream.flush()
 
 
@@ -144,13 +162,18 @@ def write_image(path: Path, image: np.ndarray) -> None:
     if not ok:
         raise OSError(f"cannot encode {path}")
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(buf.tobytes())
+    try:
+        tmp.write_bytes(buf.tobytes())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
 
 
 def save_crops(folder: Path, stem: str, image: np.ndarray, result: ImageResult, recipe: CropRecipe) -> None:
-    """Each face as the classifier saw it (framed by ``recipe``): ``STEM_face<index>_<emotion>.png``."""
+    """Each face as the classifier saw it (framed by ``recipe``): ``STEM_face<index>_<emotion>.png``
+    (``<unreadable>`` in place of the emotion for a face without one, e.g. ``_small``)."""
     sx, sy = image_scale(image, result)
     for i, f in enumerate(result.faces):
         crop = crop_face(image, f.box_xyxy.scaled(sx, sy), recipe)
-        write_image(folder / f"{stem}_face{i}_{f.emotion}.png", crop)
+        write_image(folder / f"{stem}_face{i}_{f.emotion or f.unreadable}.png", crop)

@@ -21,6 +21,11 @@ class BodyTimeoutError(Exception):
     """A request's body did not arrive within the body deadline."""
 
 
+class BodyTooLargeError(Exception):
+    """A request's body grew past the size limit while it arrived (whatever its framing: a declared
+    Content-Length, or chunks with none)."""
+
+
 async def send_error(
     send: Send, status: int, code: str, message: str, limit: str | None = None, close: bool = False
 ) -> None:
@@ -44,10 +49,12 @@ def host_name(header: str) -> str:
 
 class Guards:
     """Refuses requests whose ``Host`` is not in ``hosts`` ("*": any) with 400, and gives each request's
-    body ``body_timeout_s`` to arrive, after which reading it raises :class:`BodyTimeoutError`."""
+    body ``body_timeout_s`` to arrive, after which reading it raises :class:`BodyTimeoutError`; bytes are
+    counted as they arrive, and reading past ``max_body_bytes`` raises :class:`BodyTooLargeError` (so no
+    more than that is ever held or spooled to disk)."""
 
-    def __init__(self, app: App, hosts: Sequence[str], body_timeout_s: float):
-        self.app, self.body_timeout_s = app, body_timeout_s
+    def __init__(self, app: App, hosts: Sequence[str], body_timeout_s: float, max_body_bytes: int):
+        self.app, self.body_timeout_s, self.max_body_bytes = app, body_timeout_s, max_body_bytes
         self.any_host = "*" in hosts
         self.hosts = {h.lower().strip("[]") for h in hosts}
 
@@ -63,15 +70,16 @@ class Guards:
                 "allowed_hosts",
             )  # fmt: skip
             return
-        await self.app(scope, _with_deadline(receive, self.body_timeout_s), send)
+        await self.app(scope, _guarded(receive, self.body_timeout_s, self.max_body_bytes), send)
 
 
-def _with_deadline(receive: Receive, seconds: float) -> Receive:
-    """``receive`` whose body messages must all arrive within ``seconds`` of the request's start."""
+def _guarded(receive: Receive, seconds: float, max_bytes: int) -> Receive:
+    """``receive`` whose body messages must all arrive within ``seconds`` of the request's start, and add
+    up to at most ``max_bytes``."""
     import asyncio
 
     deadline = time.monotonic() + seconds
-    body_done = False
+    body_done, received = False, 0
 
     async def timed() -> Message:
         nonlocal body_done
@@ -82,6 +90,11 @@ def _with_deadline(receive: Receive, seconds: float) -> Receive:
             message = await asyncio.wait_for(receive(), max(left, 0.0))
         except asyncio.TimeoutError:
             raise BodyTimeoutError(f"the request body did not arrive within {seconds:g} s") from None
+        nonlocal received
+        received += len(message.get("body", b""))
+        if received > max_bytes:
+            body_done = True
+            raise BodyTooLargeError(f"the request body exceeds {max_bytes} bytes")
         if message.get("type") != "http.request" or not message.get("more_body", False):
             body_done = True
         return message

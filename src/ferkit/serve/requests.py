@@ -85,7 +85,7 @@ async def read_upload(request: Request, config: ServeConfig) -> tuple[bytes, str
     elif ctype == "application/json":
         try:
             body = json.loads(await _body(request, limit, too_big))
-            data = base64.b64decode(body["image_base64"], validate=True)
+            data = base64.b64decode(_base64_text(body["image_base64"]), validate=True)
         except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):  # incl. 100k-deep JSON
             raise ApiError(
                 400, "bad_json", 'send JSON {"image_base64": "<base64 of an image file>"}'
@@ -104,6 +104,16 @@ async def read_upload(request: Request, config: ServeConfig) -> tuple[bytes, str
     if not data:
         raise ApiError(400, "empty", "the upload is empty (0 bytes)")
     return data, os.path.basename(name)
+
+
+def _base64_text(value) -> str:
+    """The base64 of a JSON body, as MIME writes it too: line breaks and spaces are dropped first, and a
+    ``data:image/...;base64,`` prefix is allowed."""
+    if not isinstance(value, str):
+        raise TypeError("image_base64 must be a string")
+    if value.startswith("data:") and "," in value:
+        value = value.split(",", 1)[1]
+    return "".join(value.split())
 
 
 async def _body(request: Request, limit: int, too_big: ApiError) -> bytes:
