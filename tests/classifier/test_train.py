@@ -1,4 +1,5 @@
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -270,9 +271,10 @@ def test_ema_is_restored_on_resume(tmp_path, fer_folder):
     assert int(resumed["ema"]["n_averaged"]) == 2 * steps_per_epoch
 
 
-def test_init_with_other_classes_is_refused(tmp_path, fer_folder, tiny_classifier):
-    with pytest.raises(DataError, match="differ from the data's"):
-        fit(cfg(fer_folder, tmp_path, init=str(tiny_classifier), grouping="valence3"), **QUIET)
+def test_init_with_another_grouping_gets_a_head_for_it(tmp_path, fer_folder, tiny_classifier):
+    run = fit(cfg(fer_folder, tmp_path, init=str(tiny_classifier), grouping="valence3"), **QUIET)
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["head_from_init"] == {"positive": "new", "negative": "new", "neutral": "kept"}
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,12 @@ from tests.helpers import copy_yolo, fer, tiny_detector_config
 
 
 def test_training_offline_writes_run_folder(tmp_path, tiny_yolo, no_network):
-    cfg = tiny_detector_config(tiny_yolo, tmp_path, "offline")
+    data = copy_yolo(tiny_yolo, tmp_path / "data")
+    before = sorted(p.relative_to(data.parent) for p in data.parent.rglob("*"))
+    cfg = tiny_detector_config(data, tmp_path, "offline")
     run = train_detector(cfg)
+    assert sorted(p.relative_to(data.parent) for p in data.parent.rglob("*")) == before  # no label cache
+    assert list((run / "data" / "labels").glob("*.cache"))  # ultralytics' caches went into the run
     assert no_network == [], f"training tried the network: {no_network[:3]}"
     config_dir = Path(os.environ["YOLO_CONFIG_DIR"])  # the tests' stand-in for the user's config folder
     assert not list(config_dir.glob("*.ttf")), "training must not put fonts in the user's config folder"

@@ -15,6 +15,13 @@ SCHEDULES = ("cosine", "step", "none")
 SELECT_CHOICES = ("mean", "pooled", "min")  # or the name of one data set
 EXTRA_VOTE_CHOICES = ("drop", "ignore")  # or "map:<class>"
 
+# what an option left unset (None) becomes: training from scratch, or fine-tuning from --init weights
+# (chosen on the few-shot curve, docs/benchmarks.md "Fine-tuning on your own classes")
+RECIPES: dict[str, dict[str, Any]] = {
+    "scratch": {"epochs": 60, "lr": 0.05, "patience": 20, "backbone_lr": 1.0},
+    "finetune": {"epochs": 30, "lr": 0.01, "patience": 10, "backbone_lr": 0.1},
+}
+
 
 @dataclass
 class ClassifierTrainConfig:
@@ -28,7 +35,7 @@ class ClassifierTrainConfig:
     input_size: int = 0  # 0: the architecture's default (48)
     crop_margin: float = CropRecipe().margin  # stored in the checkpoint: how the pipeline frames faces
     input_blur: str = "auto"  # auto: measure train-vs-val blur mismatch; none; or a Gaussian sigma
-    grouping: str = "fer7"
+    grouping: str = "auto"  # fer7 for FER2013's seven labels, else the data's own classes
     train_split: str = "train"
     val_split: str = "val"
     val_fraction: float = 0.1  # held out of train when a dataset has no val split
@@ -41,12 +48,14 @@ class ClassifierTrainConfig:
     distill_alpha: float = 0.5  # weight of the teachers' term in the loss
     distill_temperature: float = 2.0
     distill_online: bool = False  # teachers scored on each augmented batch, not once on the plain images
-    epochs: int = 60
+    epochs: int | None = None  # None: the recipe's (RECIPES: scratch, or finetune with --init)
     hours: float = 0.0  # > 0: a time budget; after the first epoch, epochs is cut to what fits in it
     session_hours: float = 0.0  # > 0: stop this invocation in time, schedule unchanged (--resume goes on)
     batch_size: int = 64
     optimizer: str = "sgd"
-    lr: float = 0.05
+    lr: float | None = None  # None: the recipe's
+    backbone_lr: float | None = None  # the backbone's learning rate as a share of lr (None: the recipe's)
+    freeze: str = "none"  # none, backbone (a linear probe: only the head trains) or N first blocks
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "cosine"
@@ -62,7 +71,7 @@ class ClassifierTrainConfig:
     cutmix: float = 0.0  # > 0: paste a box of another image, its area ~ Beta(cutmix, cutmix)
     drop_unmapped: bool = False
     skip_bad: bool = False
-    patience: int = 20
+    patience: int | None = None  # None: the recipe's
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     amp: bool = True  # mixed precision: bfloat16 where computed natively (GPU or CPU), else float16 on CUDA
@@ -77,10 +86,25 @@ class ClassifierTrainConfig:
         self.data_weights = [float(w) for w in self.data_weights]
         self.teachers = [str(t) for t in self.teachers]
 
+    @property
+    def recipe(self) -> str:
+        return "finetune" if self.init else "scratch"
+
+    def resolved(self) -> ClassifierTrainConfig:
+        """A copy with every unset option (None) filled in from its recipe (:data:`RECIPES`)."""
+        defaults = RECIPES[self.recipe]
+        return replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
+
     def validate(self) -> None:
         """Every value checked, before anything is read or made (the architecture's name is checked against
-        the model registry by :func:`ferkit.classifier.train.fit`, which imports torch)."""
+        the model registry by :func:`ferkit.classifier.train.fit`, which imports torch). Unset options are
+        filled in from the recipe first (:meth:`resolved`)."""
+        for k, v in RECIPES[self.recipe].items():
+            if getattr(self, k) is None:
+                setattr(self, k, v)
         CropRecipe(margin=self.crop_margin)
+        if parse_freeze(self.freeze) != "none" and not self.init:
+            raise ConfigError("freezes parts of the --init weights: give --init as well", option="freeze")
         if not self.data:
             raise ConfigError("is empty: give one or more datasets", option="data")
         if self.data_weights and len(self.data_weights) != len(self.data):
@@ -108,6 +132,8 @@ class ClassifierTrainConfig:
             ("epochs", self.epochs, self.epochs >= 1, ">= 1"),
             ("batch_size", self.batch_size, self.batch_size >= 2, ">= 2"),
             ("lr", self.lr, self.lr > 0, "> 0"),
+            ("backbone_lr", self.backbone_lr, 0 <= self.backbone_lr <= 1, "a share of lr in [0, 1]"),
+            ("patience", self.patience, self.patience >= 1, ">= 1"),
             ("hours", self.hours, self.hours >= 0, ">= 0"),
             ("session_hours", self.session_hours, self.session_hours >= 0, ">= 0"),
             ("ema", self.ema, 0 <= self.ema < 1, "a decay in [0, 1) (0 turns it off)"),
@@ -155,6 +181,17 @@ class ClassifierTrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> ClassifierTrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def parse_freeze(freeze: str) -> str | int:
+    """``none``, ``backbone`` (a linear probe: only the head trains) or a number of blocks (ConfigError
+    else)."""
+    value = str(freeze).strip().lower()
+    if value in ("none", "backbone"):
+        return value
+    if value.isdigit():
+        return int(value)
+    raise ConfigError(f"must be none, backbone or a number of blocks, got {freeze!r}", option="freeze")
 
 
 def _choice(option: str, value: str, choices: tuple[str, ...]) -> None:

@@ -12,6 +12,7 @@ from torch import nn
 
 from ferkit.classifier.checkpoint import ClassifierMeta, load_checkpoint, read_checkpoint
 from ferkit.classifier.config import ClassifierTrainConfig
+from ferkit.classifier.finetune import HEAD_KEPT, adapt_head
 from ferkit.classifier.train_data import PreparedData
 from ferkit.errors import DataError, WeightsError, first_line
 from ferkit.weights import resolve_weights
@@ -27,15 +28,24 @@ def read_init(config: ClassifierTrainConfig, log=print) -> tuple[nn.Module, Clas
     return model, meta
 
 
-def match_init(data: PreparedData, meta: ClassifierMeta, spec: str) -> PreparedData:
-    """Check the ``--init`` model has the data's classes; normalise inputs as it was trained to."""
-    if tuple(meta.class_names) != tuple(data.class_names):
-        raise DataError(
-            f"{spec}: its classes ({', '.join(meta.class_names)}) differ from the data's "
-            f"({', '.join(data.class_names)}); use the same grouping, or train from scratch",
-            option="init",
+def match_init(
+    data: PreparedData, init: tuple[nn.Module, ClassifierMeta], config: ClassifierTrainConfig, log=print
+) -> tuple[PreparedData, dict[str, str]]:
+    """Fit the ``--init`` model to the data's classes (a new head where they differ: rows kept for the
+    classes it knows, :func:`ferkit.classifier.finetune.adapt_head`); inputs normalised as it was trained.
+    Returns the data and where each class's head row came from (``kept`` or ``new``)."""
+    model, meta = init
+    if tuple(meta.class_names) == tuple(data.class_names):
+        origin = dict.fromkeys(data.class_names, HEAD_KEPT)
+    else:
+        origin = adapt_head(model, meta.class_names, data.class_names, config.seed)
+        kept = [c for c, o in origin.items() if o == HEAD_KEPT]
+        log(
+            f"--init {config.init}: a new head for {len(origin)} classes ("
+            + (f"kept {', '.join(kept)}; " if kept else "")
+            + f"new {', '.join(c for c in origin if c not in kept) or 'none'})"
         )
-    return dataclasses.replace(data, mean=meta.mean, std=meta.std)
+    return dataclasses.replace(data, mean=meta.mean, std=meta.std), origin
 
 
 def _check_teacher_classes(teacher: tuple[str, ...], student: tuple[str, ...], source: str) -> None:

@@ -13,9 +13,11 @@ from ferkit.classifier.config import ClassifierTrainConfig
 from ferkit.classifier.softlabels import apply_soft_labels, read_votes
 from ferkit.classifier.splits import EncodedSplit, encode, load_split, stratified_holdout
 from ferkit.datasets.fer2013 import FaceSet, load_faces, near_constant_mask
-from ferkit.datasets.grouping import LabelGrouping, get_grouping
+from ferkit.datasets.grouping import AUTO, IDENTITY, LabelGrouping, get_grouping
 from ferkit.errors import DataError, SplitNotFoundError
 from ferkit.imaging.sharpness import MISMATCH_RATIO, fit_blur_sigma
+
+MIN_TO_SPLIT = 2  # faces a class needs for one to be held out as val
 
 
 @dataclass
@@ -100,19 +102,29 @@ def _val_split(
     config: ClassifierTrainConfig,
     size: int,
     log,
-) -> tuple[EncodedSplit, EncodedSplit]:
-    """(train, val) of one dataset: its own val split, or a stratified hold-out of train when it has none."""
+) -> tuple[EncodedSplit, EncodedSplit, bool]:
+    """(train, val, held out) of one dataset: its own val split, or a stratified hold-out of train when it
+    has none."""
     try:
         val = load_split(path, config.val_split, grouping, size, config.drop_unmapped, config.skip_bad)
         if val.skipped:
             log(f"{name}: skipped {val.skipped} bad file(s) or row(s) of {config.val_split} (--skip-bad)")
-        return train, val
+        return train, val, False
     except SplitNotFoundError:
         pass
-    log(f"{name}: no '{config.val_split}' split: holding out {config.val_fraction:.0%} of train as val")
+    counts = np.bincount(train.targets, minlength=len(grouping.classes))
+    few = [f"{grouping.classes[c]} ({n})" for c, n in enumerate(counts) if 0 < n < MIN_TO_SPLIT]
+    if few:
+        raise DataError(
+            f"dataset {name}: too few faces to hold some out for val in class(es) {', '.join(few)}: give at "
+            f"least {MIN_TO_SPLIT} per class, or a '{config.val_split}' split of your own"
+        )
+    log(
+        f"{name}: no '{config.val_split}' split: holding out {config.val_fraction:.0%} of each class as val "
+        f"(stratified, seed {config.seed}; recorded in data_report.json)"
+    )
     hold = stratified_holdout(train.targets, config.val_fraction, config.seed)
-
-    return train.subset(~hold), train.subset(hold)
+    return train.subset(~hold), train.subset(hold), True
 
 
 def prepare_data(config: ClassifierTrainConfig, input_size: int, log=print) -> PreparedData:
@@ -120,13 +132,17 @@ def prepare_data(config: ClassifierTrainConfig, input_size: int, log=print) -> P
     names = dataset_names(config.data)
     faces = _read_train(config.data, config, input_size)
     grouping = get_grouping(config.grouping, labels=[x for f in faces for x in f.labels])
+    if config.grouping == AUTO and grouping.name == IDENTITY:
+        log(f"classes: {', '.join(grouping.classes)} (the data's own labels; --grouping maps them otherwise)")
     report: dict[str, Any] = {"datasets": {}}
     trains, vals = [], {}
     for path, name, fs in zip(config.data, names, faces, strict=True):
         rep: dict[str, Any] = {"path": path}
         tr = _encode_train(name, fs, grouping, config, rep, log)
-        tr, va = _val_split(path, name, tr, grouping, config, input_size, log)
+        tr, va, held_out = _val_split(path, name, tr, grouping, config, input_size, log)
         rep.update(train=len(tr.targets), val=len(va.targets))
+        if held_out:
+            rep["val_held_out_of_train"] = list(va.sources)  # the split, reproducible from the seed
         report["datasets"][name] = rep
         trains.append(tr)
         vals[name] = va

@@ -6,7 +6,7 @@ from __future__ import annotations
 # each module registers its commands; import order is the order of `fer --help`
 from ferkit.cli import pipeline  # noqa: F401
 from ferkit.cli import classifier, classifier_weights, detector  # noqa: F401
-from ferkit.cli import export, serve  # noqa: F401
+from ferkit.cli import datasets, export, serve  # noqa: F401
 
 # isort: on
 from ferkit.cli.app import EXIT_FAILED_INPUTS, app, use_plain_help

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ferkit.classifier.config import RECIPES
 from ferkit.cli.app import (
     CLASSIFIER_ONLY,
     EXIT_ERROR,
@@ -33,6 +34,15 @@ def _classifier_defaults():
 
 
 _C = _classifier_defaults()
+
+
+def _recipe(option: str) -> str:
+    """How help shows an option whose default depends on --init."""
+    from ferkit.classifier.config import RECIPES
+
+    return f"{RECIPES['scratch'][option]:g}, or {RECIPES['finetune'][option]:g} with --init"
+
+
 _TIMING = ("epochs", "hours", "session_hours")  # None: the config's default, or with --resume the run's
 
 
@@ -43,7 +53,8 @@ def train_classifier(
     data: Annotated[
         list[str] | None,
         typer.Option(
-            help="A dataset: FER2013 .csv or a folder ROOT/<split>/<class>/*.jpg. Repeat for several."
+            help="A dataset: a folder of class folders ROOT/<class>/*.jpg (val held out of it) or "
+            "ROOT/<split>/<class>/*.jpg, a FER2013 .csv, or a .csv of path,label rows. Repeat for several."
         ),
     ] = None,
     data_weight: Annotated[
@@ -57,10 +68,25 @@ def train_classifier(
     init: Annotated[
         str,
         typer.Option(
-            help="Fine-tune: start from these classifier weights ('default' or a path); "
-            "their architecture and input size are used."
+            help="Fine-tune: start from these classifier weights ('default' or a path); their "
+            "architecture, input size and crop are used, and the head is made for the data's classes."
         ),
     ] = _C.init,
+    freeze: Annotated[
+        str,
+        typer.Option(
+            help="With --init: none, backbone (a linear probe: only the head trains) or N (the first N "
+            "blocks stay as they are)."
+        ),
+    ] = _C.freeze,
+    backbone_lr: Annotated[
+        float | None,
+        typer.Option(
+            help="The backbone's learning rate as a share of --lr (the head gets all of it).",
+            show_default=f"{RECIPES['scratch']['backbone_lr']:g}, or "
+            f"{RECIPES['finetune']['backbone_lr']:g} with --init",
+        ),
+    ] = None,
     input_size: Annotated[
         int, typer.Option(help="Input size in pixels (0: the architecture's default).")
     ] = _C.input_size,
@@ -72,7 +98,11 @@ def train_classifier(
         typer.Option(help="Crop margin stored in the checkpoint: how the pipeline frames faces for it."),
     ] = _C.crop_margin,
     grouping: Annotated[
-        str, typer.Option(help="fer7, fer6, valence3, identity, or a YAML/JSON mapping file.")
+        str,
+        typer.Option(
+            help="auto (fer7 for FER2013's seven labels, else the data's own classes), fer7, fer6, "
+            "valence3, identity, or a YAML/JSON mapping file."
+        ),
     ] = _C.grouping,
     train_split: Annotated[
         str, typer.Option(help="Training split (folder name or train/val/test for CSV).")
@@ -110,7 +140,7 @@ def train_classifier(
         ),
     ] = _C.distill_online,
     epochs: Annotated[
-        int | None, typer.Option(help="Epochs; with --resume, a new total.", show_default=str(_C.epochs))
+        int | None, typer.Option(help="Epochs; with --resume, a new total.", show_default=_recipe("epochs"))
     ] = None,
     hours: Annotated[
         float | None,
@@ -125,7 +155,7 @@ def train_classifier(
     ] = None,
     batch_size: int = _C.batch_size,
     optimizer: Annotated[str, typer.Option(help="sgd or adamw.")] = _C.optimizer,
-    lr: float = _C.lr,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.", show_default=_recipe("lr"))] = None,
     weight_decay: float = _C.weight_decay,
     schedule: Annotated[str, typer.Option(help="cosine, step or none (after a 1-epoch warm-up).")] = (
         _C.schedule
@@ -168,8 +198,9 @@ def train_classifier(
         bool, typer.Option(help="Skip (and count) unreadable files and bad rows.")
     ] = _C.skip_bad,
     patience: Annotated[
-        int, typer.Option(help="Stop after this many epochs without val gain.")
-    ] = _C.patience,
+        int | None,
+        typer.Option(help="Stop after this many epochs without val gain.", show_default=_recipe("patience")),
+    ] = None,
     device: DeviceOpt = "auto",
     threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = _C.threads,
     amp: Annotated[

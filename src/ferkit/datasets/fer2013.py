@@ -1,4 +1,6 @@
-"""Face-crop datasets: the FER2013 Kaggle CSV and image folders ``ROOT/<split>/<class>/*.jpg``."""
+"""Face-crop datasets: the FER2013 Kaggle CSV, image folders ``ROOT/<split>/<class>/*.jpg`` or just
+``ROOT/<class>/*.jpg`` (no split: all of it is train, and val is held out of it), and CSV files of
+``path,label`` rows (an optional ``split`` column)."""
 
 from __future__ import annotations
 
@@ -152,14 +154,74 @@ def read_image_folder(root: str | Path, split: str | None, size: int = 48, skip_
     return FaceSet(np.stack(images), labels, sources, skipped)
 
 
+TRAIN_SPLIT = "train"  # the split a dataset without splits gives all of its faces to
+
+
 def load_faces(data: str | Path, split: str | None, size: int = 48, skip_bad: bool = False) -> FaceSet:
     """Read a split of a CSV file or an image-folder dataset, whichever ``data`` is."""
     data = Path(data)
     if data.suffix.lower() == ".csv":
+        if _csv_columns(data) >= {"path", "label"}:
+            return read_labelled_csv(data, split, size, skip_bad)
         return read_fer_csv(data, split, size, skip_bad)
     if data.is_dir():
+        if split and is_flat_folder(data):
+            if split != TRAIN_SPLIT:
+                raise SplitNotFoundError(f"{data}: class folders without splits (no {split!r} folder)")
+            return read_image_folder(data, None, size, skip_bad)
         return read_image_folder(data, split, size, skip_bad)
-    raise DataError(f"dataset not found: {data} (expected a FER2013 .csv or a folder ROOT/<split>/<class>/)")
+    raise DataError(
+        f"dataset not found: {data} (expected a folder ROOT/<class>/ or ROOT/<split>/<class>/, a FER2013 "
+        ".csv, or a .csv of path,label rows)"
+    )
+
+
+def is_flat_folder(root: Path) -> bool:
+    """Whether ``root`` holds class folders of images directly (``root/<class>/*.jpg``), not splits."""
+    subs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    if not subs or any((root / s).is_dir() for s in (TRAIN_SPLIT, "val", "test")):
+        return False
+    return any(is_image_file(f) for d in subs for f in d.iterdir() if f.is_file())
+
+
+def _csv_columns(path: Path) -> set[str]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return {h.strip().lower() for h in next(csv.reader(fh), [])}
+    except (OSError, UnicodeDecodeError):
+        return set()
+
+
+def read_labelled_csv(path: Path, split: str | None, size: int = 48, skip_bad: bool = False) -> FaceSet:
+    """Read a CSV of ``path,label`` rows (paths relative to the CSV's folder); with a ``split`` column, the
+    rows of ``split``; without one, every row is train. A path that is not an image is an error naming its
+    row, or is skipped and counted when ``skip_bad``."""
+    images, labels, sources, skipped = [], [], [], []
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for rowno, row in enumerate(rows, start=2):
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        if "split" in row and split and row["split"] != split:
+            continue
+        if "split" not in row and split and split != TRAIN_SPLIT:
+            raise SplitNotFoundError(f"{path}: no 'split' column (every row is {TRAIN_SPLIT})")
+        file = path.parent / row["path"]
+        try:
+            if not row["label"]:
+                raise DataError(f"{path}:{rowno}: empty label")
+            images.append(read_gray(file, size))
+        except DataError as exc:
+            if not skip_bad:
+                raise DataError(f"{path}:{rowno}: {exc}") from None
+            skipped.append(f"{path}:{rowno}: {exc}")
+            continue
+        labels.append(row["label"])
+        sources.append(str(file))
+    if not images:
+        if split and split != TRAIN_SPLIT:
+            raise SplitNotFoundError(f"{path}: no rows of split {split!r}")
+        raise DataError(f"{path}: no readable rows")
+    return FaceSet(np.stack(images), labels, sources, skipped)
 
 
 def near_constant_mask(images: np.ndarray, max_fraction: float = 0.3) -> np.ndarray:

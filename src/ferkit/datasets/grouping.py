@@ -31,6 +31,7 @@ BUILTIN_GROUPINGS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 IDENTITY = "identity"  # each fine label is its own class (for arbitrary folder datasets)
+AUTO = "auto"  # fer7 when the labels are exactly FER2013's seven, else identity (the data's own classes)
 
 
 def normalise_label(label: str) -> str:
@@ -122,8 +123,14 @@ def load_mapping_file(path: str | Path) -> LabelGrouping:
 
 
 def get_grouping(spec: str | Path, labels: Iterable[str] | None = None) -> LabelGrouping:
-    """A built-in grouping by name (fer7, fer6, valence3, identity) or a mapping file path."""
+    """A built-in grouping by name (fer7, fer6, valence3, identity, auto) or a mapping file path."""
     s = str(spec)
+    if s == AUTO:
+        if labels is None:
+            raise DataError("the auto grouping needs the dataset's labels")
+        labels = list(labels)
+        fer7 = {normalise_label(x) for x in labels} == set(FER2013_LABELS)
+        return get_grouping("fer7" if fer7 else IDENTITY, labels)
     if s in BUILTIN_GROUPINGS:
         return LabelGrouping.from_mapping(s, BUILTIN_GROUPINGS[s])
     if s == IDENTITY:
@@ -132,5 +139,5 @@ def get_grouping(spec: str | Path, labels: Iterable[str] | None = None) -> Label
         return LabelGrouping.identity(labels)
     if Path(s).suffix.lower() in (".yaml", ".yml", ".json") or Path(s).exists():
         return load_mapping_file(s)
-    known = ", ".join([*BUILTIN_GROUPINGS, IDENTITY])
+    known = ", ".join([*BUILTIN_GROUPINGS, IDENTITY, AUTO])
     raise DataError(f"unknown grouping {s!r}: use one of {known}, or a YAML/JSON mapping file")

@@ -158,6 +158,27 @@ def _curve(samples, found, iou, min_size, size_range=(0.0, float("inf"))):
     )
 
 
+def _split_report(kept, found, conf: float, iou: float, min_size: float) -> tuple[SplitReport, tuple]:
+    """One split's figures (P/R/F1 at ``conf``, AP overall, by face size and the official levels) and its
+    curves (overall, by size) for the plots."""
+    curve = _curve(kept, found, iou, min_size)
+    by_size = {k: _curve(kept, found, iou, min_size, rng) for k, rng in SIZE_BINS.items()}
+    report = SplitReport(
+        images=len(kept),
+        faces=curve.n_faces,
+        at_conf=curve.at(conf),
+        best=curve.best(),
+        ap=curve.average_precision(),
+        ap_by_size={k: c.average_precision() for k, c in by_size.items()},
+        f1_by_size={k: c.at(conf)["f1"] if c.n_faces else float("nan") for k, c in by_size.items()},
+        faces_by_size={k: c.n_faces for k, c in by_size.items()},
+    )
+    if kept and kept[0].subsets:
+        levels = {lv: [s.subsets[lv] for s in kept] for lv in kept[0].subsets}
+        report.official_ap = official_ap(found, [s.boxes for s in kept], levels)
+    return report, (curve, by_size)
+
+
 def evaluate_detector(
     weights: str | Path,
     data: str | Path,
@@ -212,22 +233,7 @@ def evaluate_detector(
     reports, curves = {}, {}
     for name, samples in splits.items():
         kept, found = _detect_all(det, samples, batch_size, skip_bad, skipped, bar)
-        curve = _curve(kept, found, iou, min_size)
-        by_size = {k: _curve(kept, found, iou, min_size, rng) for k, rng in SIZE_BINS.items()}
-        curves[name] = (curve, by_size)
-        reports[name] = SplitReport(
-            images=len(kept),
-            faces=curve.n_faces,
-            at_conf=curve.at(conf),
-            best=curve.best(),
-            ap=curve.average_precision(),
-            ap_by_size={k: c.average_precision() for k, c in by_size.items()},
-            f1_by_size={k: c.at(conf)["f1"] if c.n_faces else float("nan") for k, c in by_size.items()},
-            faces_by_size={k: c.n_faces for k, c in by_size.items()},
-        )
-        if kept and kept[0].subsets:
-            levels = {lv: [s.subsets[lv] for s in kept] for lv in kept[0].subsets}
-            reports[name].official_ap = official_ap(found, [s.boxes for s in kept], levels)
+        reports[name], curves[name] = _split_report(kept, found, conf, iou, min_size)
     bar.close()
     report = DetectorReport(str(weights), str(data), iou, min_size, imgsz, reports, skipped, tile=tile)
     if is_wider_root(data):

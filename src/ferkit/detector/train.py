@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ferkit.atomic import write_text
+from ferkit.datasets.coco import mirror_yolo_data
 from ferkit.datasets.yolo import check_yolo_dataset
 from ferkit.detector import yolo
 from ferkit.detector.architectures import ARCHITECTURES, resolve_model_spec
@@ -16,12 +17,7 @@ from ferkit.runs import RunFolder
 __all__ = ["DEFAULT_ARCH", "DetectorTrainConfig", "resume_detector", "train_detector"]
 
 
-def train_detector(config: DetectorTrainConfig, log=print) -> Path:
-    """Train a face detector from a model YAML / registered architecture (from scratch) or a .pt (fine-tune).
-
-    Returns the run folder (``weights/best.pt`` inside). With ``config.skip_bad``, images whose label file
-    is malformed are counted and left out (ultralytics drops them itself); otherwise they are an error.
-    """
+def _check_options(config: DetectorTrainConfig) -> None:
     timing_ok = min(config.hours, config.session_hours) >= 0
     if config.epochs < 1 or config.imgsz < 32 or config.batch < 1 or not timing_ok:
         raise ConfigError("epochs and batch must be >= 1, imgsz >= 32, hours and session_hours >= 0")
@@ -29,6 +25,15 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
         raise ConfigError("freeze and warmup_epochs must be >= 0 and lr0 > 0")
     if not 0.0 <= config.multi_scale < 1.0:
         raise ConfigError(f"multi_scale must be in [0, 1), got {config.multi_scale}")
+
+
+def train_detector(config: DetectorTrainConfig, log=print) -> Path:
+    """Train a face detector from a model YAML / registered architecture (from scratch) or a .pt (fine-tune).
+
+    Returns the run folder (``weights/best.pt`` inside). With ``config.skip_bad``, images whose label file
+    is malformed are counted and left out (ultralytics drops them itself); otherwise they are an error.
+    """
+    _check_options(config)
     data_yaml = Path(config.data)
     if data_yaml.suffix not in (".yaml", ".yml"):
         raise DataError(
@@ -49,10 +54,12 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
     if bad:
         write_text(run_dir / "skipped_labels.txt", "".join(f"{b}\n" for b in bad))
     spec = resolve_model_spec(config.model, run_dir)
+    # ultralytics writes label caches beside the labels: into the run's own mirror, not the user's folder
+    mirrored = mirror_yolo_data(data_yaml, run_dir / "data")
     run, stopped = yolo.train(
         spec,
         dict(
-            data=str(data_yaml.resolve()),
+            data=str(mirrored),
             imgsz=config.imgsz,
             epochs=config.epochs,
             time=config.hours or None,
