@@ -3,7 +3,8 @@
 One function picks the runtime of resolved weights (:func:`resolve_runtime`: backend and precision), as
 :func:`ferkit.device.select_device` picks the device; the CLI's early checks and the models call it alike.
 :class:`ExportedModel` runs an exported model on arrays. OpenVINO is asked for float32 precision, so that
-its results match PyTorch's (on CPUs with bfloat16 it would otherwise round to bfloat16).
+its results match PyTorch's (on CPUs with bfloat16 it would otherwise round to bfloat16), unless bf16 is
+asked for, or ``auto`` measured it faster on this CPU (:mod:`ferkit.precision`).
 """
 
 from __future__ import annotations
@@ -119,11 +120,12 @@ def resolve_backend(name: str | None, device: torch.device, ref: WeightsRef | No
 
 
 def check_precision(precision: str, backend: str) -> str:
-    """``precision`` if ``backend`` supports it: fp32 everywhere, bf16 with OpenVINO only; ``auto`` is bf16
-    with OpenVINO on a CPU with native bfloat16 (:func:`native_bf16`), else fp32."""
+    """``precision`` if ``backend`` supports it: fp32 everywhere, bf16 with OpenVINO only; ``auto`` stays
+    ``auto`` (measured when the model loads, :mod:`ferkit.precision`) with OpenVINO on a CPU with native
+    bfloat16 (:func:`native_bf16`), and is fp32 everywhere else."""
     check_precision_name(precision)
     if precision == "auto":
-        return "bf16" if backend == "openvino" and native_bf16() else "fp32"
+        return "auto" if backend == "openvino" and native_bf16() else "fp32"
     if precision == "bf16" and backend != "openvino":
         raise ConfigError(f"precision bf16 runs with the openvino backend, not {backend}")
     return precision
@@ -146,8 +148,15 @@ class ExportedModel:
     where the CPU has it (faster; results differ from float32 in the third decimal)."""
 
     def __init__(
-        self, model: bytes | Path, backend: str, device: torch.device, precision: str = DEFAULT_PRECISION
+        self,
+        model: bytes | Path,
+        backend: str,
+        device: torch.device,
+        precision: str = DEFAULT_PRECISION,
+        probe_shape: tuple[int, ...] | None = None,
     ):
+        """``probe_shape``: a typical input, on which ``precision`` auto times both precisions (without
+        one, auto is fp32)."""
         self.backend, self.precision = backend, check_precision(precision, backend)
         self._lock = threading.Lock()
         try:
@@ -163,7 +172,12 @@ class ExportedModel:
 
                 core = ov.Core()
                 read = core.read_model(model if isinstance(model, bytes) else str(model))
-                hint = "bf16" if precision == "bf16" else "f32"
+                if self.precision == "auto":
+                    from ferkit.precision import measured_precision
+
+                    measured = measured_precision(core, read, model, probe_shape) if probe_shape else "fp32"
+                    self.precision = measured
+                hint = "bf16" if self.precision == "bf16" else "f32"
                 config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
                 self._request = core.compile_model(read, "CPU", config).create_infer_request()
             else:

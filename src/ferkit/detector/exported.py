@@ -35,7 +35,8 @@ class ExportedYolo(LetterboxedDetector):
         if not self.names:
             raise WeightsError(f"{source}: its ferkit metadata names no classes: re-export it (fer export)")
         self.ferkit_meta = {"split": meta["split"]} if meta.get("split") else {}
-        self._run = ExportedModel(model, backend, device, precision)
+        self._run = ExportedModel(model, backend, device, precision, probe_shape=(1, 3, 512, 512))
+        self.precision = self._run.precision  # auto: as measured on this CPU
         out = self._run.probe((1, 3, size, size), source, f"{size} px colour photos")[0]
         if out.ndim != 3 or out.shape[1] != 4 + len(self.names):
             raise WeightsError(

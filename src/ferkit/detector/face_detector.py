@@ -81,6 +81,7 @@ class FaceDetector:
             trace = size.trace_size()
             model, meta, self.weights = load_exported(ref, self.backend, lambda p: detector_onnx(p, trace))
             self._model = ExportedYolo(model, meta, self.backend, self.device, self.precision)
+            self.precision = self._model.precision  # auto: as measured on this CPU
 
     @overload
     def detect(self, images: ImageLike, conf: float | None = None) -> list[Detection]: ...
