@@ -48,3 +48,15 @@ def test_benchmarks_say_how_they_run():
     for script in (ROOT / "benchmarks").glob("*.py"):
         text = script.read_text()
         assert "python benchmarks/" not in text, script.name
+
+
+def test_only_the_app_module_exits():
+    """One exit path: commands raise typed errors; cli/app.py alone turns them into exit codes."""
+    src = ROOT / "src" / "ferkit"
+    exits = [
+        f"{p.relative_to(src)}:{i}"
+        for p in sorted(src.rglob("*.py"))
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if ("typer.Exit" in line or "sys.exit" in line) and p != src / "cli" / "app.py"
+    ]
+    assert exits == []

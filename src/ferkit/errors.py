@@ -21,6 +21,15 @@ class FerError(Exception):
         return f"--{self.option.replace('_', '-')} {self.detail}"
 
 
+class UsageError(FerError):
+    """The command line itself is wrong: a missing or contradictory option (the CLI's exit code 2)."""
+
+
+class FailedInputs(FerError):
+    """A run finished, but some of its inputs failed; each has its error record (the CLI's exit code 3).
+    The message says how many."""
+
+
 class DataError(FerError):
     """A dataset, label file, image or mapping file is malformed or missing."""
 

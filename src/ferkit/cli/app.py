@@ -14,7 +14,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ferkit.config import check_backend_name, check_precision_name
 from ferkit.device import check_device_name
-from ferkit.errors import FerError
+from ferkit.errors import FailedInputs, FerError, UsageError
 
 PATHS = ("path", "Path", "file", "directory")
 METAVARS = {"int": "N", "float": "X", "str": "TEXT"} | dict.fromkeys(PATHS, "PATH")
@@ -106,6 +106,15 @@ def _error(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
 
 
+def exit_code(exc: FerError) -> int:
+    """The documented exit code of a library error (docs/reference/exit-codes.md)."""
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, FailedInputs):
+        return EXIT_FAILED_INPUTS
+    return EXIT_ERROR
+
+
 def fer_errors(fn):
     """Turn the library's errors into one red line and exit code 1 (Ctrl-C into exit 130)."""
 
@@ -115,7 +124,7 @@ def fer_errors(fn):
             return fn(*args, **kwargs)
         except FerError as exc:
             _error(exc.for_cli())
-            raise typer.Exit(EXIT_ERROR) from None
+            raise typer.Exit(exit_code(exc)) from None
         except KeyboardInterrupt as exc:  # a batch run says how far it got (RunInterrupted)
             typer.secho(f"stopped (Ctrl-C): {exc}" if str(exc) else "stopped (Ctrl-C)", fg="yellow", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None

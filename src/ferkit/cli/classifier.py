@@ -12,19 +12,18 @@ import typer
 from ferkit.classifier.config import RECIPES
 from ferkit.cli.app import (
     CLASSIFIER_ONLY,
-    EXIT_ERROR,
     BackendOpt,
     DeviceOpt,
     PrecisionOpt,
     PriorOpt,
     QuietOpt,
-    _error,
     app,
     check_backend_options,
     fer_errors,
     needs,
 )
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR
+from ferkit.errors import UsageError
 
 
 def _classifier_defaults():
@@ -226,15 +225,13 @@ def train_classifier(
     options = locals()  # the command's options, read by the config's field names (each listed once)
     if resume is not None:
         if data:
-            _error("--resume continues a run with its saved options: leave out --data")
-            raise typer.Exit(EXIT_ERROR)
+            raise UsageError("--resume continues a run with its saved options: leave out --data")
         overrides = {k: options[k] for k in _TIMING}
         run = fit(resume=resume, log=_training_log(quiet), overrides=overrides)
         typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
         return
     if not data:
-        _error("give --data (one or more datasets), or --resume RUN")
-        raise typer.Exit(EXIT_ERROR)
+        raise UsageError("give --data (one or more datasets), or --resume RUN")
     values = {f.name: options[f.name] for f in dataclasses.fields(ClassifierTrainConfig) if f.name in options}
     values.update(data=list(data), data_weights=list(data_weight or []), teachers=list(teacher or []))
     values.update({k: getattr(_C, k) if options[k] is None else options[k] for k in _TIMING})
@@ -277,8 +274,7 @@ def eval_classifier(
     from ferkit.classifier.evaluate import evaluate_many
 
     if not data:
-        _error("give --data (one or more datasets)")
-        raise typer.Exit(EXIT_ERROR)
+        raise UsageError("give --data (one or more datasets)")
     members = [("classifier", w) for w in weights or ["default"]]
     check_backend_options(backend, precision, device, members)  # before anything loads
     reports = evaluate_many(

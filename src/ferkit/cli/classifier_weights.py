@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ferkit.cli.app import CLASSIFIER_ONLY, EXIT_ERROR, DeviceOpt, _error, app, fer_errors, needs
+from ferkit.cli.app import CLASSIFIER_ONLY, DeviceOpt, app, fer_errors, needs
+from ferkit.errors import UsageError
 
 
 @app.command("average-classifiers")
@@ -76,8 +77,7 @@ def calibrate_classifier(
     from ferkit.device import select_device
 
     if not data:
-        _error("give --data (the datasets the model was trained on)")
-        raise typer.Exit(EXIT_ERROR)
+        raise UsageError("give --data (the datasets the model was trained on)")
     correction, table = calibrate_weights(weights, data, split, train_split, select_device(device), out)
     names = [n for n in table[0] if n not in ("tau", "score")]
     typer.echo(f"{'tau':>5}" + "".join(f"{n + ' acc':>16}{n + ' recall':>18}" for n in names))

@@ -11,8 +11,6 @@ from typing import Annotated
 import typer
 
 from ferkit.cli.app import (
-    EXIT_ERROR,
-    EXIT_FAILED_INPUTS,
     BackendOpt,
     DeviceOpt,
     Format,
@@ -28,7 +26,7 @@ from ferkit.cli.ray_engine import run_ray_command
 from ferkit.cli.video import VIDEO, run_clips_command, run_video_command
 from ferkit.config import PIPELINE, DrawStyle, PipelineConfig
 from ferkit.detector.sizing import IMGSZ_HELP
-from ferkit.errors import ConfigError
+from ferkit.errors import ConfigError, DataError, FailedInputs
 from ferkit.video.config import VideoOptions
 
 VIDEO_PANEL = "Video"
@@ -294,7 +292,7 @@ def _image_inputs(paths: list[str], recursive: bool):
     for note in inputs.unsearched:
         typer.secho(f"note: {note}", fg="yellow", err=True)
     if not inputs.items:
-        raise typer.Exit(EXIT_ERROR)
+        raise DataError("nothing to process: every input failed (above)")
     return inputs
 
 
@@ -324,8 +322,7 @@ def _run_images(pipe, inputs, fmt: Format, out, overwrite, annotate, save_crops,
     if failed:
         for f in summary.failed[len(inputs.errors) :]:  # input errors were reported above
             _error(f)
-        _error(f"{failed} input(s) failed, {summary.processed} processed")
-        raise typer.Exit(EXIT_FAILED_INPUTS)
+        raise FailedInputs(f"{failed} input(s) failed, {summary.processed} processed")
 
 
 def _summary(summary, out, save_crops: bool, failed: int) -> None:

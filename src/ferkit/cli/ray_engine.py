@@ -8,8 +8,8 @@ import sys
 
 import typer
 
-from ferkit.cli.app import EXIT_FAILED_INPUTS, _error
-from ferkit.errors import ConfigError
+from ferkit.cli.app import _error
+from ferkit.errors import ConfigError, FailedInputs
 
 
 def run_ray_command(
@@ -61,8 +61,7 @@ def run_ray_command(
     if summary.failed:
         for f in summary.failed:
             _error(f)
-        _error(f"{len(summary.failed)} input(s) failed, {summary.processed} processed")
-        raise typer.Exit(EXIT_FAILED_INPUTS)
+        raise FailedInputs(f"{len(summary.failed)} input(s) failed, {summary.processed} processed")
 
 
 def quiet_ray() -> None:

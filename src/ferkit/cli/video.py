@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import typer
 
-from ferkit.cli.app import EXIT_FAILED_INPUTS, Format, _error
-from ferkit.errors import RunInterrupted
+from ferkit.cli.app import Format, _error
+from ferkit.errors import FailedInputs, RunInterrupted
 from ferkit.fsnames import json_text
 from ferkit.video.config import VideoOptions
 
@@ -81,11 +81,10 @@ def run_video_command(
     if summary.interrupted:
         raise RunInterrupted(f"after {summary.frames} frame(s); the files written so far are complete")
     if summary.failed_frames:
-        _error(
+        raise FailedInputs(
             f"{summary.source}: {summary.failed_frames} of {summary.expected_frames} frame(s) could not be "
             "decoded (a damaged or truncated file?); the results cover the frames that could"
         )
-        raise typer.Exit(EXIT_FAILED_INPUTS)
 
 
 def _frame_printer(fmt: Format):
@@ -149,7 +148,7 @@ def run_clips_command(
     if interrupted:
         raise RunInterrupted("the files written so far are complete, and a rerun goes on from this video")
     if failed:
-        raise typer.Exit(EXIT_FAILED_INPUTS)
+        raise FailedInputs(f"{failed} video(s) failed, {done} processed")
 
 
 def _report_clip(summary, fmt: Format, class_names, quiet: bool, tally: dict) -> None:
