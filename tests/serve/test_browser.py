@@ -45,3 +45,28 @@ def test_webcam_sends_frames_and_shows_each_answer(pipe):
         statuses = try_webcam(driver, url, frames=3)
     assert len(statuses) == 3
     assert all(" in 640x480 (" in s for s in statuses), statuses
+
+
+def test_a_failed_upload_clears_the_last_results_and_several_files_are_shown(pipe, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    with running_server(create_app(pipe, ServeConfig())) as url, headless_chromium() as driver:
+        shown = try_page(driver, url, EXAMPLE)
+        assert shown["status"].startswith("2 faces")
+        status, chooser = driver.find_element(By.ID, "status"), driver.find_element(By.ID, "file")
+        driver.execute_script("arguments[0].value = ''", chooser)  # a new choice, not added to the last
+        chooser.send_keys(str(bad))
+        WebDriverWait(driver, 60).until(
+            lambda d: "not an image" in status.text or "unrecognised" in status.text
+        )
+        assert driver.find_elements(By.CSS_SELECTOR, "#faces li") == []  # no stale results under the error
+        assert driver.execute_script("return document.getElementById('view').width") == 0
+        driver.execute_script("arguments[0].value = ''", chooser)
+        chooser.send_keys(f"{EXAMPLE}\n{bad}")
+        WebDriverWait(driver, 60).until(lambda d: "in 2 images" in status.text)
+        assert status.text.startswith("2 faces in 2 images")
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#faces li.face")) == 2
+        assert "bad.jpg" in driver.find_element(By.CSS_SELECTOR, "#more .image").text  # its error, in place
