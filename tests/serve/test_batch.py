@@ -1,5 +1,6 @@
 """POST /v1/detect/batch and the declared (typed) answers of every route."""
 
+import itertools
 import threading
 import time
 
@@ -88,3 +89,24 @@ def test_openapi_declares_every_answer(client):
     assert spec["paths"]["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"][
         "$ref"
     ].endswith("HealthOut")
+
+
+def test_the_batcher_hands_free_memory_back_once_the_queue_runs_empty(monkeypatch):
+    import numpy as np
+
+    import ferkit.serve.batcher as batcher
+    from ferkit.config import RunOptions
+
+    trims = []
+    monkeypatch.setattr(batcher, "release_free_memory", lambda: trims.append(time.monotonic()) or True)
+    monkeypatch.setattr(batcher, "TRIM_EVERY_S", 0.2)
+    b = batcher.Batcher(SlowPipeline(), queue_size=8, max_batch=4, batch_wait_s=0.0)
+    try:
+        for _ in range(3):
+            futures = [b.submit(np.zeros((8, 8, 3), np.uint8), "x", RunOptions()) for _ in range(4)]
+            [f.result(10) for f in futures]
+            time.sleep(0.3)
+        assert b.trims == len(trims) >= 2  # after each idle spell, not after every batch of a burst
+        assert all(later - earlier >= 0.2 for earlier, later in itertools.pairwise(trims))
+    finally:
+        b.close()

@@ -1,8 +1,14 @@
 """A bounded queue in front of the model: requests that arrive together are run as one batch, by one
-thread that owns the pipeline; a full queue refuses new work at once instead of letting latency grow."""
+thread that owns the pipeline; a full queue refuses new work at once instead of letting latency grow.
+
+When the queue runs empty, the heap's free memory is handed back to the system (glibc ``malloc_trim``, at
+most every few seconds): a burst of uploads otherwise leaves the server hundreds of MB larger for good
+(docs/benchmarks.md, "Serve soak with a burst")."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import queue
 import threading
 import time
@@ -14,6 +20,25 @@ import numpy as np
 from ferkit.config import RunOptions
 from ferkit.errors import FerError
 from ferkit.types import ImageResult
+
+TRIM_EVERY_S = 2.0  # at most this often, and only when no request waits
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+def release_free_memory() -> bool:
+    """Hand the heap's free pages back to the system (glibc); False where that cannot be done."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 class ServerBusyError(FerError):
@@ -38,6 +63,8 @@ class Batcher:
         self._thread.start()
         self.batches = 0  # run so far (for /healthz)
         self.images = 0
+        self.trims = 0
+        self._trimmed = time.monotonic()
 
     @property
     def queued(self) -> int:
@@ -88,6 +115,13 @@ class Batcher:
                     j.future.set_result(res)
                 self.batches += 1
                 self.images += len(jobs)
+            self._trim_when_idle()
+
+    def _trim_when_idle(self) -> None:
+        now = time.monotonic()
+        if self._queue.empty() and now - self._trimmed >= TRIM_EVERY_S:
+            self._trimmed = now
+            self.trims += release_free_memory()
 
     def _run(self, options: RunOptions, jobs: list[_Job]) -> list[ImageResult]:
         # the options go with the call: the shared pipeline is never changed by a request
