@@ -43,7 +43,8 @@ def cli_reference() -> str:
         for p in command.params:
             if p.name == "help":
                 continue
-            names = " / ".join(f"`{o}`" for o in [*p.opts, *getattr(p, "secondary_opts", [])]) or f"`{p.name}`"
+            flags = [*p.opts, *getattr(p, "secondary_opts", [])]
+            names = " / ".join(f"`{o}`" for o in flags) or f"`{p.name}`"
             value = getattr(p.default, "value", p.default)  # an Enum's value, as typed on the command line
             default = "required" if p.required else ("" if value in (None, "", ()) else f"`{value}`")
             shown = getattr(p, "show_default", None)
@@ -70,9 +71,11 @@ def http_reference() -> str:
                 rows = ["| query parameter | type | what it does |", "|---|---|---|"]
                 for p in params:
                     schema = p.get("schema", {})
-                    kind = schema.get("type") or " or ".join(a.get("type", "") for a in schema.get("anyOf", []))
+                    either = schema.get("anyOf", [])
+                    kind = schema.get("type") or " or ".join(a.get("type", "") for a in either)
                     rows.append(f"| `{p['name']}` | {kind} | {_cell(p.get('description', ''))} |")
                 out.append("\n".join(rows) + "\n")
-            answers = ", ".join(f"{code} ({_cell(r.get('description', ''))})" for code, r in op["responses"].items())
+            responses = op["responses"].items()
+            answers = ", ".join(f"{code} ({_cell(r.get('description', ''))})" for code, r in responses)
             out.append(f"Answers: {answers}.\n")
     return "\n".join(out)
