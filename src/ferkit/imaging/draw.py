@@ -37,6 +37,7 @@ PALETTE = [
 ]
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 LABEL_FIT = 2.0  # a label wider than this many times its face's box goes to the legend
+MIN_FONT = 0.4  # labels beside faces are never drawn smaller than this font scale
 NO_EMOTION_COLOUR = (255, 255, 255)
 LEGEND_BG = (40, 40, 40)
 
@@ -109,12 +110,11 @@ def _place_labels(out, result, boxes, names, style: DrawStyle, font: float) -> l
         if f.emotion is None:
             continue
         c, text = colour_for(f.emotion, names), label_text(f, style)
-        font_i, (w, h) = _fit_font(text, font, iw)
-        x, y = label_origin(box, (w, h), (iw, ih))
-        rect = (x, y, x + w, y + h)
         others = [b for k, b in enumerate(boxes) if k != i] + taken
-        if w <= LABEL_FIT * max(box[2] - box[0], 1) and not any(_overlap(rect, b) for b in others):
-            _draw_patch(out, text, (x, y), c, font_i)
+        placed = _inline_label(text, box, font, (iw, ih), others)
+        if placed is not None:
+            rect, font_i = placed
+            _draw_patch(out, text, rect[:2], c, font_i)
             taken.append(rect)
             continue
         index = f"#{f.track_id}" if f.track_id is not None else str(i)
@@ -122,6 +122,21 @@ def _place_labels(out, result, boxes, names, style: DrawStyle, font: float) -> l
         _draw_patch(out, index, label_origin(box, (w, h), (iw, ih)), c, small_font)
         legend.append((f"{index} {text}" if f.track_id is None else text, c))
     return legend
+
+
+def _inline_label(text: str, box, font: float, image: tuple[int, int], others) -> tuple[tuple, float] | None:
+    """Where ``text`` goes beside ``box`` (its rectangle and font scale): at the image's font, or smaller
+    down to ``MIN_FONT``; None when it fits nowhere without being much wider than the face or covering
+    another face or label."""
+    for scale in (font, font * 0.75, font * 0.55):
+        font_i, (w, h) = _fit_font(text, max(scale, MIN_FONT), image[0])
+        x, y = label_origin(box, (w, h), image)
+        rect = (x, y, x + w, y + h)
+        if w <= LABEL_FIT * max(box[2] - box[0], 1) and not any(_overlap(rect, b) for b in others):
+            return rect, font_i
+        if scale <= MIN_FONT:
+            break
+    return None
 
 
 def _with_legend(image: np.ndarray, entries: list[tuple[str, tuple]], font: float) -> np.ndarray:
