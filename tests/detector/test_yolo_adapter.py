@@ -131,3 +131,23 @@ def test_library_use_keeps_ultralytics_logs_visible(tmp_path):
     )
     _, stdout, _ = probe(tmp_path, code)
     assert "probe-warning" in stdout
+
+
+def test_importing_ultralytics_says_nothing_of_its_settings_file(tmp_path):
+    """ultralytics announces the settings file it creates (in ferkit's private folder): not ferkit's news."""
+    _, stdout, stderr = probe(tmp_path, "from ferkit.detector.yolo import _ultralytics\n_ultralytics()")
+    assert "Ultralytics Settings" not in stdout + stderr and "yolo settings" not in stdout + stderr
+
+
+def test_hidden_records_are_only_those_naming_the_text(caplog):
+    import logging
+
+    from ferkit.offline import hide_records_naming
+
+    log = logging.getLogger("ferkit-test-hide")
+    with caplog.at_level(logging.INFO, logger="ferkit-test-hide"):
+        with hide_records_naming("ferkit-test-hide", "/tmp/private-x"):
+            log.info("saved to /tmp/private-x/model.onnx")
+            log.info("ONNX: export success")
+        log.info("after /tmp/private-x")
+    assert [r.getMessage() for r in caplog.records] == ["ONNX: export success", "after /tmp/private-x"]
