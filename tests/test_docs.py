@@ -95,3 +95,19 @@ def test_the_generated_references_cover_every_command_and_route():
         assert f"## `{route}`" in http
     page = hooks.on_page_markdown("a\n<!-- cli-reference -->\nb")
     assert "<!-- cli-reference -->" not in page and "## `fer serve`" in page
+
+
+def test_the_readme_figures_are_the_measured_ones():
+    """The headline table quotes the result files in docs/benchmarks/, not numbers typed by hand."""
+    import json
+
+    bench = ROOT / "docs" / "benchmarks"
+    table = (ROOT / "README.md").read_text().split("<!-- figures -->", 1)[1].split("\n\n", 1)[0]
+    clf = json.loads((bench / "classifier.json").read_text())["by_dataset"]
+    fer = next(v["plain"] for k, v in clf.items() if k.endswith("fer2013"))
+    expw = next(v["plain"] for k, v in clf.items() if k.endswith("expw"))
+    assert f"**{fer['accuracy']:.3f}**" in table and f"**{expw['accuracy']:.3f}**" in table
+    assert f"**{json.loads((bench / 'face_size.json').read_text())['readable_size']} px**" in table
+    tracks = json.loads((bench / "video_tracks.json").read_text())["clips"]["crowds"]
+    now = next(r for r in tracks if (r["every"], r["confirm"], r["scene_cut"]) == (1, 3, 0.4))
+    assert f"{now['tracks']} tracks" in table and now["one_frame_tracks"] == now["tracks_across_cuts"] == 0
