@@ -290,13 +290,13 @@ def test_a_run_folder_records_an_openvino_folder_by_content(tmp_path):
 @pytest.mark.parametrize(
     ("native", "backend", "want"),
     [
-        (True, "openvino", "bf16"),
+        (True, "openvino", "auto"),  # measured on the loaded model (tests/test_precision.py)
         (False, "openvino", "fp32"),
         (True, "onnx", "fp32"),
         (True, "torch", "fp32"),
     ],
 )
-def test_precision_auto_is_bf16_only_with_openvino_on_native_bf16(monkeypatch, native, backend, want):
+def test_precision_auto_is_measured_only_with_openvino_on_native_bf16(monkeypatch, native, backend, want):
     import ferkit.backends as backends
 
     monkeypatch.setattr(backends, "native_bf16", lambda: native)
