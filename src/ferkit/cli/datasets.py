@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ferkit.cli.app import BackendOpt, DeviceOpt, datasets_app, fer_errors
+from ferkit.cli.app import BackendOpt, DeviceOpt, _error, datasets_app, fer_errors
 from ferkit.config import PIPELINE
 
 
@@ -55,7 +55,7 @@ def faces(
         raise ConfigError(f"no photos or videos in {', '.join(paths)}")
     summary = harvest_faces(Pipeline.from_config(config), photos, videos, out, sort=sort, fps=fps)
     for reason in summary.failed or []:
-        typer.secho(f"error: {reason}", fg=typer.colors.RED, err=True)
+        _error(reason)
     again = f", {summary.skipped} already done" if summary.skipped else ""
     typer.secho(
         f"{summary.faces} face(s) from {summary.sources} source(s){again}; {summary.too_small} too small to "

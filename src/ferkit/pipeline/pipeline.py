@@ -29,7 +29,7 @@ from ferkit.errors import ConfigError, DataError, InputError
 from ferkit.imaging.crop import crop_face
 from ferkit.imaging.images import check_color, in_memory_to_bgr, read_image, read_image_reduced
 from ferkit.imaging.recipe import check_margin
-from ferkit.pipeline.selection import check_emotions, select_detections, select_faces
+from ferkit.pipeline.selection import check_emotions, select_detections, select_faces, shorter_side
 from ferkit.pipeline.timing import StageTimer
 from ferkit.runs import absolute_source
 from ferkit.types import UNREADABLE_SMALL, Box, Detection, Face, FrameResult, ImageResult
@@ -303,10 +303,9 @@ class Pipeline:
         scales = [full[i][0] / arrays[i].shape[1] if full[i][0] else 1.0 for i in ok]
         found = select_detections(found, scales, min_face if self.detector else 0, max_faces)
         by_image = dict(zip(ok, found, strict=True))
-        scale_of = dict(zip(ok, scales, strict=True))
         readable_of = {
-            i: [min(d.box.width, d.box.height) * scale_of[i] >= readable for d in dets]
-            for i, dets in by_image.items()
+            i: [shorter_side(d, s) >= readable for d in dets]
+            for i, dets, s in zip(ok, found, scales, strict=True)
         }
         with self.timer("crop"):  # without a detector the box is the whole image, which no margin changes
             crops = [

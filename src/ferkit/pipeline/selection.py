@@ -1,5 +1,6 @@
 """Which faces a pipeline reports: at least ``min_face`` pixels, at most ``max_faces`` (the most confident
-first), and only the ``emotions`` asked for; checked once, when the pipeline is built."""
+first), and only the ``emotions`` asked for; checked once, when the pipeline is built. Faces below the
+readable size are measured the same way (:func:`shorter_side`)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,15 @@ def select_detections(
     decoded pixel), the most confident first, at most ``max_faces`` (both checked where they were set)."""
     out = []
     for dets, s in zip(found, scales, strict=True):
-        kept = [d for d in dets if min(d.box.width, d.box.height) * s >= min_face] if min_face else dets
+        kept = [d for d in dets if shorter_side(d, s) >= min_face] if min_face else dets
         out.append(sorted(kept, key=lambda d: d.score, reverse=True)[:max_faces])
     return out
+
+
+def shorter_side(detection: Detection, scale: float) -> float:
+    """The shorter side of a detection's box in original pixels (``scale``: original pixels per decoded
+    pixel): what ``min_face`` and the readable size are measured against."""
+    return min(detection.box.width, detection.box.height) * scale
 
 
 def select_faces(faces: list[Face], emotions: tuple[str, ...]) -> list[Face]:

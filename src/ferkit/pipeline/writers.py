@@ -11,6 +11,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
+from ferkit.atomic import atomic_path
 from ferkit.fsnames import escape_surrogates, json_text
 from ferkit.imaging.crop import CropRecipe, crop_face
 from ferkit.imaging.draw import image_scale
@@ -98,20 +99,9 @@ def csv_rows(result: ImageResult, class_names: Sequence[str]) -> list[list]:
 
 def write_results_csv(results_jsonl: Path, csv_path: Path, class_names: Sequence[str]) -> int:
     """``csv_path`` (one row per face, the ``-f csv`` columns) made anew from every whole line of
-    ``results_jsonl``, written atomically; returns the number of images in it."""
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    try:
-        images = _write_csv(results_jsonl, tmp, class_names)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # never a half-written file beside the results
-        raise
-    tmp.replace(csv_path)
-    return images
-
-
-def _write_csv(results_jsonl: Path, tmp: Path, class_names: Sequence[str]) -> int:
+    ``results_jsonl``, written atomically (never half a file); returns the number of images in it."""
     images = 0
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
+    with atomic_path(csv_path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh, lineterminator="\n")
         out.writerow(csv_header(class_names))
         raw = results_jsonl.read_bytes() if results_jsonl.is_file() else b""
