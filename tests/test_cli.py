@@ -384,3 +384,11 @@ def test_fer_detect_is_detect_and_classify(photo_folder, tiny_classifier):
     short, long = fer("detect", *opts), fer("detect-and-classify", *opts)
     assert short.exit_code == long.exit_code == 0, short.output
     assert short.stdout == long.stdout and short.stdout.strip()
+
+
+def test_a_folder_run_without_recursive_says_what_its_subfolders_hold(photo_folder, tiny_classifier):
+    opts = ["--no-detect", "--classifier-weights", tiny_classifier, "-q"]
+    r = fer("detect", photo_folder, *opts)
+    assert r.exit_code == 0, r.output
+    assert f"note: {photo_folder}: 1 subfolder (1 image) not searched: add --recursive" in r.stderr
+    assert "not searched" not in fer("detect", photo_folder, "-r", *opts).stderr

@@ -151,3 +151,39 @@ def test_hidden_records_are_only_those_naming_the_text(caplog):
             log.info("ONNX: export success")
         log.info("after /tmp/private-x")
     assert [r.getMessage() for r in caplog.records] == ["ONNX: export success", "after /tmp/private-x"]
+
+
+def test_redirected_logs_carry_no_colour_codes(monkeypatch):
+    import io
+    import logging
+
+    import ferkit.offline as offline
+
+    stream = io.StringIO()  # not a terminal
+    handler = logging.StreamHandler(stream)
+    log = logging.getLogger("ultralytics")
+    log.addHandler(handler)
+    monkeypatch.setattr(offline, "LOGS_TO_STDERR", True)
+    monkeypatch.setattr("sys.stderr", stream)
+    try:
+        offline.adopt_log_handlers()
+        log.warning("\x1b[34m\x1b[1mONNX:\x1b[0m starting export")
+    finally:
+        log.removeHandler(handler)
+    assert stream.getvalue() == "ONNX: starting export\n"
+
+
+def test_the_trainer_loses_only_the_ray_tune_reporter():
+    from types import SimpleNamespace
+
+    from ultralytics.utils.callbacks import raytune
+
+    from ferkit.detector.yolo import _without_tune_report
+
+    def ours(trainer):
+        return None
+
+    hooks = [h for h in (getattr(raytune, "on_fit_epoch_end", None), ours) if h is not None]
+    trainer = SimpleNamespace(callbacks={"on_fit_epoch_end": hooks})
+    _without_tune_report(trainer)
+    assert trainer.callbacks["on_fit_epoch_end"] == [ours]
