@@ -170,7 +170,8 @@ def test_redirected_logs_carry_no_colour_codes(monkeypatch):
         log.warning("\x1b[34m\x1b[1mONNX:\x1b[0m starting export")
     finally:
         log.removeHandler(handler)
-    assert stream.getvalue() == "ONNX: starting export\n"
+    written = stream.getvalue()  # ultralytics may add its own level prefix, once it has set itself up
+    assert written.endswith("ONNX: starting export\n") and "\x1b" not in written
 
 
 def test_the_trainer_loses_only_the_ray_tune_reporter():
