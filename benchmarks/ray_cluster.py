@@ -25,7 +25,7 @@ from benchmarks.common import SHARED, environment, write_result
 from ferkit.config import PipelineConfig
 from ferkit.device import select_device
 from ferkit.pipeline import Pipeline
-from ferkit.pipeline.ray_engine import run_ray
+from ferkit.pipeline.ray_engine import RayOptions, run_ray
 
 CONFIG = PipelineConfig(device="cpu", batch_size=8)
 
@@ -66,8 +66,8 @@ def main() -> None:
             t0 = time.perf_counter()
             hook = kill_when_due if attempt == 0 else None
             try:
-                where = {"address": cluster.address, "progress": False, "on_result": hook}
-                summary = run_ray(CONFIG, settings, photos, out, names, **where)
+                where = {"progress": False, "on_result": hook}
+                summary = run_ray(CONFIG, settings, photos, out, names, RayOptions(cluster.address), **where)
                 took = round(time.perf_counter() - t0, 1)
                 runs.append({"attempt": attempt, "finished": True, "written": summary.processed,
                              "skipped": summary.skipped, "seconds": took})  # fmt: skip

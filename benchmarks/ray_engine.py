@@ -22,7 +22,7 @@ from ferkit.device import select_device
 from ferkit.pipeline import Pipeline
 from ferkit.pipeline.batch import run_items
 from ferkit.pipeline.inputs import collect_inputs
-from ferkit.pipeline.ray_engine import run_ray, start_ray
+from ferkit.pipeline.ray_engine import RayOptions, run_ray, start_ray
 
 CONFIG = PipelineConfig(device="cpu", batch_size=8)
 
@@ -67,7 +67,7 @@ def main() -> None:
                 [str(i.path) for i in items],
                 out_ray,
                 pipe.class_names,
-                num_workers=args.workers,
+                RayOptions(num_workers=args.workers),
                 progress=False,
                 on_result=cb,
             )

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,8 @@ from typing import Any
 import yaml
 
 from ferkit.atomic import write_text
-from ferkit.errors import ConfigError, RunFolderBusyError
+from ferkit.errors import ConfigError, OutputWriteError, RunFolderBusyError
+from ferkit.fsnames import json_text
 
 CONFIG_FILE = "config.yaml"  # a training run's config (its arguments)
 RUN_FILE = "run.json"  # an inference run's settings (its arguments)
@@ -81,6 +83,63 @@ class RunFolder:
     def clear(self, names: Sequence[str]) -> list[str]:
         """Remove the named files or folders (what an unfinished run left); the names that were there."""
         return _remove(self.path, names)
+
+    def log(self, name: str = RESULTS_FILE, fresh: bool = False) -> AppendLog:
+        """The run's JSON-lines file ``name`` (results.jsonl, a video's frames.jsonl) for appending whole
+        records; ``fresh`` starts it empty. Every run writes its records through this."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return AppendLog(self.path / name, fresh)
+
+
+class AppendLog:
+    """A JSON-lines file that only ever grows by whole lines: each record is written in full (a write may
+    take only part of the bytes) or, when the write fails, the file is cut back to where it was; unbuffered,
+    so a killed run loses at most the line being written. Safe to append from several threads."""
+
+    def __init__(self, path: Path, fresh: bool = False):
+        self.path = path
+        self._lock = threading.Lock()
+        with output_errors(path):
+            self._fh = path.open("wb" if fresh else "ab", buffering=0)
+
+    def append(self, record: dict | str) -> None:
+        """Write one record (a dict, or its JSON text) as one line."""
+        line = record if isinstance(record, str) else json_text(record)
+        with self._lock, output_errors(self.path):
+            write_all(self._fh, (line + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> AppendLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_all(fh, data: bytes) -> None:
+    """Append every byte to an unbuffered file (a write may take only part of them); when the write fails,
+    the file is cut back to where it was, so that it never ends in a torn line."""
+    start, view = fh.seek(0, 2), memoryview(data)
+    try:
+        while view:
+            view = view[fh.write(view) :]
+    except OSError:
+        with contextlib.suppress(OSError):
+            fh.truncate(start)
+        raise
+
+
+@contextlib.contextmanager
+def output_errors(where: Path):
+    """An OSError while writing results (disk full, quota, file-size limit, I/O) as one OutputWriteError
+    naming the file (``where`` when the error names none)."""
+    try:
+        yield
+    except OSError as exc:
+        name = exc.filename or where
+        raise OutputWriteError(f"cannot write {name}: {exc.strerror or exc}") from None
 
 
 def next_run_dir(project: str | Path, name: str) -> Path:

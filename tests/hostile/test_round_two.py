@@ -112,7 +112,7 @@ def test_the_library_raises_one_typed_error_for_a_failed_write(pipe, tmp_path, m
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("ferkit.pipeline.batch.write_all", full)
+    monkeypatch.setattr("ferkit.runs.write_all", full)
     with pytest.raises(OutputWriteError, match=r"results\.jsonl: No space left on device"):
         run_items(pipe, collect_inputs([str(tmp_path / "p.png")]).items, out=tmp_path / "o", progress=False)
     assert (tmp_path / "o" / "results.csv").is_file()  # remade even so (empty): consistent

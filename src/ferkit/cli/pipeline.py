@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -22,12 +21,11 @@ from ferkit.cli.app import (
     check_backend_options,
     fer_errors,
 )
-from ferkit.cli.ray_engine import run_ray_command
-from ferkit.cli.video import VIDEO, run_clips_command, run_video_command
 from ferkit.config import PIPELINE, DrawStyle, PipelineConfig
 from ferkit.detector.sizing import IMGSZ_HELP
-from ferkit.errors import ConfigError, DataError, FailedInputs
 from ferkit.video.config import VideoOptions
+
+VIDEO = VideoOptions()  # the defaults the CLI shows
 
 VIDEO_PANEL = "Video"
 RAY_PANEL = "Ray"
@@ -36,22 +34,6 @@ RAY_PANEL = "Ray"
 class Engine(str, Enum):
     local = "local"
     ray = "ray"
-
-
-def _video_sources(paths: list[str], source: str | None, recursive: bool) -> list[str] | None:
-    """The videos to process (--source, or video files, folders or globs of them as PATHS); None for
-    images. --source with PATHS, videos mixed with images, or a stream among other videos is an error."""
-    from ferkit.video.clips import video_inputs
-
-    if source is not None:
-        if paths:
-            raise ConfigError(
-                f"--source runs alone, without PATHS (got {len(paths)}): one command per camera or stream"
-            )
-        return [source]
-    if not paths:
-        raise ConfigError("give images, folders or a video as PATHS, or a camera or stream with --source")
-    return video_inputs(paths, recursive)
 
 
 @app.command("detect-and-classify")
@@ -210,10 +192,10 @@ def detect_and_classify(
     tracks.png and annotated.mp4 (several videos: one subfolder each). Ctrl-C stops early and leaves the
     files complete; a rerun skips the videos already done and redoes an interrupted one.
     """
-    from ferkit.pipeline import Pipeline
-    from ferkit.pipeline.batch import check_output_options
+    from ferkit.pipeline.jobs import JobInputs, OutputOptions, RayOptions, run_job
 
-    check_output_options(out, annotate, save_crops)
+    style = DrawStyle(line_width, labels=not hide_labels, conf=not hide_conf)
+    output = OutputOptions(out, overwrite, annotate, save_crops, style, fmt.value, not quiet, show)
     config = PipelineConfig(  # every option validated here, before anything loads
         detector_weights=detector_weights,
         classifier_weights=tuple(classifier_weights or PIPELINE.classifier_weights),
@@ -235,118 +217,41 @@ def detect_and_classify(
         batch_size=batch_size,
     )
     check_backend_options(backend, precision, device, config.models())
-    style = DrawStyle(line_width, labels=not hide_labels, conf=not hide_conf)
-    if engine is Engine.ray:
-        ray_args = (address, num_workers, gpus_per_worker)
-        run_ray_command(paths or [], recursive, out, overwrite, fmt, quiet, *ray_args, config)
-        return
-    videos = _video_sources(paths or [], source, recursive)
-    if show:
-        from ferkit.video.window import check_display
-
-        if videos is None:
-            raise ConfigError("--show is for videos, cameras and streams; --annotate --out DIR keeps images")
-        check_display()  # before anything loads
-    if videos is not None:
-        timing = {"every": every, "fps": fps, "start_s": start, "end_s": end}
-        video_options = VideoOptions(**timing, smooth=smooth, confirm=confirm, scene_cut=scene_cut)
-        if videos[0].isdigit():
-            video_options = replace(video_options, batch_size=1)  # a live camera: each frame as it comes
-        several = _check_videos(videos, paths or [], no_detect or save_crops or tile)
-    else:
-        inputs = _image_inputs(paths or [], recursive)
-    pipe = Pipeline.from_config(config)
-    if videos is not None:
-        video_args = (video_options, fmt, out, overwrite, annotate, quiet, style, show)
-        if several:
-            run_clips_command(pipe, videos, *video_args)
-        else:
-            run_video_command(pipe, videos[0], *video_args)
-        return
-    _run_images(pipe, inputs, fmt, out, overwrite, annotate, save_crops, batch_size, quiet, style)
+    video = VideoOptions(every=every, fps=fps, start_s=start, end_s=end, smooth=smooth, confirm=confirm,
+                         scene_cut=scene_cut)  # fmt: skip
+    ray = RayOptions(address, num_workers, gpus_per_worker) if engine is Engine.ray else None
+    if ray is not None:
+        quiet_ray()
+    inputs = JobInputs(tuple(paths or ()), source, recursive)
+    run_job(config, inputs, output, video, ray, sys.stdout, reporter())
 
 
-def _check_videos(videos: list[str], paths: list[str], image_options: bool) -> bool:
-    """Refuse image-only options and a missing single file before the models load; whether there are
-    several clips."""
-    from ferkit.imaging.images import is_pattern
+def reporter():
+    """What a job tells the user, as fer prints it: errors in red, notes in yellow, the summary in green."""
+    from ferkit.pipeline.jobs import Reporter
 
-    if image_options:
-        raise ConfigError("--no-detect, --save-crops and --tile are for images; a video takes none")
-    several = len(videos) > 1 or any(Path(p).is_dir() or is_pattern(p) for p in paths)
-    if not several:
-        from ferkit.video.source import parse_source
-
-        parse_source(videos[0])  # a missing file fails before the models load
-    return several
-
-
-def _image_inputs(paths: list[str], recursive: bool):
-    """The images of ``paths``: an error line for each input that gives none, a note for each folder whose
-    subfolders were not searched; exit 1 when nothing is left to run."""
-    from ferkit.pipeline.inputs import collect_inputs
-
-    inputs = collect_inputs(paths, recursive)
-    for e in inputs.errors:
-        _error(str(e))
-    for note in inputs.unsearched:
-        typer.secho(f"note: {note}", fg="yellow", err=True)
-    if not inputs.items:
-        raise DataError("nothing to process: every input failed (above)")
-    return inputs
-
-
-def _run_images(pipe, inputs, fmt: Format, out, overwrite, annotate, save_crops, batch_size, quiet, style):
-    """Images and folders: results printed as they complete, a summary line, failed inputs listed."""
-    from ferkit.pipeline.batch import run_items
-    from ferkit.pipeline.writers import ResultPrinter
-
-    printer = ResultPrinter(fmt.value, pipe.class_names, sys.stdout)
-    summary = run_items(
-        pipe,
-        inputs.items,
-        out=out,
-        overwrite=overwrite,
-        save_annotated=annotate is not False,
-        save_crops=save_crops,
-        batch_size=batch_size,
-        progress=not quiet,
-        on_result=printer,
-        failed_inputs=inputs.errors,
-        style=style,
+    return Reporter(
+        error=_error,
+        note=lambda text: typer.secho(f"note: {text}", fg=typer.colors.YELLOW, err=True),
+        line=lambda text: typer.echo(text, err=True),
+        done=lambda text, ok: typer.secho(text, fg=typer.colors.GREEN if ok else None, err=True),
     )
-    printer.close()
-    failed = len(summary.failed)
-    if not quiet:
-        _summary(summary, out, save_crops, failed)
-    if failed:
-        for f in summary.failed[len(inputs.errors) :]:  # input errors were reported above
-            _error(f)
-        raise FailedInputs(f"{failed} input(s) failed, {summary.processed} processed")
 
 
-def _summary(summary, out, save_crops: bool, failed: int) -> None:
-    """The one green line after a batch: counts, speed, what was skipped and where results are."""
-    from ferkit.pipeline.batch import torn_note
+def quiet_ray() -> None:
+    """The CLI owns its process: Ray Data reports through ferkit's progress bar and summary, not its own."""
+    import importlib.util
 
-    parts = [
-        f"{summary.processed} image(s) processed, {summary.faces} face(s) in {summary.seconds:.1f}s "
-        "(model loading not counted)"
-    ]
-    if summary.processed > 1:
-        parts.append(f"{summary.images_per_s:.1f} img/s")
-    if summary.skipped:
-        parts.append(f"{summary.skipped} already done in {out} (use --overwrite to redo)")
-    if summary.skipped and save_crops:
-        parts.append(
-            f"--save-crops wrote no crops for the {summary.skipped} image(s) done before: "
-            "rerun with --overwrite to cut crops for every image"
-        )
-    if summary.torn_lines:
-        parts.append(torn_note(summary.torn_lines))
-    if out is not None:
-        parts.append(f"results in {out}")
-    typer.secho("; ".join(parts), err=True, fg=typer.colors.GREEN if not failed else None)
+    if importlib.util.find_spec("ray") is None:
+        return  # the job says what to install
+    import logging
+
+    import ray.data
+
+    for name in ("ray", "ray.data"):  # Ray's info and notices; its errors still show
+        logging.getLogger(name).setLevel(logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    ray.data.DataContext.get_current().print_on_execution_start = False
 
 
 # `fer detect`: the short name of the most used command, with the same options

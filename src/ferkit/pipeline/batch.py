@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,7 +32,7 @@ from ferkit.imaging.draw import annotate
 from ferkit.pipeline.inputs import InputItem, SkippedInput
 from ferkit.pipeline.pipeline import Pipeline
 from ferkit.pipeline.writers import error_reason, format_jsonl, save_crops, write_image, write_results_csv
-from ferkit.runs import RESULTS_CSV, RESULTS_FILE, RunFolder, absolute_source, check_folder
+from ferkit.runs import RESULTS_CSV, RESULTS_FILE, RunFolder, absolute_source, check_folder, output_errors
 from ferkit.types import ImageResult
 
 
@@ -73,20 +72,19 @@ def _key(source: str) -> str:
 class _Sink:
     """Writes each finished image: its files first, then its results line (so a line means 'all written')."""
 
-    def __init__(self, out: Path | None, pipeline: Pipeline, annotated: bool, crops: bool, style: DrawStyle):
-        self.out, self.pipeline, self.annotated, self.crops = out, pipeline, annotated, crops
-        self.style = style
-        self.lock = threading.Lock()
-        # unbuffered: a failed write leaves nothing behind to fail again on close
-        self.fh = (out / RESULTS_FILE).open("ab", buffering=0) if out else None
+    def __init__(
+        self, folder: RunFolder | None, pipeline: Pipeline, annotated: bool, crops: bool, style: DrawStyle
+    ):
+        self.out = folder.path if folder is not None else None
+        self.pipeline, self.annotated, self.crops, self.style = pipeline, annotated, crops, style
+        self.log = folder.log(RESULTS_FILE) if folder is not None else None
 
     def write(self, item: InputItem | None, image: np.ndarray | None, result: ImageResult) -> None:
         if self.out is not None and item is not None and image is not None and result.ok:
             with output_errors(self.out):
                 self._write_files(item, image, result)
-        if self.fh is not None:
-            with self.lock, output_errors(self.out / RESULTS_FILE):
-                write_all(self.fh, (format_jsonl(result) + "\n").encode("utf-8"))
+        if self.log is not None:
+            self.log.append(format_jsonl(result))
 
     def _write_files(self, item: InputItem, image: np.ndarray, result: ImageResult) -> None:
         names = self.pipeline.class_names
@@ -97,32 +95,8 @@ class _Sink:
             save_crops(self.out / "crops", stem, image, result, self.pipeline.crop)
 
     def close(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
-
-
-def write_all(fh, data: bytes) -> None:
-    """Append every byte to an unbuffered file (a write may take only part of them); when the write fails,
-    the file is cut back to where it was, so that it never ends in a torn line."""
-    start, view = fh.seek(0, 2), memoryview(data)
-    try:
-        while view:
-            view = view[fh.write(view) :]
-    except OSError:
-        with contextlib.suppress(OSError):
-            fh.truncate(start)
-        raise
-
-
-@contextlib.contextmanager
-def output_errors(where: Path):
-    """An OSError while writing results (disk full, quota, file-size limit, I/O) as one OutputWriteError
-    naming the file (``where`` when the error names none)."""
-    try:
-        yield
-    except OSError as exc:
-        name = exc.filename or where
-        raise OutputWriteError(f"cannot write {name}: {exc.strerror or exc}") from None
+        if self.log is not None:
+            self.log.close()
 
 
 def check_output_options(out: str | Path | None, save_annotated: bool | None, save_crops: bool) -> None:
@@ -165,7 +139,7 @@ def run_items(
             summary.skipped = len(items) - len(todo)
         else:
             todo = list(items)
-        sink = _Sink(out_dir, pipeline, save_annotated, save_crops, style or DrawStyle())
+        sink = _Sink(folder, pipeline, save_annotated, save_crops, style or DrawStyle())
 
         def record(res: ImageResult) -> None:
             summary.count(res)

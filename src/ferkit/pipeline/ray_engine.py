@@ -26,7 +26,6 @@ from tqdm import tqdm
 
 from ferkit.config import PipelineConfig
 from ferkit.errors import ConfigError, DataError
-from ferkit.fsnames import json_text
 from ferkit.pipeline.batch import RunSummary
 from ferkit.pipeline.ray_reaper import reap_with_this_process
 from ferkit.runs import RESULTS_FILE, RunFolder, absolute_source
@@ -34,6 +33,15 @@ from ferkit.types import ImageResult
 
 PARQUET_FILE = "results.parquet"
 DEFAULT_CPUS_PER_WORKER = 2
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """``--engine ray``: the cluster ``address`` (None: start Ray here), pipeline actors, GPUs per actor."""
+
+    address: str | None = None
+    num_workers: int | None = None
+    gpus_per_worker: float = 0.0
 
 
 @dataclass
@@ -174,39 +182,38 @@ def run_ray(
     sources: list[str],
     out: str | Path,
     class_names: Sequence[str],
-    address: str | None = None,
-    num_workers: int | None = None,
-    gpus_per_worker: float = 0.0,
+    ray_options: RayOptions | None = None,
     overwrite: bool = False,
     progress: bool = True,
     on_result=None,
 ) -> RaySummary:
-    """Run the pipeline over ``sources`` on Ray; write ``out/results.jsonl``, ``run.json`` and Parquet."""
+    """Run the pipeline over ``sources`` on Ray (``ray_options``: the cluster, actors, GPUs each); write
+    ``out/results.jsonl``, ``run.json`` and Parquet."""
     import ray
 
+    opts = ray_options or RayOptions()
     out_dir = Path(out)
     folder = RunFolder(out_dir)
     with folder.hold():  # one run per folder
         resumed = folder.start(settings, overwrite, (PARQUET_FILE,))
         todo = [s for s in sources if _key(s) not in resumed.done]
         summary = RaySummary(skipped=len(sources) - len(todo), torn_lines=resumed.torn_lines)
-        start_ray(address)
+        start_ray(opts.address)
         cpus_total = int(ray.cluster_resources().get("CPU", 1))
         cpus = max(1, min(DEFAULT_CPUS_PER_WORKER, cpus_total))
-        summary.workers = num_workers or max(1, cpus_total // cpus)
+        summary.workers = opts.num_workers or max(1, cpus_total // cpus)
         written: set[str] = set()
         t0 = time.perf_counter()
         bar = tqdm(
             total=len(todo), unit="img", desc="images (ray)", disable=not progress or None, dynamic_ncols=True
         )
-        with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as fh:
-            for rec in _records(todo, config, summary.workers, cpus, gpus_per_worker) if todo else []:
+        with folder.log() as log:
+            for rec in _records(todo, config, summary.workers, cpus, opts.gpus_per_worker) if todo else []:
                 key = rec.get("source_abs") or rec["source"]
                 if key in written:
                     continue
                 written.add(key)
-                fh.write(json_text(rec) + "\n")
-                fh.flush()
+                log.append(rec)
                 result = ImageResult.from_dict(rec)
                 summary.count(result)
                 if on_result is not None:

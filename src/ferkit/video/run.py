@@ -32,9 +32,8 @@ from tqdm import tqdm
 
 from ferkit.config import DrawStyle
 from ferkit.errors import ConfigError
-from ferkit.fsnames import json_text
 from ferkit.imaging.draw import annotate, colour_for
-from ferkit.runs import RUN_FILE, RunFolder
+from ferkit.runs import RUN_FILE, AppendLog, RunFolder
 from ferkit.types import FrameResult
 from ferkit.video.config import VideoOptions
 from ferkit.video.encode import FrameWriter
@@ -167,21 +166,20 @@ class _VideoWriter:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ferkit-video-write")
         self._pending: list[Future] = []
 
-    def _draw(self, image: np.ndarray, frame: FrameResult, fh, line: str | None) -> None:
+    def _draw(self, image: np.ndarray, frame: FrameResult, log: AppendLog | None) -> None:
         self._writer.write(annotate(image, frame, self.class_names, self.style))
-        if fh is not None and line is not None:
-            fh.write(line)
-            fh.flush()
+        if log is not None:
+            log.append(frame.to_dict())
 
-    def add(self, image: np.ndarray, frame: FrameResult, fh=None, line: str | None = None) -> None:
-        """Queue the annotated frame, then (``fh``, ``line``) its JSONL line, written together in order."""
+    def add(self, image: np.ndarray, frame: FrameResult, log: AppendLog | None = None) -> None:
+        """Queue the annotated frame, then (``log``) its JSONL line, written together in order."""
         for f in self._pending:
             if f.done():
                 f.result()  # re-raises a failed write
         self._pending = [f for f in self._pending if not f.done()]
         if len(self._pending) > 8:  # bounded memory: wait for the oldest
             self._pending.pop(0).result()
-        self._pending.append(self._pool.submit(self._draw, image, frame, fh, line))
+        self._pending.append(self._pool.submit(self._draw, image, frame, log))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -250,7 +248,7 @@ def run_video(
             done = _prepare_out(folder, overwrite, settings, live=not video.is_file)
             if done is not None:
                 return _already_done(summary, done)
-            fh = (folder.path / FRAMES_FILE).open("w", encoding="utf-8")
+            fh = folder.log(FRAMES_FILE, fresh=True)
         sink = _FrameSink(
             pipeline, out_dir if save_annotated else None, options, video, fh, style or DrawStyle()
         )
@@ -284,12 +282,10 @@ class _FrameSink:
             self.writer = _VideoWriter(
                 self.annotated_dir / ANNOTATED_VIDEO, fps, size, self.pipeline.class_names, self.style
             )
-        line = json_text(frame.to_dict()) + "\n" if self.fh is not None else None
         if self.writer is not None:  # the frame and its JSONL line in one job: Ctrl-C never splits them
-            self.writer.add(image, frame, self.fh, line)
+            self.writer.add(image, frame, self.fh)
         elif self.fh is not None:
-            self.fh.write(line)
-            self.fh.flush()
+            self.fh.append(frame.to_dict())
         self.log.add(frame)
         return self.writer.codec if self.writer is not None else None
 
