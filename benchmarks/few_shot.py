@@ -102,7 +102,7 @@ def one_run(work: Path, class_set: dict, shots: int, seed: int, method: str, tes
         "shots": shots,
         "seed": seed,
         "seconds": round(wall, 1),
-        **score(run / "best.pt", test, device),
+        **score(run / "weights" / "best.pt", test, device),
     }
 
 

@@ -71,7 +71,7 @@ train() {
     local name="$1" hours="$2"
     shift 2
     local run="$PROJECT/$name"
-    if [[ -f "$run/last.pt" ]]; then
+    if [[ -f "$run/weights/last.pt" ]]; then
         say "resuming $name"
         "${FER[@]}" train-classifier --resume "$run" --session-hours "$(left_hours)" 2>&1 | tee -a "$LOG"
     else
@@ -103,7 +103,7 @@ for ((seed = 0; seed < SEEDS; seed++)); do
     fi
     train "teacher_s$seed" "$(share_hours "0.5 / $SEEDS")" "${start[@]}" --seed "$seed" --epochs "$EPOCHS" \
         --batch-size "$BATCH" --ema 0.999 --patience 100000 --crop-margin "$CROP_MARGIN" "${TEACHER_ARGS[@]}"
-    if [[ -f "$PROJECT/teacher_s$seed/best.pt" ]]; then TEACHERS+=("$PROJECT/teacher_s$seed/best.pt"); fi
+    if [[ -f "$PROJECT/teacher_s$seed/weights/best.pt" ]]; then TEACHERS+=("$PROJECT/teacher_s$seed/weights/best.pt"); fi
 done
 if ((${#TEACHERS[@]} == 0)); then
     say "no teacher finished an epoch in this call: call again to go on"
@@ -126,18 +126,19 @@ from ferkit.classifier.checkpoint import read_checkpoint
 
 out, project, teachers = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 results = {}
-for path in [*teachers, str(project / "student" / "best.pt")]:
+for path in [*teachers, str(project / "student" / "weights" / "best.pt")]:
     if not Path(path).is_file():  # the call ended before this stage's first epoch: the next call goes on
         print(f"{path}: not there yet")
         continue
     ckpt = read_checkpoint(path)
-    results[str(Path(path).parent.name)] = ckpt["metrics"]
-    if Path(path).parent.name != "student":  # float16 copies: the teachers, small enough to bring back
+    name = Path(path).parent.parent.name  # RUN/weights/best.pt
+    results[name] = ckpt["metrics"]
+    if name != "student":  # float16 copies: the teachers, small enough to bring back
         half = {**ckpt, "state_dict": {k: v.half() if v.is_floating_point() else v
                                        for k, v in ckpt["state_dict"].items()}}
-        torch.save(half, out / f"{Path(path).parent.name}.pt")
-if (project / "student" / "best.pt").is_file():
-    shutil.copy(project / "student" / "best.pt", out / "candidate.pt")
+        torch.save(half, out / f"{name}.pt")
+if (project / "student" / "weights" / "best.pt").is_file():
+    shutil.copy(project / "student" / "weights" / "best.pt", out / "candidate.pt")
 (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 for name, m in results.items():
     print(name, {k: round(v["accuracy"], 4) for k, v in m["val"].items()})

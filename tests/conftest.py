@@ -63,7 +63,7 @@ def tiny_classifier(tmp_path_factory, fer_folder) -> Path:
     cfg = ClassifierTrainConfig(
         data=str(fer_folder), epochs=1, batch_size=8, device="cpu", project=str(project), name="tiny"
     )
-    return fit(cfg, log=lambda *_: None) / "best.pt"
+    return fit(cfg, log=lambda *_: None) / "weights" / "best.pt"
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def quick(tmp_path, name: str) -> list:
 def test_train_classifier_cli(fer_folder, tmp_path):
     r = fer("train-classifier", "--data", fer_folder, *quick(tmp_path, "cli"), "--grouping", "fer6")
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "cli" / "best.pt").is_file() and "epoch   1/1" in r.stderr
+    assert (tmp_path / "cli" / "weights" / "best.pt").is_file() and "epoch   1/1" in r.stderr
 
 
 def test_cli_and_config_share_every_default():
@@ -143,7 +143,7 @@ def test_ema_option_reaches_the_run(fer_folder, tmp_path):
     r = fer("train-classifier", "--data", fer_folder, "--ema", "0.99", *quick(tmp_path, "ema"))
     assert r.exit_code == 0, r.output
     assert yaml.safe_load((tmp_path / "ema" / "config.yaml").read_text())["ema"] == 0.99
-    assert torch.load(tmp_path / "ema" / "last.pt", weights_only=True)["ema"]  # empty without --ema
+    assert torch.load(tmp_path / "ema" / "weights" / "last.pt", weights_only=True)["ema"]  # empty without --ema
 
 
 def test_average_classifiers_cli(tiny_classifier, fer_folder, tmp_path):
@@ -224,5 +224,5 @@ def test_train_classifier_logs_to_stderr_and_quiet_silences_them(fer_folder, tmp
     r = fer("train-classifier", "--data", fer_folder, "--epochs", "1", "--batch-size", "8", "--device", "cpu",
             "--project", tmp_path, "--name", "q", *(["--quiet"] if quiet else []))  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert r.stdout.splitlines() == [f"done: {tmp_path / 'q' / 'best.pt'}"]
+    assert r.stdout.splitlines() == [f"done: {tmp_path / 'q' / 'weights' / 'best.pt'}"]
     assert ("epoch   1/1" in r.stderr) is not quiet

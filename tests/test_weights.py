@@ -18,12 +18,13 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory, tiny_classifier):
-    """Every place weights can be: a run folder, an ultralytics-style run, an .onnx, an OpenVINO folder."""
+    """Every place weights can be: a run folder (weights/best.pt, both models), a classifier run made before
+    that layout (best.pt at the top), an .onnx, an OpenVINO folder."""
     root = tmp_path_factory.mktemp("layouts")
-    (root / "run").mkdir()
-    shutil.copy(tiny_classifier, root / "run" / "best.pt")
-    (root / "yolo" / "weights").mkdir(parents=True)
-    shutil.copy(tiny_classifier, root / "yolo" / "weights" / "best.pt")
+    (root / "legacy").mkdir()
+    shutil.copy(tiny_classifier, root / "legacy" / "best.pt")
+    (root / "run" / "weights").mkdir(parents=True)
+    shutil.copy(tiny_classifier, root / "run" / "weights" / "best.pt")
     export(tiny_classifier, "onnx", root / "c.onnx")
     export(tiny_classifier, "openvino", root / "c_ov")
     return root
@@ -31,9 +32,9 @@ def layouts(tmp_path_factory, tiny_classifier):
 
 @pytest.mark.parametrize(
     ("spec", "fmt", "file"),
-    [("run", "checkpoint", "run/best.pt"), ("yolo", "checkpoint", "yolo/weights/best.pt"),
+    [("run", "checkpoint", "run/weights/best.pt"), ("legacy", "checkpoint", "legacy/best.pt"),
      ("c.onnx", "onnx", "c.onnx"), ("c_ov", "openvino", "c_ov"),
-     ("run/best.pt", "checkpoint", "run/best.pt")],
+     ("run/weights/best.pt", "checkpoint", "run/weights/best.pt")],
 )  # fmt: skip
 def test_every_layout_resolves_to_one_ref(layouts, spec, fmt, file):
     ref = resolve("classifier", layouts / spec)

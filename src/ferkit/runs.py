@@ -27,6 +27,8 @@ from ferkit.errors import ConfigError, OutputWriteError, RunFolderBusyError
 from ferkit.fsnames import json_text
 
 CONFIG_FILE = "config.yaml"  # a training run's config (its arguments)
+WEIGHTS_DIR = "weights"  # a training run's checkpoints, for both models: best.pt and last.pt
+BEST, LAST = "best.pt", "last.pt"
 RUN_FILE = "run.json"  # an inference run's settings (its arguments)
 RESULTS_FILE = "results.jsonl"  # one line per input, appended as each completes
 RESULTS_CSV = "results.csv"  # remade from RESULTS_FILE at the end of each run
@@ -51,6 +53,21 @@ class RunFolder:
     def hold(self) -> contextlib.AbstractContextManager[None]:
         """Hold the folder for this run (created if missing); a second run on it is refused."""
         return run_lock(self.path)
+
+    @property
+    def best(self) -> Path:
+        """The run's best weights: ``weights/best.pt`` (classifier and detector alike)."""
+        return self.path / WEIGHTS_DIR / BEST
+
+    @property
+    def last(self) -> Path:
+        """The state a training run resumes from: ``weights/last.pt``."""
+        return self.path / WEIGHTS_DIR / LAST
+
+    def find_best(self) -> Path | None:
+        """``weights/best.pt``, or the ``best.pt`` at the top of a classifier run made before ferkit 0.2
+        put both models' weights in ``weights/``; None without either."""
+        return next((p for p in (self.best, self.path / BEST) if p.is_file()), None)
 
     def save_config(self, config: Any) -> None:
         save_config(config, self.path / CONFIG_FILE)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ferkit.errors import WeightsError, first_line
+from ferkit.runs import RunFolder
 
 KINDS = ("classifier", "detector")
 DEFAULT_FILES = {"classifier": "classifier_default.pt", "detector": "detector_default.pt"}
@@ -32,7 +33,7 @@ META_KEY = "ferkit"  # the metadata entry of an exported ONNX file
 IR_META = "ferkit.json"  # the metadata file of an OpenVINO export folder
 EXPORT_FORMATS = ("onnx", "openvino")  # what `fer export --format` writes
 PRODUCED_BY = {
-    "classifier": "fer train-classifier --data PATH (then pass --classifier-weights RUN/best.pt)",
+    "classifier": "fer train-classifier --data PATH (then pass --classifier-weights RUN/weights/best.pt)",
     "detector": "fer train-detector --data data.yaml (then pass --detector-weights RUN/weights/best.pt)",
 }
 
@@ -192,12 +193,10 @@ def resolve(kind: str, spec: str | Path | None = "default") -> WeightsRef:
             raise WeightsError(f"{kind} weights not found: tried {path}")
         return _exported(kind, text, path, "onnx")
     if path.is_dir():
-        for candidate in (path / "best.pt", path / "weights" / "best.pt"):
-            if candidate.is_file():
-                return WeightsRef(kind, text, candidate, "checkpoint")
-        raise WeightsError(
-            f"no {kind} weights in folder {path}: tried {path / 'best.pt'} and {path / 'weights' / 'best.pt'}"
-        )
+        best = RunFolder(path).find_best()
+        if best is not None:
+            return WeightsRef(kind, text, best, "checkpoint")
+        raise WeightsError(f"no {kind} weights in folder {path}: tried {RunFolder(path).best}")
     if path.is_file():
         return WeightsRef(kind, text, path, "checkpoint")
     raise WeightsError(f"{kind} weights not found: tried {path}; make some with: {PRODUCED_BY[kind]}")

@@ -95,7 +95,7 @@ def test_save_epochs_keeps_each_epochs_weights(tmp_path, fer_folder):
     assert first.is_file() and second.is_file()
     w1, w2 = (load_checkpoint(p)[0].features[0].weight for p in (first, second))
     assert not torch.allclose(w1, w2)
-    assert torch.allclose(w2, load_checkpoint(run / "last.pt")[0].features[0].weight)
+    assert torch.allclose(w2, load_checkpoint(run / "weights" / "last.pt")[0].features[0].weight)
 
 
 def test_no_snapshots_by_default(tmp_path, fer_folder):

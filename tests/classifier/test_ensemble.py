@@ -34,7 +34,7 @@ def small_input_classifier(tmp_path_factory, fer_folder):
         project=str(project),
         name="m24",
     )
-    return fit(cfg, log=lambda *_: None) / "best.pt"
+    return fit(cfg, log=lambda *_: None) / "weights" / "best.pt"
 
 
 def test_ensemble_is_the_mean_of_members_of_any_size(tiny_classifier, small_input_classifier):
@@ -65,7 +65,7 @@ def test_members_must_share_classes(tiny_classifier, tmp_path, fer_folder):
         log=lambda *_: None,
     )
     with pytest.raises(WeightsError, match="ensemble members must share their classes"):
-        load_classifier([tiny_classifier, run / "best.pt"], device="cpu")
+        load_classifier([tiny_classifier, run / "weights" / "best.pt"], device="cpu")
 
 
 def test_pipeline_ensemble(tiny_classifier, small_input_classifier):

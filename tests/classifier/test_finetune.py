@@ -38,7 +38,7 @@ def cfg(data, tmp_path, **kw) -> ClassifierTrainConfig:
 def test_fine_tunes_onto_classes_the_start_model_lacks(tmp_path, tiny_classifier):
     data = flat_folder(tmp_path / "faces3", {"angry": 6, "scared": 6, "surprised": 6})
     run = fit(cfg(data, tmp_path, init=str(tiny_classifier)), **QUIET)
-    ckpt = read_checkpoint(run / "best.pt")
+    ckpt = read_checkpoint(run / "weights" / "best.pt")
     assert tuple(ckpt["class_names"]) == ("angry", "scared", "surprised")  # the data's own names
     report = json.loads((run / "data_report.json").read_text())
     assert report["head_from_init"] == {"angry": "kept", "scared": "new", "surprised": "new"}
@@ -62,14 +62,14 @@ def test_a_new_head_keeps_the_rows_of_known_classes(tiny_classifier):
 def test_six_of_the_seven_classes_fine_tune_without_a_grouping(tmp_path, tiny_classifier):
     six = {c: 4 for c in ("angry", "disgust", "fear", "happy", "sad", "surprise")}  # posed: no neutral
     run = fit(cfg(flat_folder(tmp_path / "posed", six), tmp_path, init=str(tiny_classifier)), **QUIET)
-    assert read_checkpoint(run / "best.pt")["class_names"] == list(six)
+    assert read_checkpoint(run / "weights" / "best.pt")["class_names"] == list(six)
 
 
 def test_a_linear_probe_trains_only_the_head(tmp_path, tiny_classifier):
     data = flat_folder(tmp_path / "f", {"a": 6, "b": 6})
     run = fit(cfg(data, tmp_path, init=str(tiny_classifier), freeze="backbone", epochs=2), **QUIET)
     start, _ = load_checkpoint(tiny_classifier)
-    tuned, _ = load_checkpoint(run / "best.pt")
+    tuned, _ = load_checkpoint(run / "weights" / "best.pt")
     for block_start, block_tuned in zip(stages(start), stages(tuned), strict=True):
         for a, b in zip(block_start, block_tuned, strict=True):
             for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
@@ -107,7 +107,7 @@ def test_a_csv_of_paths_and_labels_trains(tmp_path, tiny_classifier):
     rows = ["path,label"] + [f"imgs/{c}/{i}.png,{c}" for c in ("x", "y") for i in range(4)]
     (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
     run = fit(cfg(tmp_path / "list.csv", tmp_path, init=str(tiny_classifier)), **QUIET)
-    assert read_checkpoint(run / "best.pt")["class_names"] == ["x", "y"]
+    assert read_checkpoint(run / "weights" / "best.pt")["class_names"] == ["x", "y"]
     assert faces.is_dir()
 
 
@@ -154,7 +154,7 @@ def test_the_fine_tuned_model_runs_everywhere_with_its_own_names(tmp_path, tiny_
     args = ["--data", str(data), "--init", str(tiny_classifier), "--epochs", "1", "--device", "cpu"]
     r = runner.invoke(app, ["train-classifier", *args, "--project", str(tmp_path / "runs"), "-q"])
     assert r.exit_code == 0, r.output
-    best = tmp_path / "runs" / "train" / "best.pt"
+    best = tmp_path / "runs" / "train" / "weights" / "best.pt"
     r = runner.invoke(app, ["export", "--weights", str(best), "--out", str(tmp_path / "mine.onnx")])
     assert r.exit_code == 0, r.output
     for weights in (best, tmp_path / "mine.onnx"):

@@ -32,7 +32,7 @@ def test_two_datasets_report_each_val_and_the_mean(tmp_path, fer_folder, wild_fo
     a, b = float(row["val_acc_fer_folder0"]), float(row["val_acc_wild"])
     assert float(row["val_acc"]) == pytest.approx((a + b) / 2, abs=1e-5)
     assert {"val_f1_fer_folder0", "val_f1_wild", "val_acc_pooled", "score"} <= set(row)
-    metrics = read_checkpoint(run / "best.pt")["metrics"]
+    metrics = read_checkpoint(run / "weights" / "best.pt")["metrics"]
     assert metrics["select"] == "mean" and set(metrics["val"]) == {"fer_folder0", "wild", "pooled"}
     assert set(metrics["val"]["wild"]["per_class_accuracy"]) == {
         "angry",
@@ -123,7 +123,7 @@ def test_no_data_is_an_error(tmp_path):
 
 def test_crop_recipe_is_stored_in_the_checkpoint(tmp_path, fer_folder):
     run = fit(cfg(fer_folder, tmp_path, crop_margin=0.1), **QUIET)
-    _, meta = load_checkpoint(run / "best.pt")
+    _, meta = load_checkpoint(run / "weights" / "best.pt")
     assert meta.crop == CropRecipe(margin=0.1)
 
 
@@ -217,14 +217,14 @@ def test_bad_vote_files_are_named(tmp_path, fer_folder, rows, header, message):
 def test_distillation_from_an_ensemble_of_teachers(tmp_path, fer_folder, tiny_classifier):
     logs: list[str] = []
     run = fit(cfg(fer_folder, tmp_path, teachers=[str(tiny_classifier)] * 2), log=logs.append)
-    assert (run / "best.pt").is_file()
+    assert (run / "weights" / "best.pt").is_file()
     assert any("distillation: scoring" in line and "2 teacher(s)" in line for line in logs)
 
 
 def test_a_teacher_with_other_classes_is_refused(tmp_path, fer_folder, tiny_classifier):
     run = fit(cfg(fer_folder, tmp_path, grouping="valence3", name="v3"), **QUIET)
     with pytest.raises(DataError, match="teacher classes positive, negative, neutral differ"):
-        fit(cfg(fer_folder, tmp_path, teachers=[str(run / "best.pt")]), **QUIET)
+        fit(cfg(fer_folder, tmp_path, teachers=[str(run / "weights" / "best.pt")]), **QUIET)
 
 
 def test_online_teacher_gives_each_teacher_the_batch_in_its_own_normalisation(tiny_classifier):

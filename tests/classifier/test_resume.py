@@ -18,7 +18,7 @@ def _config(data, project, name: str, **kw) -> ClassifierTrainConfig:
 
 
 def _weights(run) -> dict:
-    state = torch.load(run / "last.pt", weights_only=True)
+    state = torch.load(run / "weights" / "last.pt", weights_only=True)
     return {**state["state_dict"], **{f"ema.{k}": v for k, v in state["ema"].items()}}
 
 
@@ -34,10 +34,10 @@ def test_stopped_and_resumed_twice_equals_one_go(tmp_path, fer_folder, wild_fold
     whole = fit(_config(data, tmp_path, "whole", **extra), **QUIET)
     logs: list[str] = []
     parts = fit(_config(data, tmp_path, "parts", session_hours=1e-9, **extra), log=logs.append)  # 1 epoch
-    assert torch.load(parts / "last.pt", weights_only=True)["epoch"] == 1
+    assert torch.load(parts / "weights" / "last.pt", weights_only=True)["epoch"] == 1
     assert any("session budget" in line and "--resume" in line for line in logs)
     fit(resume=parts, overrides={"session_hours": 1e-9}, **QUIET)
-    assert torch.load(parts / "last.pt", weights_only=True)["epoch"] == 2
+    assert torch.load(parts / "weights" / "last.pt", weights_only=True)["epoch"] == 2
     fit(resume=parts, **QUIET)  # no budget this time: runs to the end of the schedule
     a, b = _weights(whole), _weights(parts)
     assert a.keys() == b.keys()
@@ -55,8 +55,8 @@ def test_resuming_a_finished_run_says_so(tmp_path, fer_folder):
 
 def test_a_run_of_an_earlier_training_loop_is_one_clear_error(tmp_path, fer_folder):
     run = fit(_config([fer_folder], tmp_path, "old", epochs=2, data_weights=[], session_hours=1e-9), **QUIET)
-    state = torch.load(run / "last.pt", weights_only=True)
+    state = torch.load(run / "weights" / "last.pt", weights_only=True)
     state["rng"] = {"torch": state["rng"]["torch"], "aug_numpy": {}}  # what ferkit wrote before 2026-12-03
-    torch.save(state, run / "last.pt")
+    torch.save(state, run / "weights" / "last.pt")
     with pytest.raises(WeightsError, match=r"earlier ferkit's training loop.*--init .*best\.pt"):
         fit(resume=run, **QUIET)

@@ -27,15 +27,15 @@ def cfg(data, tmp_path, **kw) -> ClassifierTrainConfig:
 
 def test_one_epoch_writes_a_loadable_checkpoint(tmp_path, fer_folder):
     run = fit(cfg(fer_folder, tmp_path), **QUIET)
-    for f in ("best.pt", "last.pt", "config.yaml", "metrics.csv", "training_curves.png"):
+    for f in ("weights/best.pt", "weights/last.pt", "config.yaml", "metrics.csv", "training_curves.png"):
         assert (run / f).is_file(), f
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert len(rows) == 1 and 0.0 <= float(rows[0]["val_acc"]) <= 1.0
     assert yaml.safe_load((run / "config.yaml").read_text())["arch"] == "alexnet_s"
-    _, meta = load_checkpoint(run / "best.pt")
+    _, meta = load_checkpoint(run / "weights" / "best.pt")
     assert meta.class_names == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
     assert meta.grouping.name == "fer7" and meta.input_size == 48 and 0 < meta.std < 1
-    clf = EmotionClassifier.from_pretrained(run / "best.pt", device="cpu")
+    clf = EmotionClassifier.from_pretrained(run / "weights" / "best.pt", device="cpu")
     probs = clf.predict_proba([np.zeros((60, 50, 3), np.uint8), np.zeros((48, 48), np.uint8)])
     assert probs.shape == (2, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
@@ -44,10 +44,10 @@ def test_resume_continues_from_last_epoch(tmp_path, fer_folder):
     run = fit(cfg(fer_folder, tmp_path, epochs=2), **QUIET)
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     # pretend the run stopped after epoch 1 and ask for one more epoch by resuming
-    state = torch.load(run / "last.pt", weights_only=True)
+    state = torch.load(run / "weights" / "last.pt", weights_only=True)
     assert state["epoch"] == 2
     state["epoch"] = 1
-    torch.save(state, run / "last.pt")
+    torch.save(state, run / "weights" / "last.pt")
     logs = []
     fit(cfg(fer_folder, tmp_path), resume=run, log=logs.append)
     assert any("resuming at epoch 2" in line for line in logs)
@@ -61,12 +61,12 @@ def test_a_run_being_trained_cannot_be_resumed_a_second_time(tmp_path, fer_folde
 
     run = fit(cfg(fer_folder, tmp_path, epochs=2), **QUIET)
     assert not (run / LOCK_FILE).exists()  # released when the run ended
-    state = torch.load(run / "last.pt", weights_only=True)
+    state = torch.load(run / "weights" / "last.pt", weights_only=True)
     state["epoch"] = 1
-    torch.save(state, run / "last.pt")
+    torch.save(state, run / "weights" / "last.pt")
     with RunFolder(run).hold(), pytest.raises(RunFolderBusyError, match="in use by another ferkit run"):
         fit(resume=run, **QUIET)
-    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1  # untouched
+    assert torch.load(run / "weights" / "last.pt", weights_only=True)["epoch"] == 1  # untouched
 
 
 def test_resume_needs_a_run_folder(tmp_path, fer_folder):
@@ -76,7 +76,7 @@ def test_resume_needs_a_run_folder(tmp_path, fer_folder):
 
 def test_train_from_csv_with_grouping(tmp_path, fer_csv):
     run = fit(cfg(fer_csv, tmp_path, grouping="valence3", balance="oversample"), **QUIET)
-    _, meta = load_checkpoint(run / "best.pt")
+    _, meta = load_checkpoint(run / "weights" / "best.pt")
     assert meta.class_names == ("positive", "negative", "neutral")
 
 
@@ -98,7 +98,7 @@ def test_fine_grained_folder_with_mapping_file(tmp_path):
         cfg(root, tmp_path, grouping=str(mapping), drop_unmapped=True, balance="weighted-loss", clean=False),
         **QUIET,
     )
-    ckpt = read_checkpoint(run / "best.pt")
+    ckpt = read_checkpoint(run / "weights" / "best.pt")
     assert ckpt["class_names"] == ["happy", "unhappy"]
     assert ckpt["grouping"]["members"] == [["grin", "smile"], ["frown", "scowl"]]
 
@@ -189,7 +189,7 @@ def test_blur_matching_is_stored_and_applied(tmp_path, fer_folder):
         cv2.imwrite(str(p), cv2.GaussianBlur(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (0, 0), 3))
     logs = []
     run = fit(cfg(root, tmp_path), log=logs.append)
-    _, meta = load_checkpoint(run / "best.pt")
+    _, meta = load_checkpoint(run / "weights" / "best.pt")
     assert meta.blur_sigma > 1.0 and meta.blur_skip_below > 0
     assert any("inputs get a Gaussian blur" in line for line in logs)
     sharp = np.stack(
@@ -197,12 +197,12 @@ def test_blur_matching_is_stored_and_applied(tmp_path, fer_folder):
     )
     assert not torch.equal(Preprocess(meta).tensor(sharp), to_tensor(sharp, meta.mean, meta.std))
     no_blur = fit(cfg(root, tmp_path, input_blur="none"), **QUIET)
-    assert load_checkpoint(no_blur / "best.pt")[1].blur_sigma == 0.0
+    assert load_checkpoint(no_blur / "weights" / "best.pt")[1].blur_sigma == 0.0
 
 
 def test_input_size_option(tmp_path, fer_folder):
     run = fit(cfg(fer_folder, tmp_path, arch="alexnet_m", input_size=24), **QUIET)
-    clf = EmotionClassifier.from_pretrained(run / "best.pt", device="cpu")
+    clf = EmotionClassifier.from_pretrained(run / "weights" / "best.pt", device="cpu")
     assert clf.meta.input_size == 24
     assert clf.predict_proba([np.zeros((70, 60, 3), np.uint8)]).shape == (1, 7)
 
@@ -234,9 +234,9 @@ def test_init_starts_from_the_given_weights(tmp_path, fer_folder, tiny_classifie
     start, start_meta = load_checkpoint(tiny_classifier)
     # a learning rate too small to move any weight: the run ends where it started
     run = fit(cfg(fer_folder, tmp_path, init=str(tiny_classifier), lr=1e-12, seed=5, name="ft"), **QUIET)
-    tuned, meta = load_checkpoint(run / "best.pt")
+    tuned, meta = load_checkpoint(run / "weights" / "best.pt")
     scratch, _ = load_checkpoint(
-        fit(cfg(fer_folder, tmp_path, lr=1e-12, seed=5, name="new"), **QUIET) / "best.pt"
+        fit(cfg(fer_folder, tmp_path, lr=1e-12, seed=5, name="new"), **QUIET) / "weights" / "best.pt"
     )
     w0, w1, w2 = (m.features[0].weight for m in (start, tuned, scratch))
     assert torch.allclose(w0, w1, atol=1e-6) and not torch.allclose(w0, w2, atol=1e-3)
@@ -248,8 +248,8 @@ def test_ema_weights_are_what_is_validated_and_saved(tmp_path, fer_folder, tiny_
     start, _ = load_checkpoint(tiny_classifier)
     # a decay this close to 1 keeps the average at the first step's weights while the raw weights move on
     run = fit(cfg(fer_folder, tmp_path, init=str(tiny_classifier), ema=0.999999, lr=0.05), **QUIET)
-    best, _ = load_checkpoint(run / "best.pt")
-    last = torch.load(run / "last.pt", weights_only=True)
+    best, _ = load_checkpoint(run / "weights" / "best.pt")
+    last = torch.load(run / "weights" / "last.pt", weights_only=True)
     raw = last["state_dict"]["features.0.weight"].float()
     w0 = start.features[0].weight
     kept = best.features[0].weight.detach()
@@ -262,12 +262,12 @@ def test_ema_weights_are_what_is_validated_and_saved(tmp_path, fer_folder, tiny_
 
 def test_ema_is_restored_on_resume(tmp_path, fer_folder):
     run = fit(cfg(fer_folder, tmp_path, epochs=2, ema=0.9), **QUIET)
-    state = torch.load(run / "last.pt", weights_only=True)
+    state = torch.load(run / "weights" / "last.pt", weights_only=True)
     steps_per_epoch = int(state["ema"]["n_averaged"]) // 2
     state["epoch"], state["ema"]["n_averaged"] = 1, torch.tensor(steps_per_epoch)
-    torch.save(state, run / "last.pt")
+    torch.save(state, run / "weights" / "last.pt")
     fit(resume=run, **QUIET)
-    resumed = torch.load(run / "last.pt", weights_only=True)
+    resumed = torch.load(run / "weights" / "last.pt", weights_only=True)
     assert int(resumed["ema"]["n_averaged"]) == 2 * steps_per_epoch
 
 

@@ -85,7 +85,7 @@ def test_the_command_writes_a_model_training_can_start_from(tmp_path, tiny_class
         data=str(fer_folder), init=str(out), epochs=1, batch_size=8, device="cpu",
         project=str(tmp_path / "runs"), name="ft",
     )  # fmt: skip
-    best = fit(cfg, log=lambda *_: None) / "best.pt"
+    best = fit(cfg, log=lambda *_: None) / "weights" / "best.pt"
     assert load_checkpoint(best)[1].arch == "alexnet_m"
 
 

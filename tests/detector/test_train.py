@@ -108,6 +108,23 @@ def test_resume_needs_last_pt(tmp_path):
         resume_detector(tmp_path)
 
 
+def test_a_detector_run_in_use_is_not_resumed_twice(tiny_detector_run, tmp_path):
+    """Detector training holds its run folder as every other writer does."""
+    import shutil
+
+    import yaml
+
+    from ferkit.errors import RunFolderBusyError
+    from ferkit.runs import RunFolder
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_detector_run, run)
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    (run / "args.yaml").write_text(yaml.safe_dump({**args, "epochs": args["epochs"] + 1}))  # unfinished
+    with RunFolder(run).hold(), pytest.raises(RunFolderBusyError):
+        resume_detector(run, device="cpu")
+
+
 @pytest.mark.parametrize(
     "call",
     [

@@ -162,8 +162,8 @@ def relative_run(tmp_path_factory, fer_folder) -> Path:
 
 def test_half_written_last_pt_names_the_last_good_checkpoint(tmp_path, relative_run):
     run = Path(shutil.copytree(relative_run, tmp_path / "run"))
-    data = (run / "last.pt").read_bytes()
-    (run / "last.pt").write_bytes(data[: len(data) // 2])
+    data = (run / "weights" / "last.pt").read_bytes()
+    (run / "weights" / "last.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(WeightsError, match=r"last\.pt is damaged") as info:
         fit(resume=run, **QUIET)
     assert str(run / "epochs" / "epoch_001.pt") in str(info.value) and "--init" in str(info.value)
@@ -175,9 +175,9 @@ def test_resume_from_another_working_directory_finds_its_data(tmp_path, relative
     run = Path(shutil.copytree(relative_run, tmp_path / "run"))
     monkeypatch.chdir(tmp_path)  # where neither "data" nor "runs" exists
     fit(resume=run, overrides={"epochs": 2}, **QUIET)
-    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 2
+    assert torch.load(run / "weights" / "last.pt", weights_only=True)["epoch"] == 2
     assert json.loads((run / "data_report.json").read_text())["train"] > 0  # what was read, and skipped
-    recorded = read_checkpoint(run / "last.pt")["train_config"]
+    recorded = read_checkpoint(run / "weights" / "last.pt")["train_config"]
     assert os.path.isabs(recorded["data"][0]) and os.path.isabs(recorded["project"])
 
 

@@ -15,6 +15,7 @@ from ferkit.classifier.config import ClassifierTrainConfig
 from ferkit.classifier.finetune import HEAD_KEPT, adapt_head
 from ferkit.classifier.train_data import PreparedData
 from ferkit.errors import DataError, WeightsError, first_line
+from ferkit.runs import RunFolder
 from ferkit.weights import resolve_weights
 
 
@@ -123,7 +124,7 @@ def teachers_for(
 
 def read_resume_state(run_dir: Path) -> dict[str, Any]:
     """``run_dir/last.pt``, loaded safely; a damaged one is one error naming the last good alternative."""
-    path = run_dir / "last.pt"
+    path = RunFolder(run_dir).last
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or "optimizer" not in state or "epoch" not in state:
@@ -142,7 +143,7 @@ def read_resume_state(run_dir: Path) -> dict[str, Any]:
 
 def _last_good(run_dir: Path) -> Path | None:
     """The newest epoch snapshot, or best.pt, that still reads as a classifier checkpoint."""
-    candidates = [*sorted((run_dir / "epochs").glob("epoch_*.pt"), reverse=True), run_dir / "best.pt"]
+    candidates = [*sorted((run_dir / "epochs").glob("epoch_*.pt"), reverse=True), RunFolder(run_dir).best]
     for candidate in candidates:
         try:
             read_checkpoint(candidate)

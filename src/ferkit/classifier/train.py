@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferkit.atomic import write_text
+from ferkit.atomic import atomic_path, write_text
 from ferkit.classifier.averaging import snapshot_path
 from ferkit.classifier.calibrate import calibrate_checkpoint
 from ferkit.classifier.checkpoint import ClassifierMeta, save_checkpoint
@@ -46,7 +46,7 @@ from ferkit.device import autocast_dtype, select_device
 from ferkit.errors import DataError
 from ferkit.imaging.recipe import CropRecipe
 from ferkit.plots import plot_training_curves
-from ferkit.runs import RunFolder
+from ferkit.runs import CONFIG_FILE, RunFolder
 
 __all__ = [
     "ClassifierTrainConfig",
@@ -73,8 +73,10 @@ def _open_run(resume: str | Path, overrides: dict[str, Any]) -> tuple[Path, Clas
     run_dir = Path(resume)
     if run_dir.is_file():
         run_dir = run_dir.parent
-    if not (run_dir / "last.pt").is_file() or not (run_dir / "config.yaml").is_file():
-        raise DataError(f"cannot resume: {run_dir} has no last.pt and config.yaml (not a classifier run?)")
+    if not RunFolder(run_dir).last.is_file() or not (run_dir / CONFIG_FILE).is_file():
+        raise DataError(
+            f"cannot resume: {run_dir} has no weights/last.pt and config.yaml (not a classifier run?)"
+        )
     try:
         config = ClassifierTrainConfig.from_dict(RunFolder(run_dir).load_config())
     except Exception as exc:  # not YAML, or not a mapping of known options
@@ -273,7 +275,7 @@ def _train(run: _Run, state: dict | None, log) -> _Loop:
             + ("  *best" if improved else "")
         )
         sys.stdout.flush()
-    best = run.run_dir / "best.pt"
+    best = RunFolder(run.run_dir).best
     log(f"best val {config.select} accuracy {loop.best:.4f} at epoch {loop.best_epoch}: {best}")
     return loop
 
@@ -303,11 +305,11 @@ def _one_epoch(run: _Run, loop: _Loop, epoch: int) -> tuple[dict, dict, bool]:
     epoch_meta = dataclasses.replace(run.meta, metrics=_summary(va, data, epoch, score, config.select))
     if improved:
         loop.best, loop.best_epoch = score, epoch
-        save_checkpoint(run.run_dir / "best.pt", scored, epoch_meta)
+        save_checkpoint(RunFolder(run.run_dir).best, scored, epoch_meta)
     if config.save_epochs:
         save_checkpoint(snapshot_path(run.run_dir, epoch), scored, epoch_meta)
     save_checkpoint(
-        run.run_dir / "last.pt", run.model, epoch_meta,
+        RunFolder(run.run_dir).last, run.model, epoch_meta,
         optimizer=loop.optimizer.state_dict(), scheduler=loop.scheduler.state_dict(),
         scaler=loop.scaler.state_dict() if loop.scaler else {},
         ema=loop.ema.state_dict() if loop.ema is not None else {},
@@ -318,7 +320,7 @@ def _one_epoch(run: _Run, loop: _Loop, epoch: int) -> tuple[dict, dict, bool]:
 
 def _calibrate(run: _Run, loop: _Loop, log) -> None:
     """The prior correction of ``--prior balanced``, fitted on val and stored in best.pt."""
-    best = run.run_dir / "best.pt"
+    best = RunFolder(run.run_dir).best
     if not best.is_file():
         return
     loader = loop.loader
@@ -367,7 +369,7 @@ def _write_history(path: Path, history: list[dict[str, float]]) -> None:
     keys: list[str] = []
     for r in history:
         keys += [k for k in r if k not in keys]
-    with path.open("w", newline="") as fh:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:  # a killed run keeps the previous one
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         for r in history:

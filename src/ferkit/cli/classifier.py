@@ -24,6 +24,7 @@ from ferkit.cli.app import (
 )
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR
 from ferkit.errors import UsageError
+from ferkit.runs import RunFolder
 
 
 def _classifier_defaults():
@@ -228,7 +229,7 @@ def train_classifier(
             raise UsageError("--resume continues a run with its saved options: leave out --data")
         overrides = {k: options[k] for k in _TIMING}
         run = fit(resume=resume, log=_training_log(quiet), overrides=overrides)
-        typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
+        typer.secho(f"done: {RunFolder(run).best}", fg=typer.colors.GREEN)
         return
     if not data:
         raise UsageError("give --data (one or more datasets), or --resume RUN")
@@ -237,7 +238,7 @@ def train_classifier(
     values.update({k: getattr(_C, k) if options[k] is None else options[k] for k in _TIMING})
     config = ClassifierTrainConfig(**values)
     run = fit(config, log=_training_log(quiet))
-    typer.secho(f"done: {run / 'best.pt'}", fg=typer.colors.GREEN)
+    typer.secho(f"done: {RunFolder(run).best}", fg=typer.colors.GREEN)
 
 
 def _training_log(quiet: bool):

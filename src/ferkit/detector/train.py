@@ -50,43 +50,44 @@ def train_detector(config: DetectorTrainConfig, log=print) -> Path:
         given = resolve_model_spec(config.model, run_dir)
         if given.endswith(".pt"):
             yolo.checked(given)
-    RunFolder(run_dir).save_config(config)
-    if bad:
-        write_text(run_dir / "skipped_labels.txt", "".join(f"{b}\n" for b in bad))
-    spec = resolve_model_spec(config.model, run_dir)
-    # ultralytics writes label caches beside the labels: into the run's own mirror, not the user's folder
-    mirrored = mirror_yolo_data(data_yaml, run_dir / "data")
-    run, stopped = yolo.train(
-        spec,
-        dict(
-            data=str(mirrored),
-            imgsz=config.imgsz,
-            epochs=config.epochs,
-            time=config.hours or None,
-            batch=config.batch,
-            workers=config.workers,
-            patience=config.patience,
-            seed=config.seed,
-            cache="ram" if config.cache else False,
-            # RAM caching is not bit-reproducible (ultralytics warns on every run when both are on)
-            deterministic=not config.cache,
-            project=str(run_dir.parent),
-            name=run_dir.name,
-            exist_ok=True,
-            close_mosaic=config.close_mosaic,
-            multi_scale=config.multi_scale,
-            lr0=config.lr0,
-            warmup_epochs=config.warmup_epochs,
-            freeze=config.freeze or None,
-            optimizer=config.optimizer,
-            # a .pt is fine-tuned from its weights; a YAML starts from scratch (nothing to download)
-            pretrained=spec.endswith(".pt"),
-            plots=True,
-        ),
-        device,
-        config.session_hours,
-        config.amp,
-    )
+    with RunFolder(run_dir).hold():  # one run per folder, as every writer of a run folder
+        RunFolder(run_dir).save_config(config)
+        if bad:
+            write_text(run_dir / "skipped_labels.txt", "".join(f"{b}\n" for b in bad))
+        spec = resolve_model_spec(config.model, run_dir)
+        # ultralytics writes label caches beside the labels: into the run's own mirror, not the user's folder
+        mirrored = mirror_yolo_data(data_yaml, run_dir / "data")
+        run, stopped = yolo.train(
+            spec,
+            dict(
+                data=str(mirrored),
+                imgsz=config.imgsz,
+                epochs=config.epochs,
+                time=config.hours or None,
+                batch=config.batch,
+                workers=config.workers,
+                patience=config.patience,
+                seed=config.seed,
+                cache="ram" if config.cache else False,
+                # RAM caching is not bit-reproducible (ultralytics warns on every run when both are on)
+                deterministic=not config.cache,
+                project=str(run_dir.parent),
+                name=run_dir.name,
+                exist_ok=True,
+                close_mosaic=config.close_mosaic,
+                multi_scale=config.multi_scale,
+                lr0=config.lr0,
+                warmup_epochs=config.warmup_epochs,
+                freeze=config.freeze or None,
+                optimizer=config.optimizer,
+                # a .pt is fine-tuned from its weights; a YAML starts from scratch (nothing to download)
+                pretrained=spec.endswith(".pt"),
+                plots=True,
+            ),
+            device,
+            config.session_hours,
+            config.amp,
+        )
     return _said_if_stopped(run, stopped, config.session_hours, log)
 
 
@@ -122,21 +123,21 @@ def resume_detector(
     None keeps the run's recorded setting, the default where it recorded none)."""
     if session_hours < 0:
         raise ConfigError("session_hours must be >= 0")
-    last = Path(run_dir) / "weights" / "last.pt"
+    last = RunFolder(run_dir).last
     if not last.is_file():
         raise DataError(f"cannot resume: {last} not found (is {run_dir} a ferkit detector run folder?)")
     done, planned = finished_epochs(Path(run_dir))
     if planned and done >= planned:  # ultralytics would fall back to a data set it downloads
         raise ConfigError(
             f"cannot resume {run_dir}: it already finished at epoch {done} of {planned}; to train it "
-            f"further, fine-tune from it with --model {Path(run_dir) / 'weights' / 'best.pt'} --epochs N"
+            f"further, fine-tune from it with --model {RunFolder(run_dir).best} --epochs N"
         )
     try:
         yolo.checked(last)
     except UnsafeWeightsError:
         raise
     except WeightsError as exc:
-        best = last.with_name("best.pt")
+        best = RunFolder(run_dir).best
         try:
             yolo.checked(best)
             hint = f"fine-tune from its last good weights with --model {best}"
@@ -145,7 +146,8 @@ def resume_detector(
         raise WeightsError(f"cannot resume {run_dir}: {exc}; {hint}") from None
     if amp is None:
         amp = _recorded(Path(run_dir)).get("amp", DetectorTrainConfig.amp) is not False
-    run, stopped = yolo.resume(last, select_device(device), session_hours, amp)
+    with RunFolder(run_dir).hold():  # a second resume of the same run is refused
+        run, stopped = yolo.resume(last, select_device(device), session_hours, amp)
     return _said_if_stopped(run, stopped, session_hours, log)
 
 
