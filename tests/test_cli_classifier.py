@@ -143,7 +143,7 @@ def test_ema_option_reaches_the_run(fer_folder, tmp_path):
     r = fer("train-classifier", "--data", fer_folder, "--ema", "0.99", *quick(tmp_path, "ema"))
     assert r.exit_code == 0, r.output
     assert yaml.safe_load((tmp_path / "ema" / "config.yaml").read_text())["ema"] == 0.99
-    assert torch.load(tmp_path / "ema" / "weights" / "last.pt", weights_only=True)["ema"]  # empty without --ema
+    assert torch.load(tmp_path / "ema" / "weights" / "last.pt", weights_only=True)["ema"]  # {} if off
 
 
 def test_average_classifiers_cli(tiny_classifier, fer_folder, tmp_path):
