@@ -25,10 +25,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=EXAMPLE.parent / "serve.png")
     ap.add_argument("--image", type=Path, default=EXAMPLE)
     args = ap.parse_args()
+    from ferkit.config import PipelineConfig
     from ferkit.serve.app import create_app, load_pipeline
     from ferkit.serve.config import ServeConfig
 
-    config = ServeConfig(device="cpu")
+    config = ServeConfig(pipeline=PipelineConfig(device="cpu"))
     with running_server(create_app(load_pipeline(config), config)) as url, headless_chromium() as driver:
         print(try_page(driver, url, args.image, args.out))
     print(f"wrote {args.out}")

@@ -54,7 +54,7 @@ def test_every_entry_point_reads_the_one_set_of_defaults():
     for name in ("conf", "iou", "batch_size", "backend", "precision", "device", "detector_weights"):
         assert params[name].default == getattr(PIPELINE, name), name
     assert params["imgsz"].default == str(PIPELINE.imgsz)
-    assert ServeConfig().pipeline() == PIPELINE
+    assert ServeConfig().pipeline == PIPELINE
     assert inspect.signature(Pipeline.from_pretrained).parameters["device"].default == PIPELINE.device
 
 

@@ -81,6 +81,20 @@ def test_the_prior_is_part_of_a_runs_settings(tiny_classifier):
     assert (a["prior"], b["prior"]) == ("natural", "balanced")  # a resumed run never mixes the two
 
 
+def test_the_classifiers_own_precision_is_part_of_a_runs_settings():
+    """Each model's precision is its own (auto measures each): a change of the classifier's alone is caught
+    on resume."""
+    from ferkit.classifier.predictor import EmotionClassifier
+
+    detector = FixedDetector(TWO_FACES)
+    detector.precision = "fp32"
+    fp32 = EmotionClassifier.from_pretrained("default", "cpu", backend="openvino", precision="fp32")
+    bf16 = EmotionClassifier.from_pretrained("default", "cpu", backend="openvino", precision="bf16")
+    a, b = Pipeline(fp32, detector).settings(), Pipeline(bf16, detector).settings()
+    assert "classifier_precision" not in a and b["classifier_precision"] == "bf16"
+    assert a["precision"] == b["precision"] == "fp32"
+
+
 def test_boxes_are_in_original_pixels(two_face_pipeline):
     r = two_face_pipeline.run(np.zeros((100, 200, 3), np.uint8))
     assert r.faces[0].box_xyxy.as_list() == [100.0, 20.0, 180.0, 80.0]

@@ -17,6 +17,7 @@ from ferkit.cli.app import (
     check_backend_options,
     fer_errors,
 )
+from ferkit.config import PIPELINE, PipelineConfig
 from ferkit.detector.sizing import IMGSZ_HELP
 from ferkit.errors import ConfigError
 from ferkit.serve.config import ServeConfig
@@ -42,20 +43,20 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = SERVE.host,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = SERVE.port,
     workers: Annotated[int, typer.Option(help="Worker processes, each with its own models.")] = SERVE.workers,
-    device: DeviceOpt = SERVE.device,
-    backend: BackendOpt = SERVE.backend,
-    precision: PrecisionOpt = SERVE.precision,
-    prior: PriorOpt = SERVE.prior,
+    device: DeviceOpt = PIPELINE.device,
+    backend: BackendOpt = PIPELINE.backend,
+    precision: PrecisionOpt = PIPELINE.precision,
+    prior: PriorOpt = PIPELINE.prior,
     detector_weights: Annotated[
         str, typer.Option(help="Detector .pt, or 'default'.")
-    ] = SERVE.detector_weights,
+    ] = PIPELINE.detector_weights,
     classifier_weights: Annotated[
         list[str] | None, typer.Option(help="Classifier .pt, or 'default'; repeat for an ensemble.")
     ] = None,
     conf: Annotated[
         float, typer.Option(help="Default detector confidence (a request may set its own).")
-    ] = SERVE.conf,
-    imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(SERVE.imgsz),
+    ] = PIPELINE.conf,
+    imgsz: Annotated[str, typer.Option(help=IMGSZ_HELP)] = str(PIPELINE.imgsz),
     max_upload_mb: Annotated[
         float, typer.Option(help="Largest request body (MB).", rich_help_panel=LIMITS)
     ] = SERVE.max_upload_mb,
@@ -100,18 +101,21 @@ def serve(
     GET /healthz, GET /v1/models, and the API docs at /docs."""
     import uvicorn
 
-    config = ServeConfig(
-        host=host,
-        port=port,
-        workers=workers,
+    pipeline = PipelineConfig(
         device=device,
         backend=backend,
         precision=precision,
         prior=prior,
         detector_weights=detector_weights,
-        classifier_weights=tuple(classifier_weights or SERVE.classifier_weights),
+        classifier_weights=tuple(classifier_weights or PIPELINE.classifier_weights),
         conf=conf,
         imgsz=imgsz,
+    )
+    config = ServeConfig(
+        host=host,
+        port=port,
+        workers=workers,
+        pipeline=pipeline,
         max_upload_mb=max_upload_mb,
         max_pixels=max_pixels,
         timeout_s=timeout,
@@ -123,7 +127,7 @@ def serve(
     )
     # bad options fail before anything loads: the port, then each model's weights and runtime
     check_port_free(host, port)
-    check_backend_options(backend, precision, device, config.pipeline().models())
+    check_backend_options(backend, precision, device, pipeline.models())
     from ferkit.serve.app import create_app, load_pipeline
     from ferkit.serve.config import CONFIG_ENV
     from ferkit.serve.protocol import HeaderDeadlineProtocol

@@ -156,10 +156,14 @@ class Pipeline:
         det = self.detector
         weights = getattr(self.classifier, "weights", None)
         members = weights if isinstance(weights, list) else [weights]
+        clf_precision = getattr(self.classifier, "precision", "fp32")
+        precision = getattr(det, "precision", None) or clf_precision
         return {
             "classifier_backend": self.classifier.backend,
             "detector_backend": getattr(det, "backend", None),
-            "precision": getattr(det, "precision", None) or getattr(self.classifier, "precision", "fp32"),
+            "precision": precision,
+            # recorded where the two models run at different precisions (auto measures each one)
+            **({"classifier_precision": clf_precision} if clf_precision != precision else {}),
             "detect": det is not None,
             "detector": type(det).__name__ if det is not None else None,
             "detector_weights": file_id(getattr(det, "weights", None)),

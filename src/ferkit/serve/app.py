@@ -233,7 +233,9 @@ def _run_options(config: ServeConfig):
     """The dependency that reads a request's options (query parameters) for both detect routes."""
 
     def run_options(
-        conf: float = Query(config.conf, ge=0.0, le=1.0, description="Detector confidence threshold."),
+        conf: float = Query(
+            config.pipeline.conf, ge=0.0, le=1.0, description="Detector confidence threshold."
+        ),
         max_faces: int | None = Query(None, ge=1, description="Keep at most this many faces."),
         tta: bool = Query(False, description="Test-time augmentation for the classifier (slower)."),
         min_face: int | None = Query(
@@ -285,4 +287,4 @@ def load_pipeline(config: ServeConfig):
     """The pipeline ``config`` names (weights, device, detector options)."""
     from ferkit.pipeline import Pipeline
 
-    return Pipeline.from_config(config.pipeline())
+    return Pipeline.from_config(config.pipeline)

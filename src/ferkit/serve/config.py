@@ -14,7 +14,7 @@ CONFIG_ENV = "FERKIT_SERVE_CONFIG"  # how `fer serve` hands its settings to its 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """Where the server listens, what it loads, and its limits.
+    """Where the server listens, what it loads (``pipeline``), and its limits.
 
     ``max_upload_mb``: largest request body; ``max_pixels``: largest image, checked from its header before
     decoding (decompression bombs); ``timeout_s``: longest wait for a result (queue plus inference);
@@ -29,14 +29,7 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    device: str = PIPELINE.device
-    backend: str = PIPELINE.backend
-    precision: str = PIPELINE.precision
-    prior: str = PIPELINE.prior
-    detector_weights: str = PIPELINE.detector_weights
-    classifier_weights: tuple[str, ...] = PIPELINE.classifier_weights
-    conf: float = PIPELINE.conf
-    imgsz: int | str = PIPELINE.imgsz  # pixels, or auto (ferkit.detector.sizing)
+    pipeline: PipelineConfig = PIPELINE  # what the server loads, validated where it is defined
     max_upload_mb: float = 10.0
     max_pixels: int = 40_000_000
     timeout_s: float = 30.0
@@ -63,8 +56,10 @@ class ServeConfig:
         ):
             if not ok:
                 raise ConfigError(f"must be {rule}, got {v}", option=opt)
-        # the model options: validated (and imgsz normalised) as the pipeline does it
-        object.__setattr__(self, "imgsz", self.pipeline().imgsz)
+        if not isinstance(self.pipeline, PipelineConfig):
+            raise ConfigError(
+                f"must be a PipelineConfig, got {type(self.pipeline).__name__}", option="pipeline"
+            )
         if any(not h or "/" in h for h in self.allowed_hosts):
             raise ConfigError(
                 f"takes host names or addresses, got {list(self.allowed_hosts)}", option="allowed_host"
@@ -92,25 +87,12 @@ class ServeConfig:
             return LOOPBACK
         return (self.host,)
 
-    def pipeline(self) -> PipelineConfig:
-        """The pipeline this server loads."""
-        return PipelineConfig(
-            detector_weights=self.detector_weights,
-            classifier_weights=self.classifier_weights,
-            device=self.device,
-            backend=self.backend,
-            precision=self.precision,
-            prior=self.prior,
-            conf=self.conf,
-            imgsz=self.imgsz,
-        )
-
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> ServeConfig:
         d = json.loads(text)
-        d["classifier_weights"] = tuple(d["classifier_weights"])
         d["allowed_hosts"] = tuple(d.get("allowed_hosts") or ())
+        d["pipeline"] = PipelineConfig(**d["pipeline"])  # lists become tuples there
         return cls(**d)
