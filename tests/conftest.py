@@ -148,12 +148,21 @@ def classifier(tiny_classifier):
     return EmotionClassifier.from_pretrained(tiny_classifier, device="cpu")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def two_face_pipeline(classifier):
-    """The tiny classifier behind a stand-in detector that always finds the same two faces."""
+    """The tiny classifier behind a stand-in detector that always finds the same two faces (a pipeline is
+    immutable: one for the whole session)."""
     from ferkit.pipeline import Pipeline
 
     return Pipeline(classifier, FixedDetector(TWO_FACES))
+
+
+@pytest.fixture(scope="session")
+def default_pipeline():
+    """The shipped models on the CPU, as ``Pipeline.from_pretrained`` gives them to a user."""
+    from ferkit.pipeline import Pipeline
+
+    return Pipeline.from_pretrained(device="cpu")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ferkit.classifier.predictor import EmotionClassifier
+from ferkit.detector.exported import ExportedYolo
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.pipeline import Pipeline
 from ferkit.types import Box, Detection
@@ -82,7 +83,9 @@ def test_boxes_inside_a_higher_scored_box_are_dropped_unless_contained_is_off(mo
     image = np.zeros((350, 350, 3), np.uint8)
     for options, expected in (({}, [whole]), ({"contained": 2.0}, [whole, part])):
         det = FaceDetector(device="cpu", **options)
-        monkeypatch.setattr(det._model, "predict", lambda arrays, *a, **k: [[whole, part] for _ in arrays])
+        monkeypatch.setattr(
+            ExportedYolo, "predict", lambda self, arrays, *a, **k: [[whole, part] for _ in arrays]
+        )
         assert det.detect(image) == expected
 
 

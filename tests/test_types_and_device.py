@@ -120,7 +120,7 @@ def _ultralytics_settings(home: Path, config_dir: Path | None) -> tuple[str, str
     if config_dir is not None:
         env["YOLO_CONFIG_DIR"] = str(config_dir)
     code = (
-        "from ferkit.detector import yolo; yolo._ultralytics(); import ultralytics.utils as u; "
+        "from ferkit.detector import yolo; yolo.ultralytics_module(); import ultralytics.utils as u; "
         "print(u.SETTINGS_FILE, u.SETTINGS_FILE.is_file())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)

@@ -92,7 +92,7 @@ LOGS_TO_STDERR = False  # set by the fer command: ultralytics' log lines go to s
 
 def send_logs_to_stderr() -> None:
     """For the CLI: ultralytics' log handler writes to stderr instead of stdout, now and after its import
-    (which :func:`ferkit.detector.yolo._ultralytics` does with stdout pointed at stderr)."""
+    (which :func:`ferkit.detector.yolo.ultralytics_module` does with stdout pointed at stderr)."""
     global LOGS_TO_STDERR
     LOGS_TO_STDERR = True
     adopt_log_handlers()

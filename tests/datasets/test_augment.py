@@ -187,18 +187,18 @@ def test_parameters_sent_to_a_device_in_one_packed_copy_give_the_same_augmentati
     aug = BatchAugment(48, strength=1.5, seed=3)
     p = aug.sample(32)
     plain = aug.apply(x, p)
-    packed = augment._packed(p)
+    packed = augment.packed_params(p)
     assert packed.shape == (len(p), 32) and packed.dtype == torch.float32
     calls = []
 
     def one_copy(params, device):
         calls.append(device)
-        return augment._unpacked(params, augment._packed(params))
+        return augment.unpacked_params(params, augment.packed_params(params))
 
-    monkeypatch.setattr(augment, "_to_device", one_copy)
+    monkeypatch.setattr(augment, "params_to_device", one_copy)
     assert torch.equal(aug.apply(x, p), plain)
     assert len(calls) == 1
-    back = augment._unpacked(p, packed)
+    back = augment.unpacked_params(p, packed)
     assert all(
         back[k].dtype == v.dtype and torch.equal(back[k], v.float() if v.dtype != torch.bool else v)
         for k, v in p.items()

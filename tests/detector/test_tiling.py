@@ -45,22 +45,15 @@ def test_merging_drops_boxes_cut_by_an_inner_edge_and_keeps_one_box_per_face():
 
 
 @pytest.fixture(scope="module")
-def crowd(real_photo_module):
+def crowd(real_photo):
     """A 2880 x 1920 grey photo with twelve 40 px faces: at auto (960 px at most) they shrink to 13 px."""
-    portrait = cv2.imread(str(real_photo_module))[60:460, 110:470]
+    portrait = cv2.imread(str(real_photo))[60:460, 110:470]
     face = cv2.resize(portrait, (36, 40), interpolation=cv2.INTER_AREA)
     photo = np.full((1920, 2880, 3), 170, np.uint8)
     spots = [(200 + 700 * i, 300 + 600 * j) for i in range(4) for j in range(3)]
     for x, y in spots:
         photo[y : y + 40, x : x + 36] = face
     return photo, spots
-
-
-@pytest.fixture(scope="module")
-def real_photo_module():
-    from matplotlib import cbook
-
-    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
 
 
 def found_spots(dets, spots):

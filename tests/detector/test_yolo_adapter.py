@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ferkit.detector.architectures import resolve_model_spec
-from ferkit.detector.yolo import _ultralytics, amp_works, local_checks
+from ferkit.detector.yolo import amp_works, local_checks, ultralytics_module
 from ferkit.errors import ConfigError
 
 # Runs CODE in a fresh interpreter with sockets refused and empty home/config folders; prints what it
@@ -71,7 +71,7 @@ def test_resolving_model_names_touches_neither_network_nor_home(tmp_path):
 
 def test_library_imports_ultralytics_offline_and_restores_the_environment(tmp_path):
     code = (
-        "from ferkit.detector.yolo import _ultralytics\n_ultralytics()\n"
+        "from ferkit.detector.yolo import ultralytics_module\nultralytics_module()\n"
         "from ultralytics import utils\nassert utils.ONLINE is False and utils.AUTOINSTALL is False"
     )
     result, _, _ = probe(tmp_path, code)
@@ -81,9 +81,10 @@ def test_library_imports_ultralytics_offline_and_restores_the_environment(tmp_pa
 
 def test_cli_sends_ultralytics_logs_to_stderr(tmp_path):
     code = (
-        "from ferkit.detector.yolo import _ultralytics\nfrom ferkit.offline import send_logs_to_stderr\n"
+        "from ferkit.detector.yolo import ultralytics_module\n"
+        "from ferkit.offline import send_logs_to_stderr\n"
         "from ferkit.offline import set_process_env\n"
-        "set_process_env()\nsend_logs_to_stderr()\n_ultralytics()\n"
+        "set_process_env()\nsend_logs_to_stderr()\nultralytics_module()\n"
         "from ultralytics.utils import LOGGER\nLOGGER.warning('probe-warning')"
     )
     result, stdout, stderr = probe(tmp_path, code)
@@ -93,7 +94,7 @@ def test_cli_sends_ultralytics_logs_to_stderr(tmp_path):
 
 @pytest.mark.parametrize("amp", [True, False])
 def test_training_checks_answer_locally_and_are_put_back(amp, no_network):
-    _ultralytics()  # imported the way ferkit imports it (offline), before the test's own imports
+    ultralytics_module()  # imported the way ferkit imports it (offline), before the test's own imports
     import ultralytics.data.utils as data_utils
     from ultralytics.engine import trainer
 
@@ -126,7 +127,7 @@ def test_eval_detector_json_stdout_is_exactly_json(tiny_detector_run, tiny_yolo)
 def test_library_use_keeps_ultralytics_logs_visible(tmp_path):
     """Imported by the library, ultralytics logs where it always does (stdout), not into a hidden buffer."""
     code = (
-        "from ferkit.detector.yolo import _ultralytics\n_ultralytics()\n"
+        "from ferkit.detector.yolo import ultralytics_module\nultralytics_module()\n"
         "from ultralytics.utils import LOGGER\nLOGGER.warning('probe-warning')"
     )
     _, stdout, _ = probe(tmp_path, code)
@@ -135,7 +136,8 @@ def test_library_use_keeps_ultralytics_logs_visible(tmp_path):
 
 def test_importing_ultralytics_says_nothing_of_its_settings_file(tmp_path):
     """ultralytics announces the settings file it creates (in ferkit's private folder): not ferkit's news."""
-    _, stdout, stderr = probe(tmp_path, "from ferkit.detector.yolo import _ultralytics\n_ultralytics()")
+    code = "from ferkit.detector.yolo import ultralytics_module\nultralytics_module()"
+    _, stdout, stderr = probe(tmp_path, code)
     assert "Ultralytics Settings" not in stdout + stderr and "yolo settings" not in stdout + stderr
 
 

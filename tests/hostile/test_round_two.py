@@ -38,11 +38,6 @@ runner = CliRunner()
 BAD_NAME = os.fsdecode(b"\xff.png")  # not UTF-8: Python holds it as the lone surrogate U+DCFF
 
 
-@pytest.fixture(scope="module")
-def pipe(classifier) -> Pipeline:
-    return Pipeline(classifier, FixedDetector(TWO_FACES))
-
-
 @pytest.fixture
 def odd_folder(tmp_path) -> Path:
     folder = tmp_path / "nb"
@@ -53,10 +48,12 @@ def odd_folder(tmp_path) -> Path:
     return folder
 
 
-def test_a_file_name_that_is_not_utf8_is_processed_written_losslessly_and_resumed(pipe, odd_folder, tmp_path):
+def test_a_file_name_that_is_not_utf8_is_processed_written_losslessly_and_resumed(
+    two_face_pipeline, odd_folder, tmp_path
+):
     out = tmp_path / "out"
     items = collect_inputs([str(odd_folder)]).items
-    summary = run_items(pipe, items, out=out, progress=False, save_crops=True)
+    summary = run_items(two_face_pipeline, items, out=out, progress=False, save_crops=True)
     assert summary.processed == 3 and summary.failed == []
     lines = (out / "results.jsonl").read_bytes().decode("utf-8").splitlines()  # valid UTF-8 throughout
     sources = [json.loads(line)["source_abs"] for line in lines]
@@ -64,7 +61,7 @@ def test_a_file_name_that_is_not_utf8_is_processed_written_losslessly_and_resume
     assert "\\udcff" in (out / "results.csv").read_text(encoding="utf-8")  # the documented escape
     assert os.fsencode(BAD_NAME) in os.listdir(os.fsencode(out / "annotated"))
     assert any(n.startswith(b"\xff_face0") for n in os.listdir(os.fsencode(out / "crops")))
-    again = run_items(pipe, collect_inputs([str(odd_folder)]).items, out=out, progress=False)
+    again = run_items(two_face_pipeline, collect_inputs([str(odd_folder)]).items, out=out, progress=False)
     assert again.skipped == 3 and again.processed == 0  # the rerun recognises every file
 
 
@@ -106,7 +103,7 @@ def test_a_write_failure_is_one_error_line_and_the_files_stay_consistent(tmp_pat
     assert len((out / "results.jsonl").read_bytes().splitlines()) == 30
 
 
-def test_the_library_raises_one_typed_error_for_a_failed_write(pipe, tmp_path, monkeypatch):
+def test_the_library_raises_one_typed_error_for_a_failed_write(two_face_pipeline, tmp_path, monkeypatch):
     (tmp_path / "p.png").write_bytes(cv2.imencode(".png", np.zeros((40, 40, 3), np.uint8))[1].tobytes())
 
     def full(*args, **kwargs):
@@ -114,7 +111,12 @@ def test_the_library_raises_one_typed_error_for_a_failed_write(pipe, tmp_path, m
 
     monkeypatch.setattr("ferkit.runs.write_all", full)
     with pytest.raises(OutputWriteError, match=r"results\.jsonl: No space left on device"):
-        run_items(pipe, collect_inputs([str(tmp_path / "p.png")]).items, out=tmp_path / "o", progress=False)
+        run_items(
+            two_face_pipeline,
+            collect_inputs([str(tmp_path / "p.png")]).items,
+            out=tmp_path / "o",
+            progress=False,
+        )
     assert (tmp_path / "o" / "results.csv").is_file()  # remade even so (empty): consistent
 
 
@@ -282,9 +284,9 @@ def test_a_refused_training_run_leaves_no_folder(fer_folder, tmp_path):
     ],
     ids=["object", "nan-float", "inf-float", "complex", "int", "missing"],
 )
-def test_odd_python_inputs_are_a_clear_error(pipe, value, says, recwarn):
+def test_odd_python_inputs_are_a_clear_error(two_face_pipeline, value, says, recwarn):
     with pytest.raises(InputError, match=says):
-        pipe.run(value)
-    (record,) = pipe.run_batch([value])  # a batch goes on: a record with the error
+        two_face_pipeline.run(value)
+    (record,) = two_face_pipeline.run_batch([value])  # a batch goes on: a record with the error
     assert record.error is not None and says in record.error
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -21,16 +21,8 @@ LIMITS = {"header_timeout_s": 0.5, "body_timeout_s": 0.5, "max_pixels": 2_000_00
 
 
 @pytest.fixture(scope="module")
-def app(two_face_pipeline_module):
-    return create_app(two_face_pipeline_module, ServeConfig(**LIMITS))
-
-
-@pytest.fixture(scope="module")
-def two_face_pipeline_module(classifier):
-    from ferkit.pipeline import Pipeline
-    from tests.helpers import TWO_FACES, FixedDetector
-
-    return Pipeline(classifier, FixedDetector(TWO_FACES))
+def app(two_face_pipeline):
+    return create_app(two_face_pipeline, ServeConfig(**LIMITS))
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +76,9 @@ def test_bad_host_is_refused_everywhere(client):
         ("0.0.0.0", ("faces.example",), ["faces.example:443"], ["localhost"]),
     ],
 )
-def test_allowed_hosts_follow_the_bind_address(two_face_pipeline_module, host, allowed, ok, refused):
+def test_allowed_hosts_follow_the_bind_address(two_face_pipeline, host, allowed, ok, refused):
     config = ServeConfig(host=host, allowed_hosts=allowed)
-    with TestClient(create_app(two_face_pipeline_module, config)) as c:
+    with TestClient(create_app(two_face_pipeline, config)) as c:
         for name in ok:
             assert c.get("/healthz", headers={"host": name}).status_code == 200, name
         for name in refused:
@@ -102,11 +94,11 @@ def test_bomb_names_the_configured_limit(client, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def server(two_face_pipeline_module):
+def server(two_face_pipeline):
     """An app under uvicorn with ferkit's protocol, on a free loopback port, as ``fer serve`` runs it."""
     mp = pytest.MonkeyPatch()
     mp.setenv(CONFIG_ENV, ServeConfig(**LIMITS).to_json())
-    app = create_app(two_face_pipeline_module, ServeConfig(**LIMITS))
+    app = create_app(two_face_pipeline, ServeConfig(**LIMITS))
     config = uvicorn.Config(app, host="127.0.0.1", port=0, http=HeaderDeadlineProtocol, log_config=None)
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)

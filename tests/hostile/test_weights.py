@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ferkit.detector.safe_load import check_detector_checkpoint
-from ferkit.detector.yolo import _ultralytics
+from ferkit.detector.yolo import ultralytics_module
 from ferkit.errors import UnsafeWeightsError, WeightsError
 from tests.helpers import fer
 
@@ -67,7 +67,7 @@ class _CallsNamespace:
 def test_the_training_arguments_of_an_unfinished_run_pass_but_not_a_call_of_them(tmp_path):
     from ultralytics.utils import IterableSimpleNamespace
 
-    _ultralytics()
+    ultralytics_module()
     kept = tmp_path / "unfinished_last.pt"  # what a run's last.pt holds until ultralytics strips it
     torch.save({"train_args": IterableSimpleNamespace(epochs=3, imgsz=64), "epoch": 0}, kept)
     check_detector_checkpoint(kept)
@@ -78,7 +78,7 @@ def test_the_training_arguments_of_an_unfinished_run_pass_but_not_a_call_of_them
 
 
 def test_checker_refuses_a_call_of_an_allowed_class(tmp_path):
-    _ultralytics()
+    ultralytics_module()
     path = tmp_path / "calls.pt"
     torch.save({"model": _CallsDetectionModel(tmp_path / "pwned")}, path)
     with pytest.raises(UnsafeWeightsError, match=r"calls ultralytics\.nn\.tasks\.DetectionModel"):
@@ -98,7 +98,7 @@ def test_checker_names_files_that_are_no_checkpoints(tmp_path, content, message)
 
 
 def test_checker_passes_real_detector_checkpoints(tiny_detector_run):
-    _ultralytics()
+    ultralytics_module()
     for name in ("best.pt", "last.pt"):  # last.pt also holds the optimizer and training arguments
         check_detector_checkpoint(tiny_detector_run / "weights" / name)
     from ferkit.weights import resolve_weights

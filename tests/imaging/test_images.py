@@ -86,9 +86,9 @@ def test_read_image_matches_opencv(tmp_path):
 
 
 def test_unknown_files_stay_a_data_error_after_ultralytics_patches_pil(bad_images):
-    from ferkit.detector.yolo import _ultralytics
+    from ferkit.detector.yolo import ultralytics_module
 
-    _ultralytics()  # replaces PIL.Image.open with a version that looks for a HEIF plugin
+    ultralytics_module()  # replaces PIL.Image.open with a version that looks for a HEIF plugin
     with pytest.raises(DataError, match="not an image"):
         read_image(bad_images["text"])
 

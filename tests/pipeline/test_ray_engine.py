@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from ferkit.cli import app
 from ferkit.config import PipelineConfig
 from ferkit.errors import ConfigError
-from ferkit.pipeline import Pipeline
 from ferkit.pipeline.batch import run_items
 from ferkit.pipeline.inputs import collect_inputs
 from ferkit.pipeline.ray_engine import check_address, list_sources, run_ray
@@ -29,11 +28,6 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return Pipeline.from_config(CONFIG)
 
 
 @pytest.fixture
@@ -51,10 +45,17 @@ def records(path):
     return {r["source_abs"]: r for r in map(json.loads, path.read_text().splitlines())}
 
 
-def test_ray_gives_the_local_engine_results(local_ray, pipe, photos, tmp_path):
-    run_items(pipe, collect_inputs([str(photos)]).items, out=tmp_path / "local", progress=False)
+def test_ray_gives_the_local_engine_results(local_ray, default_pipeline, photos, tmp_path):
+    run_items(default_pipeline, collect_inputs([str(photos)]).items, out=tmp_path / "local", progress=False)
     sources = list_sources([str(photos)])
-    summary = run_ray(CONFIG, pipe.settings(), sources, tmp_path / "ray", pipe.class_names, progress=False)
+    summary = run_ray(
+        CONFIG,
+        default_pipeline.settings(),
+        sources,
+        tmp_path / "ray",
+        default_pipeline.class_names,
+        progress=False,
+    )
     assert (summary.processed, len(summary.failed)) == (4, 1)
     local, remote = records(tmp_path / "local" / "results.jsonl"), records(tmp_path / "ray" / "results.jsonl")
     assert local.keys() == remote.keys() and len(remote) == 5
@@ -64,17 +65,31 @@ def test_ray_gives_the_local_engine_results(local_ray, pipe, photos, tmp_path):
 
     table = pq.read_table(tmp_path / "ray" / "results.parquet")
     assert table.num_rows == 5 and table.schema.names == list(next(iter(local.values())).keys())
-    again = run_ray(CONFIG, pipe.settings(), sources, tmp_path / "ray", pipe.class_names, progress=False)
+    again = run_ray(
+        CONFIG,
+        default_pipeline.settings(),
+        sources,
+        tmp_path / "ray",
+        default_pipeline.class_names,
+        progress=False,
+    )
     assert (again.skipped, again.processed, len(again.failed)) == (4, 0, 1)  # only the failed one retried
     assert len(records(tmp_path / "ray" / "results.jsonl")) == 5
 
 
-def test_list_files_uris_and_missing_files_are_records(local_ray, pipe, photos, tmp_path):
+def test_list_files_uris_and_missing_files_are_records(local_ray, default_pipeline, photos, tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text(f"# photos\n{photos / 'ex0.jpg'}\n\nfile://{photos / 'portrait.jpg'}\n/no/such.jpg\n")
     sources = list_sources([str(listing)])
     assert len(sources) == 3
-    run_ray(CONFIG, pipe.settings(), sources, tmp_path / "out", pipe.class_names, progress=False)
+    run_ray(
+        CONFIG,
+        default_pipeline.settings(),
+        sources,
+        tmp_path / "out",
+        default_pipeline.class_names,
+        progress=False,
+    )
     got = {
         r["source"]: r for r in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())
     }
@@ -83,7 +98,7 @@ def test_list_files_uris_and_missing_files_are_records(local_ray, pipe, photos, 
     assert len(got[str(photos / "ex0.jpg")]["faces"]) == 2
 
 
-def test_a_killed_worker_loses_and_duplicates_nothing(local_ray, pipe, tmp_path, photos):
+def test_a_killed_worker_loses_and_duplicates_nothing(local_ray, default_pipeline, tmp_path, photos):
     for i in range(3, 24):
         shutil.copy("docs/example.jpg", photos / f"ex{i}.jpg")
     sources = list_sources([str(photos)])
@@ -101,10 +116,10 @@ def test_a_killed_worker_loses_and_duplicates_nothing(local_ray, pipe, tmp_path,
 
     run_ray(
         CONFIG,
-        pipe.settings(),
+        default_pipeline.settings(),
         sources,
         tmp_path / "out",
-        pipe.class_names,
+        default_pipeline.class_names,
         progress=False,
         on_result=kill_a_worker,
     )

@@ -31,7 +31,7 @@ def image() -> np.ndarray:
 
 
 @pytest.fixture
-def pipe(classifier) -> Pipeline:
+def pipe_reading_35px(classifier) -> Pipeline:
     return Pipeline(classifier, FixedDetector(TWO_FACES), readable_size=35)
 
 
@@ -44,8 +44,8 @@ def test_the_default_threshold_is_the_measured_one():
     ("readable", "emotions"), [(35, [True, False]), (0, [True, True]), (61, [False, False])]
 )
 def test_faces_below_the_readable_size_get_no_emotion(classifier, image, readable, emotions):
-    pipe = Pipeline(classifier, FixedDetector(TWO_FACES), readable_size=readable)
-    (result,) = pipe.run_arrays(["x"], [image])
+    pipe_reading_35px = Pipeline(classifier, FixedDetector(TWO_FACES), readable_size=readable)
+    (result,) = pipe_reading_35px.run_arrays(["x"], [image])
     assert len(result.faces) == 2  # still detected and counted
     assert [f.emotion is not None for f in result.faces] == emotions
     for f in result.faces:
@@ -54,25 +54,31 @@ def test_faces_below_the_readable_size_get_no_emotion(classifier, image, readabl
             assert f.top() == []
 
 
-def test_run_options_change_the_threshold_per_call(pipe, image):
-    (kept,) = pipe.run_arrays(["x"], [image], options=RunOptions(readable_size=0))
-    (default,) = pipe.run_arrays(["x"], [image])
+def test_run_options_change_the_threshold_per_call(pipe_reading_35px, image):
+    (kept,) = pipe_reading_35px.run_arrays(["x"], [image], options=RunOptions(readable_size=0))
+    (default,) = pipe_reading_35px.run_arrays(["x"], [image])
     assert [f.emotion is None for f in kept.faces] == [False, False]
     assert [f.emotion is None for f in default.faces] == [False, True]
-    assert pipe.readable_size == 35  # the pipeline itself never changes
+    assert pipe_reading_35px.readable_size == 35  # the pipeline itself never changes
 
 
-def test_json_csv_and_table_have_no_emotion_for_an_unreadable_face(pipe, image, tmp_path):
+def test_json_csv_and_table_have_no_emotion_for_an_unreadable_face(pipe_reading_35px, image, tmp_path):
     cv2.imwrite(str(tmp_path / "p.png"), image)
     out = tmp_path / "out"
-    run_items(pipe, collect_inputs([str(tmp_path / "p.png")]).items, out=out, progress=False, save_crops=True)
+    run_items(
+        pipe_reading_35px,
+        collect_inputs([str(tmp_path / "p.png")]).items,
+        out=out,
+        progress=False,
+        save_crops=True,
+    )
     record = json.loads((out / "results.jsonl").read_text().splitlines()[0])
     big, small = record["faces"]
     assert small["emotion"] is None and small["emotion_score"] is None and small["emotion_probs"] == {}
     assert small["unreadable"] == "small" and big["unreadable"] is None and big["emotion"] is not None
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert rows[1]["emotion"] == rows[1]["emotion_score"] == "" and rows[1]["unreadable"] == "small"
-    assert all(rows[1][f"emotion_prob_{c}"] == "" for c in pipe.class_names)
+    assert all(rows[1][f"emotion_prob_{c}"] == "" for c in pipe_reading_35px.class_names)
     assert rows[0]["emotion"] == big["emotion"]
     assert ImageResult.from_dict(record).faces[1] == Face.unread(
         Box(*small["box_xyxy"]), small["det_score"], "small"

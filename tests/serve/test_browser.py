@@ -21,17 +21,10 @@ if not browser_available():
     pytest.skip("needs Debian's chromium and chromium-driver", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def pipe():
-    from ferkit.pipeline import Pipeline
-
-    return Pipeline.from_pretrained(device="cpu")
-
-
-def test_page_shows_labels_for_an_uploaded_photo(pipe, tmp_path):
-    with running_server(create_app(pipe, ServeConfig())) as url, headless_chromium() as driver:
+def test_page_shows_labels_for_an_uploaded_photo(default_pipeline, tmp_path):
+    with running_server(create_app(default_pipeline, ServeConfig())) as url, headless_chromium() as driver:
         shown = try_page(driver, url, EXAMPLE, tmp_path / "page.png")
-    expected = pipe.run(EXAMPLE)
+    expected = default_pipeline.run(EXAMPLE)
     assert shown["status"].startswith("2 faces in 786x420")
     assert shown["emotions"] == [f.emotion for f in expected.faces]
     assert all(label.startswith(f"face {i}: ") for i, label in enumerate(shown["labels"]))
@@ -39,21 +32,21 @@ def test_page_shows_labels_for_an_uploaded_photo(pipe, tmp_path):
     assert (tmp_path / "page.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_webcam_sends_frames_and_shows_each_answer(pipe):
+def test_webcam_sends_frames_and_shows_each_answer(default_pipeline):
     """Chromium's synthetic camera stands in for a webcam: frames go to /v1/detect and each answer shows."""
-    with running_server(create_app(pipe, ServeConfig())) as url, headless_chromium() as driver:
+    with running_server(create_app(default_pipeline, ServeConfig())) as url, headless_chromium() as driver:
         statuses = try_webcam(driver, url, frames=3)
     assert len(statuses) == 3
     assert all(" in 640x480 (" in s for s in statuses), statuses
 
 
-def test_a_failed_upload_clears_the_last_results_and_several_files_are_shown(pipe, tmp_path):
+def test_a_failed_upload_clears_the_last_results_and_several_files_are_shown(default_pipeline, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image")
-    with running_server(create_app(pipe, ServeConfig())) as url, headless_chromium() as driver:
+    with running_server(create_app(default_pipeline, ServeConfig())) as url, headless_chromium() as driver:
         shown = try_page(driver, url, EXAMPLE)
         assert shown["status"].startswith("2 faces")
         status, chooser = driver.find_element(By.ID, "status"), driver.find_element(By.ID, "file")

@@ -17,10 +17,8 @@ N = 6
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    from matplotlib import cbook
-
-    photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+def clips(tmp_path_factory, real_photo):
+    photo = real_photo
     folder = tmp_path_factory.mktemp("clips")
     frames = moving_faces_frames(photo, N)
     write_clip(folder / "a.mp4", frames, 10)

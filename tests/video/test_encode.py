@@ -39,10 +39,8 @@ def test_frames_are_written_in_the_codec_asked(tmp_path, h264, want, size):
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    from matplotlib import cbook
-
-    photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+def clip(tmp_path_factory, real_photo):
+    photo = real_photo
     return write_clip(tmp_path_factory.mktemp("clip") / "c.mp4", moving_faces_frames(photo, 5), 10)
 
 

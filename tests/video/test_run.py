@@ -7,7 +7,6 @@ from typer.testing import CliRunner
 
 from ferkit.cli import app
 from ferkit.errors import ConfigError
-from ferkit.pipeline import Pipeline
 from ferkit.types import FrameResult
 from ferkit.video.config import VideoOptions
 from ferkit.video.run import run_video
@@ -17,22 +16,8 @@ N = 12
 
 
 @pytest.fixture(scope="module")
-def pipe() -> Pipeline:
-    return Pipeline.from_pretrained(device="cpu")
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory, real_photo_module):
-    return write_clip(
-        tmp_path_factory.mktemp("clip") / "faces.mp4", moving_faces_frames(real_photo_module, N), 10
-    )
-
-
-@pytest.fixture(scope="module")
-def real_photo_module():
-    from matplotlib import cbook
-
-    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+def clip(tmp_path_factory, real_photo):
+    return write_clip(tmp_path_factory.mktemp("clip") / "faces.mp4", moving_faces_frames(real_photo, N), 10)
 
 
 def read_video(path):
@@ -45,9 +30,9 @@ def read_video(path):
     return n, size
 
 
-def test_run_writes_records_tracks_plot_and_video(pipe, clip, tmp_path):
+def test_run_writes_records_tracks_plot_and_video(default_pipeline, clip, tmp_path):
     out = tmp_path / "out"
-    summary = run_video(pipe, clip, out=out, progress=False)
+    summary = run_video(default_pipeline, clip, out=out, progress=False)
     records = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
     assert [r["frame_index"] for r in records] == list(range(N))
     assert [r["timestamp_s"] for r in records] == [i / 10 for i in range(N)]
@@ -71,7 +56,7 @@ def test_run_writes_records_tracks_plot_and_video(pipe, clip, tmp_path):
     assert json.loads((out / "run.json").read_text())["video"]["smooth"] == VideoOptions().smooth
 
 
-def test_ctrl_c_leaves_complete_files(pipe, clip, tmp_path):
+def test_ctrl_c_leaves_complete_files(default_pipeline, clip, tmp_path):
     seen = []
 
     def stop_at_five(frame):
@@ -79,7 +64,7 @@ def test_ctrl_c_leaves_complete_files(pipe, clip, tmp_path):
         if len(seen) == 5:
             raise KeyboardInterrupt
 
-    summary = run_video(pipe, clip, out=tmp_path, progress=False, on_frame=stop_at_five)
+    summary = run_video(default_pipeline, clip, out=tmp_path, progress=False, on_frame=stop_at_five)
     assert summary.interrupted and summary.frames == 5
     lines = (tmp_path / "frames.jsonl").read_text().splitlines()
     assert [json.loads(x)["frame_index"] for x in lines] == [0, 1, 2, 3, 4]
@@ -87,28 +72,28 @@ def test_ctrl_c_leaves_complete_files(pipe, clip, tmp_path):
     assert len((tmp_path / "tracks.csv").read_text().splitlines()) == 3
 
 
-def test_a_rerun_finds_a_finished_clip_done_and_refuses_other_settings(pipe, clip, tmp_path):
-    first = run_video(pipe, clip, VideoOptions(end_s=0.3), out=tmp_path, progress=False)
+def test_a_rerun_finds_a_finished_clip_done_and_refuses_other_settings(default_pipeline, clip, tmp_path):
+    first = run_video(default_pipeline, clip, VideoOptions(end_s=0.3), out=tmp_path, progress=False)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     assert json.loads(before["summary.json"])["frames"] == first.frames == 3
-    again = run_video(pipe, clip, VideoOptions(end_s=0.3), out=tmp_path, progress=False)
+    again = run_video(default_pipeline, clip, VideoOptions(end_s=0.3), out=tmp_path, progress=False)
     assert again.already_done and again.frames == 3
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing redone
     with pytest.raises(ConfigError, match=r"other settings \(video.end_s 0.3 -> None\)"):
-        run_video(pipe, clip, out=tmp_path, progress=False)
+        run_video(default_pipeline, clip, out=tmp_path, progress=False)
     assert (tmp_path / "frames.jsonl").read_bytes() == before["frames.jsonl"]
-    run_video(pipe, clip, out=tmp_path, overwrite=True, progress=False)
+    run_video(default_pipeline, clip, out=tmp_path, overwrite=True, progress=False)
     assert len((tmp_path / "frames.jsonl").read_text().splitlines()) == N
 
 
-def test_an_interrupted_clip_is_redone_from_its_start(pipe, clip, tmp_path):
+def test_an_interrupted_clip_is_redone_from_its_start(default_pipeline, clip, tmp_path):
     def stop_at_two(frame):
         if frame.frame_index == 2:
             raise KeyboardInterrupt
 
-    assert run_video(pipe, clip, out=tmp_path, progress=False, on_frame=stop_at_two).interrupted
+    assert run_video(default_pipeline, clip, out=tmp_path, progress=False, on_frame=stop_at_two).interrupted
     assert not (tmp_path / "summary.json").exists()  # unfinished: not marked done
-    summary = run_video(pipe, clip, out=tmp_path, progress=False)
+    summary = run_video(default_pipeline, clip, out=tmp_path, progress=False)
     assert not summary.already_done and summary.frames == N
     lines = (tmp_path / "frames.jsonl").read_text().splitlines()
     assert [json.loads(x)["frame_index"] for x in lines] == list(range(N))
@@ -118,16 +103,16 @@ def test_an_interrupted_clip_is_redone_from_its_start(pipe, clip, tmp_path):
 
 def test_a_live_source_folder_is_never_overwritten(tmp_path):
     from ferkit.runs import RunFolder
-    from ferkit.video.run import _prepare_out
+    from ferkit.video.run import prepare_video_folder
 
     (tmp_path / "frames.jsonl").write_text("{}\n")
     with pytest.raises(ConfigError, match="of a camera or stream: use another --out, or --overwrite"):
-        _prepare_out(RunFolder(tmp_path), False, {"source": "0"}, live=True)
+        prepare_video_folder(RunFolder(tmp_path), False, {"source": "0"}, live=True)
     assert (tmp_path / "frames.jsonl").read_text() == "{}\n"
 
 
-def test_pipeline_run_video_yields_frame_results(pipe, clip):
-    frames = list(pipe.run_video(str(clip), every=3, smooth=0.0))
+def test_pipeline_run_video_yields_frame_results(default_pipeline, clip):
+    frames = list(default_pipeline.run_video(str(clip), every=3, smooth=0.0))
     assert [f.frame_index for f in frames] == [0, 3, 6, 9]
     assert all(isinstance(f, FrameResult) and len(f.faces) == 2 for f in frames)
     assert {f.track_id for fr in frames[2:] for f in fr.faces} == {1, 2}  # confirmed on the third
@@ -173,21 +158,21 @@ def test_cli_video_jsonl_and_table(clip, tmp_path):
         ([], "give images, folders or a video"),
     ],
 )
-def test_cli_video_errors(args, message, clip, real_photo_module):
-    args = [a.format(clip=clip, photo=real_photo_module) for a in args]
+def test_cli_video_errors(args, message, clip, real_photo):
+    args = [a.format(clip=clip, photo=real_photo) for a in args]
     r = runner.invoke(app, ["detect-and-classify", *args, "--device", "cpu", "-q"])
     assert r.exit_code == 1, r.output
     assert message in r.stderr and r.stderr.count("error:") == 1
 
 
-def test_sigint_to_the_command_finishes_the_files(real_photo_module, tmp_path):
+def test_sigint_to_the_command_finishes_the_files(real_photo, tmp_path):
     """A real Ctrl-C (SIGINT) to `fer detect-and-classify clip --out DIR`: exit 130, files valid so far."""
     import signal
     import subprocess
     import sys
     import time
 
-    there = moving_faces_frames(real_photo_module, 40)
+    there = moving_faces_frames(real_photo, 40)
     clip = write_clip(tmp_path / "long.mp4", (there + there[::-1]) * 4, 10)  # 320 frames
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "ferkit", "detect-and-classify", str(clip), "--out", str(out)]

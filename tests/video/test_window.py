@@ -15,15 +15,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def photo():
-    from matplotlib import cbook
-
-    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory, photo):
-    return write_clip(tmp_path_factory.mktemp("clip") / "c.mp4", moving_faces_frames(photo, 8), 10)
+def clip(tmp_path_factory, real_photo):
+    return write_clip(tmp_path_factory.mktemp("clip") / "c.mp4", moving_faces_frames(real_photo, 8), 10)
 
 
 class FakeWindow:
@@ -43,7 +36,7 @@ class FakeWindow:
         self.closed = True
 
 
-def test_q_in_the_window_stops_the_run_with_complete_files(clip, photo, tmp_path, monkeypatch):
+def test_q_in_the_window_stops_the_run_with_complete_files(clip, real_photo, tmp_path, monkeypatch):
     monkeypatch.setattr(window_module, "check_display", lambda: None)
     monkeypatch.setattr(window_module, "LiveWindow", FakeWindow)
     out = tmp_path / "out"
@@ -51,7 +44,7 @@ def test_q_in_the_window_stops_the_run_with_complete_files(clip, photo, tmp_path
     assert r.exit_code == 0, r.output
     assert "stopped from the window after 3 frame(s)" in r.stderr
     assert len(FakeWindow.images) == 3 and len((out / "frames.jsonl").read_text().splitlines()) == 3
-    raw = moving_faces_frames(photo, 1)[0]  # the first frame as written, before encoding
+    raw = moving_faces_frames(real_photo, 1)[0]  # the first frame as written, before encoding
     shown = FakeWindow.images[0].astype(int)
     assert shown.shape == raw.shape and np.abs(shown - raw).max() > 100  # boxes and labels drawn on it
     assert not (out / "summary.json").exists()  # stopped early: a rerun redoes the clip

@@ -157,7 +157,7 @@ class BatchAugment:
         a GPU a batch queues its work without waiting for the device once.
         """
         x = images.float().div_(255.0).unsqueeze(1)
-        d = _to_device(p, x.device)
+        d = params_to_device(p, x.device)
         if p["affine"].any() or p["flip"].any():
             x = _affine(x, d)
         x = _subset(x, p["downscale"], lambda v, i: _down_up(v, p["factor"][i]))
@@ -173,23 +173,23 @@ class BatchAugment:
         return x.mul_(255).round_().div_(255)  # back on the uint8 grid inference sees
 
 
-def _to_device(p: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+def params_to_device(p: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     """``p`` on ``device`` through one copy of :func:`packed` parameters."""
     if device.type == "cpu":
         return p
-    packed = _packed(p)
+    packed = packed_params(p)
     if device.type == "cuda":
         packed = packed.pin_memory()
-    return _unpacked(p, packed.to(device, non_blocking=True))
+    return unpacked_params(p, packed.to(device, non_blocking=True))
 
 
-def _packed(p: dict[str, torch.Tensor]) -> torch.Tensor:
+def packed_params(p: dict[str, torch.Tensor]) -> torch.Tensor:
     """The parameters as one (K, N) float32 tensor, in ``p``'s order."""
     return torch.stack([v.float() for v in p.values()])
 
 
-def _unpacked(p: dict[str, torch.Tensor], packed: torch.Tensor) -> dict[str, torch.Tensor]:
-    """:func:`_packed` back into ``p``'s names and dtypes (booleans as booleans)."""
+def unpacked_params(p: dict[str, torch.Tensor], packed: torch.Tensor) -> dict[str, torch.Tensor]:
+    """:func:`packed_params` back into ``p``'s names and dtypes (booleans as booleans)."""
     return {k: packed[j] > 0.5 if v.dtype == torch.bool else packed[j] for j, (k, v) in enumerate(p.items())}
 
 

@@ -37,7 +37,7 @@ from ferkit.offline import import_albumentations, scoped_env
 
 
 @cache
-def _ultralytics():
+def ultralytics_module():
     """Import ultralytics with its network features off and its settings file outside the user's config
     folder (unless YOLO_CONFIG_DIR says where), both for the import only (see ferkit.offline)."""
     stream = contextlib.redirect_stdout(sys.stderr) if offline.LOGS_TO_STDERR else contextlib.nullcontext()
@@ -64,7 +64,7 @@ def local_checks(amp: bool) -> Iterator[None]:
 
     Both originals would download files; they are restored when the block ends.
     """
-    _ultralytics()
+    ultralytics_module()
     import ultralytics.data.utils as data_utils
     import ultralytics.utils.plotting as plotting
     from ultralytics.engine import trainer
@@ -100,7 +100,7 @@ def checked(weights: str | Path) -> str:
     Every ``.pt`` handed to ultralytics goes through here first: ultralytics unpickles with
     ``weights_only=False``.
     """
-    _ultralytics()  # the allow-list names ultralytics' layer classes
+    ultralytics_module()  # the allow-list names ultralytics' layer classes
     check_detector_checkpoint(weights)
     return str(weights)
 
@@ -115,7 +115,7 @@ def train(
     """Run ultralytics training on ``device``; with ``amp``, float16 AMP on CUDA where :func:`amp_works` and
     a bf16 forward pass on a CPU that computes it natively. Returns the run folder and whether
     ``session_hours`` (> 0) stopped it before its end (see :func:`_fit`)."""
-    yolo = _ultralytics().YOLO(checked(model_spec) if model_spec.endswith(".pt") else model_spec)
+    yolo = ultralytics_module().YOLO(checked(model_spec) if model_spec.endswith(".pt") else model_spec)
     return _fit(yolo, device, amp, session_hours, {**overrides, "device": ultralytics_device(device)})
 
 
@@ -124,7 +124,7 @@ def resume(
 ) -> tuple[Path, bool]:
     """Resume an interrupted ultralytics run from its ``last.pt``; ``amp`` and the result as :func:`train`."""
     args = {"resume": True, "device": ultralytics_device(device)}
-    return _fit(_ultralytics().YOLO(checked(last_pt)), device, amp, session_hours, args)
+    return _fit(ultralytics_module().YOLO(checked(last_pt)), device, amp, session_hours, args)
 
 
 class _SessionOver(Exception):
@@ -193,7 +193,7 @@ def export_weights(src: str | Path, dst: str | Path) -> Path:
     When the training data.yaml recorded how WIDER photos were split (``ferkit_split``), the copy carries it
     under ``ferkit``, so that evaluation can hold out exactly the photos and events the weights never saw.
     """
-    _ultralytics()
+    ultralytics_module()
     from ultralytics.utils.torch_utils import strip_optimizer
 
     from ferkit.datasets.wider_split import SPLIT_KEY
@@ -291,7 +291,7 @@ class YoloModel(LetterboxedDetector):
     def __init__(self, weights: Path, device: Any):
         spec = checked(weights)
         try:
-            self._model = _ultralytics().YOLO(spec, task="detect")
+            self._model = ultralytics_module().YOLO(spec, task="detect")
         except Exception as exc:  # ultralytics raises many types for a bad file
             raise WeightsError(f"cannot load detector weights {weights}: {exc}") from None
         if getattr(self._model, "task", "detect") != "detect":

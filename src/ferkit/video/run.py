@@ -188,7 +188,7 @@ class _VideoWriter:
         self._writer.close()
 
 
-def _prepare_out(folder: RunFolder, overwrite: bool, settings: dict, live: bool) -> dict | None:
+def prepare_video_folder(folder: RunFolder, overwrite: bool, settings: dict, live: bool) -> dict | None:
     """Ready ``folder`` for this clip; the summary.json of a finished run with the same settings, if any."""
     present = [n for n in (*VIDEO_OUTPUTS, RUN_FILE) if (folder.path / n).exists()]
     if live and present and not overwrite:  # a camera or stream cannot be redone: never overwrite it
@@ -245,7 +245,7 @@ def run_video(
         fh = None
         if folder is not None:
             settings = {"source": video.name, **pipeline.settings(), "video": options.to_dict()}
-            done = _prepare_out(folder, overwrite, settings, live=not video.is_file)
+            done = prepare_video_folder(folder, overwrite, settings, live=not video.is_file)
             if done is not None:
                 return _already_done(summary, done)
             fh = folder.log(FRAMES_FILE, fresh=True)
