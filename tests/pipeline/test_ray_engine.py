@@ -23,6 +23,11 @@ from ferkit.pipeline.ray_engine import check_address, list_sources, run_ray
 CONFIG = PipelineConfig(device="cpu", batch_size=2)
 
 
+def on_ray(pipe, sources, out, **kwargs):
+    """The pipeline's own settings and classes over Ray, quietly."""
+    return run_ray(CONFIG, pipe.settings(), sources, out, pipe.class_names, progress=False, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -48,14 +53,7 @@ def records(path):
 def test_ray_gives_the_local_engine_results(local_ray, default_pipeline, photos, tmp_path):
     run_items(default_pipeline, collect_inputs([str(photos)]).items, out=tmp_path / "local", progress=False)
     sources = list_sources([str(photos)])
-    summary = run_ray(
-        CONFIG,
-        default_pipeline.settings(),
-        sources,
-        tmp_path / "ray",
-        default_pipeline.class_names,
-        progress=False,
-    )
+    summary = on_ray(default_pipeline, sources, tmp_path / "ray")
     assert (summary.processed, len(summary.failed)) == (4, 1)
     local, remote = records(tmp_path / "local" / "results.jsonl"), records(tmp_path / "ray" / "results.jsonl")
     assert local.keys() == remote.keys() and len(remote) == 5
@@ -65,14 +63,7 @@ def test_ray_gives_the_local_engine_results(local_ray, default_pipeline, photos,
 
     table = pq.read_table(tmp_path / "ray" / "results.parquet")
     assert table.num_rows == 5 and table.schema.names == list(next(iter(local.values())).keys())
-    again = run_ray(
-        CONFIG,
-        default_pipeline.settings(),
-        sources,
-        tmp_path / "ray",
-        default_pipeline.class_names,
-        progress=False,
-    )
+    again = on_ray(default_pipeline, sources, tmp_path / "ray")
     assert (again.skipped, again.processed, len(again.failed)) == (4, 0, 1)  # only the failed one retried
     assert len(records(tmp_path / "ray" / "results.jsonl")) == 5
 
@@ -82,14 +73,7 @@ def test_list_files_uris_and_missing_files_are_records(local_ray, default_pipeli
     listing.write_text(f"# photos\n{photos / 'ex0.jpg'}\n\nfile://{photos / 'portrait.jpg'}\n/no/such.jpg\n")
     sources = list_sources([str(listing)])
     assert len(sources) == 3
-    run_ray(
-        CONFIG,
-        default_pipeline.settings(),
-        sources,
-        tmp_path / "out",
-        default_pipeline.class_names,
-        progress=False,
-    )
+    on_ray(default_pipeline, sources, tmp_path / "out")
     got = {
         r["source"]: r for r in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())
     }
@@ -114,15 +98,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(local_ray, default_pipelin
                 time.sleep(0.5)
                 return
 
-    run_ray(
-        CONFIG,
-        default_pipeline.settings(),
-        sources,
-        tmp_path / "out",
-        default_pipeline.class_names,
-        progress=False,
-        on_result=kill_a_worker,
-    )
+    on_ray(default_pipeline, sources, tmp_path / "out", on_result=kill_a_worker)
     assert killed
     lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
     written = [json.loads(x)["source_abs"] for x in lines]

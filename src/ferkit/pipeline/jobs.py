@@ -52,6 +52,11 @@ class OutputOptions:
     def save_annotated(self) -> bool:
         return self.annotate is not False
 
+    def run_kwargs(self) -> dict:
+        """What every run writer takes of these options (``run_items``, ``run_video``, ``run_clips``)."""
+        return {"out": self.out, "overwrite": self.overwrite, "save_annotated": self.save_annotated,
+                "progress": self.progress, "style": self.style}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class JobInputs:
@@ -148,15 +153,11 @@ def run_image_job(
     summary = run_items(
         pipe,
         inputs.items,
-        out=output.out,
-        overwrite=output.overwrite,
-        save_annotated=output.save_annotated,
         save_crops=output.crops,
         batch_size=batch_size,
-        progress=output.progress,
         on_result=printer,
         failed_inputs=inputs.errors,
-        style=output.style,
+        **output.run_kwargs(),
     )
     printer.close()
     failed = len(summary.failed)

@@ -98,18 +98,7 @@ def run_one_video(
 
     frames, on_frame = frame_printer(output.format, stdout)
     with live_window(output.show) as window:
-        summary = run_video(
-            pipe,
-            source,
-            options,
-            out=output.out,
-            overwrite=output.overwrite,
-            save_annotated=output.save_annotated,
-            progress=output.progress,
-            on_frame=on_frame,
-            style=output.style,
-            window=window,
-        )
+        summary = run_video(pipe, source, options, on_frame=on_frame, window=window, **output.run_kwargs())
     if summary.already_done:
         if output.progress:
             done = f"{summary.source}: already done in {output.out} (same settings); --overwrite redoes it"
@@ -202,18 +191,7 @@ def run_clips_job(
     frames, on_frame = frame_printer(output.format, stdout)
     tally = _Tally()
     with live_window(output.show) as window:
-        runs = run_clips(
-            pipe,
-            clips,
-            options,
-            output.out,
-            output.overwrite,
-            save_annotated=output.save_annotated,
-            progress=output.progress,
-            on_frame=on_frame,
-            style=output.style,
-            window=window,
-        )
+        runs = run_clips(pipe, clips, options, on_frame=on_frame, window=window, **output.run_kwargs())
         for summary in runs:
             _report_clip(summary, output, pipe.class_names, stdout, reporter, tally)
     if output.format == "json":
