@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 from ferkit.config import PipelineConfig
 from ferkit.errors import ConfigError, FailedInputs, RunInterrupted
 from ferkit.fsnames import json_text
-from ferkit.video.config import VideoOptions
+from ferkit.video.config import VideoOptions, source_kind
 
 if TYPE_CHECKING:
     from ferkit.pipeline.jobs import JobInputs, OutputOptions, Reporter
@@ -79,7 +79,7 @@ def run_video_job(
     if several:
         run_clips_job(pipe, videos, options, output, stdout, reporter)
         return
-    if videos[0].isdigit():
+    if source_kind(videos[0]) == "camera":
         options = replace(options, batch_size=1)  # a live camera: each frame as it comes
     run_one_video(pipe, videos[0], options, output, stdout, reporter)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from ferkit.errors import ConfigError, DataError
 from ferkit.imaging.images import is_image_file, is_pattern
 from ferkit.runs import RunFolder
-from ferkit.video.config import STREAM_SCHEMES, VIDEO_SUFFIXES, VideoOptions, is_video_input
+from ferkit.video.config import VIDEO_SUFFIXES, VideoOptions, is_video_input, source_kind
 from ferkit.video.run import VideoSummary, run_video
 
 
@@ -73,7 +73,7 @@ def video_inputs(paths: Sequence[str], recursive: bool = False) -> list[str] | N
             f"videos and images in one command ({others[0]} is not a video): run the videos and the images "
             "as two commands"
         )
-    live = [v for v in videos if v.strip().isdigit() or v.strip().lower().startswith(STREAM_SCHEMES)]
+    live = [v for v in videos if source_kind(v) != "file"]
     if live and len(videos) > 1:
         raise ConfigError(f"a camera or stream ({live[0]}) runs alone: one command per camera or stream")
     return list(dict.fromkeys(videos))  # a clip named twice is run once

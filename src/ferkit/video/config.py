@@ -62,7 +62,17 @@ class VideoOptions:
         return asdict(self)
 
 
+def source_kind(value: str | int) -> str:
+    """What a video input names: ``camera`` (an index), ``stream`` (a URL of a streaming scheme) or
+    ``file`` (anything else: a path). The one place these are told apart."""
+    if isinstance(value, int):
+        return "camera"
+    v = str(value).strip()
+    if v.isdigit():
+        return "camera"
+    return "stream" if v.lower().startswith(STREAM_SCHEMES) else "file"
+
+
 def is_video_input(value: str) -> bool:
     """A video file (by suffix), a stream URL or a camera index."""
-    v = value.strip()
-    return v.isdigit() or v.lower().startswith(STREAM_SCHEMES) or v.lower().endswith(VIDEO_SUFFIXES)
+    return source_kind(value) != "file" or value.strip().lower().endswith(VIDEO_SUFFIXES)

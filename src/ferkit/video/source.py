@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ferkit.errors import DataError
-from ferkit.video.config import STREAM_SCHEMES, VideoOptions
+from ferkit.video.config import VideoOptions, source_kind
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,10 @@ class Frame:
 
 def parse_source(source: str | int | Path) -> str | int:
     """A camera index (an int, or a string of digits), a stream URL, or an existing video file's path."""
-    if isinstance(source, int):
-        return source
-    text = str(source).strip()
-    if text.isdigit():
+    kind, text = source_kind(source), str(source).strip()
+    if kind == "camera":
         return int(text)
-    if text.lower().startswith(STREAM_SCHEMES):
+    if kind == "stream":
         return text
     path = Path(text).expanduser()
     if not path.exists():
