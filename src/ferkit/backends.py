@@ -188,6 +188,15 @@ class ExportedModel:
             where = "the exported model" if isinstance(model, bytes) else str(model)
             raise WeightsError(f"{backend} cannot load {where}: {first_line(exc, 300)}") from None
 
+    def properties(self) -> dict[str, Any]:
+        """How the runtime runs this model, as it reports it: OpenVINO's performance hint, streams, threads
+        and inference precision; ONNX Runtime's providers (what benchmarks record beside their figures)."""
+        if self.backend == "onnx":
+            return {"providers": self._session.get_providers()}
+        compiled = self._request.get_compiled_model()
+        keys = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT")
+        return {k.lower(): str(compiled.get_property(k)) for k in keys}
+
     def probe(self, shape: tuple[int, ...], source: str | Path, expects: str) -> list[np.ndarray]:
         """The outputs for zeros of ``shape``; a network that cannot take that input is a WeightsError
         naming ``source`` and what its metadata ``expects`` (checked at load, not at the first image)."""

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU
-from ferkit.detector.sizing import InputSize
+from ferkit.detector.defaults import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_NMS_IOU, DEFAULT_QUICK_SIZE
+from ferkit.detector.sizing import InputSize, check_quick_size
 from ferkit.errors import ConfigError
 from ferkit.imaging.recipe import check_margin
 
@@ -98,6 +98,7 @@ class PipelineConfig:
     conf: float = DEFAULT_CONF
     iou: float = DEFAULT_NMS_IOU
     imgsz: int | str = DEFAULT_IMGSZ
+    quick_size: int = DEFAULT_QUICK_SIZE  # small photos run first at this size (detector.defaults); 0: off
     tile: bool = False  # large photos also run in overlapping full-resolution tiles (ferkit.detector.tiling)
     margin: float | None = None
     max_faces: int | None = None
@@ -120,6 +121,7 @@ class PipelineConfig:
         if not self.classifier_weights:
             raise ConfigError("give at least one classifier weights spec")
         check_conf(self.conf)
+        check_quick_size(self.quick_size)
         if not 0.0 < self.iou <= 1.0:
             raise ConfigError(f"must be in (0, 1], got {self.iou}", option="iou")
         check_max_faces(self.max_faces)

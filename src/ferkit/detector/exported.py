@@ -47,6 +47,10 @@ class ExportedYolo(LetterboxedDetector):
     def forward(self, half: bool):
         return lambda batch: self._run(batch)[0]
 
+    def properties(self) -> dict:
+        """How the runtime runs the network (:meth:`ferkit.backends.ExportedModel.properties`)."""
+        return self._run.properties()
+
 
 def detector_onnx(weights: Path, imgsz: int) -> tuple[bytes, dict[str, Any]]:
     """ONNX bytes (dynamic batch and size, the ferkit metadata inside) of a detector checkpoint traced at

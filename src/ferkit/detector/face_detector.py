@@ -18,10 +18,15 @@ from ferkit.detector.defaults import (
     DEFAULT_MAX_DET,
     DEFAULT_MIN_SIDE,
     DEFAULT_NMS_IOU,
+    DEFAULT_QUICK_SIZE,
+    QUICK_CONF,
+    QUICK_FLOOR,
+    QUICK_MAX_SIDE,
+    QUICK_MIN_SHARE,
 )
 from ferkit.detector.exported import ExportedYolo, detector_onnx
 from ferkit.detector.letterbox import LetterboxedDetector
-from ferkit.detector.sizing import InputSize
+from ferkit.detector.sizing import InputSize, check_quick_size
 from ferkit.detector.tiling import SMALL_PX, crop_tiles, merge_tiles, tiles
 from ferkit.device import as_device
 from ferkit.errors import ConfigError
@@ -39,7 +44,9 @@ class FaceDetector:
     its own long side (:class:`ferkit.detector.sizing.InputSize`). ``min_side``: with a fixed size, how far
     a smaller photo is enlarged (0: not at all); ``auto`` enlarges small photos to its LO instead.
     ``tile``: photos larger than the input size (``auto``: its ceiling) are also run in overlapping tiles at
-    full resolution (:mod:`ferkit.detector.tiling`), for faces tiny against the photo.
+    full resolution (:mod:`ferkit.detector.tiling`), for faces tiny against the photo. ``quick``: photos of
+    at most ``QUICK_MAX_SIDE`` px first run at this size, and keep that answer when it is one clear face
+    (:mod:`ferkit.detector.defaults`); 0 runs every photo at the input size only.
     """
 
     def __init__(
@@ -56,6 +63,7 @@ class FaceDetector:
         precision: str = DEFAULT_PRECISION,
         min_side: int = DEFAULT_MIN_SIDE,
         tile: bool = False,
+        quick: int = DEFAULT_QUICK_SIZE,
     ):
         if not 0.0 <= conf <= 1.0 or not 0.0 < iou <= 1.0:
             raise ConfigError(f"conf must be in [0, 1] and iou in (0, 1], got conf={conf}, iou={iou}")
@@ -72,6 +80,8 @@ class FaceDetector:
         self.contained = contained  # > 1 keeps boxes inside others
         self.min_side = min_side  # photos smaller than imgsz are enlarged only up to this long side
         self.tile = bool(tile)
+        check_quick_size(quick)
+        self.quick = 0 if tile else int(quick)  # tiles look for tiny faces: every photo gets its full pass
         if self.backend == "torch":
             from ferkit.detector.yolo import YoloModel
 
@@ -95,7 +105,9 @@ class FaceDetector:
         batch = [images] if single else list(images)
         arrays = [read_image(im) if isinstance(im, (str, Path)) else to_bgr8(im) for im in batch]
         conf = self.conf if conf is None else conf
-        found = self._predict(arrays, conf, self.input_size, self.min_side)
+        found = self._quick_then_full(arrays, conf) if self.quick else None
+        if found is None:
+            found = self._predict(arrays, conf, self.input_size, self.min_side)
         if self.tile:
             found = [self._tiled(a, dets, conf) for a, dets in zip(arrays, found, strict=True)]
         if self.contained <= 1.0:
@@ -116,6 +128,24 @@ class FaceDetector:
             )
         return found
 
+    def _quick_then_full(self, arrays: list[np.ndarray], conf: float) -> list[list[Detection]] | None:
+        """Small photos' answers from the quick pass where it settles them, every other photo's from the full
+        pass; None when no photo is small."""
+        small = [i for i, a in enumerate(arrays) if max(a.shape[:2]) <= QUICK_MAX_SIDE]
+        if not small:
+            return None
+        floor = min(conf, QUICK_FLOOR)
+        quick = self._predict([arrays[i] for i in small], floor, InputSize(fixed=self.quick), self.quick)
+        found: dict[int, list[Detection]] = {}
+        for i, dets in zip(small, quick, strict=True):
+            if _one_clear_face(dets, arrays[i], max(conf, QUICK_CONF)):
+                found[i] = dets
+        rest = [i for i in range(len(arrays)) if i not in found]
+        if rest:
+            full = self._predict([arrays[i] for i in rest], conf, self.input_size, self.min_side)
+            found.update(zip(rest, full, strict=True))
+        return [found[i] for i in range(len(arrays))]
+
     def _tiled(self, image: np.ndarray, whole: list[Detection], conf: float) -> list[Detection]:
         """``whole`` (the photo's own pass) merged with its tiles' detections, if it is larger than a tile."""
         side = self.input_size.fixed or self.input_size.hi
@@ -128,10 +158,25 @@ class FaceDetector:
         pairs = list(zip(boxes, per_tile, strict=True))
         return merge_tiles(whole, pairs, w, h, self.iou, self.max_det, max_tile_side=small)
 
+    def runtime_properties(self) -> dict:
+        """How the backend runs the network: OpenVINO's hint, streams, threads and precision (empty for
+        PyTorch)."""
+        props = getattr(self._model, "properties", None)
+        return props() if props is not None else {}
+
     @property
     def recorded_split(self) -> dict | None:
         """How the WIDER photos of its training data were split (val_fraction, val_events), if recorded."""
         return self._model.ferkit_meta.get("split")
+
+
+def _one_clear_face(dets: list[Detection], image: np.ndarray, conf: float) -> bool:
+    """Whether a quick pass settled a photo: one candidate only, scored at least ``conf``, with a shorter
+    side of at least ``QUICK_MIN_SHARE`` of the photo's."""
+    if len(dets) != 1:
+        return False
+    box = dets[0].box
+    return dets[0].score >= conf and min(box.width, box.height) >= QUICK_MIN_SHARE * min(image.shape[:2])
 
 
 def _drop_contained(dets: list[Detection], share: float) -> list[Detection]:

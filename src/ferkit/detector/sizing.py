@@ -105,6 +105,16 @@ class InputSize:
         return min(max(_floor(long * self.scale), kept, self.lo), self.hi) / long
 
 
+def check_quick_size(size: int) -> None:
+    """The quick first pass of small photos: 0 (off) or at least ``MIN_IMGSZ`` pixels, a multiple of the
+    stride."""
+    if size and (size < MIN_IMGSZ or size % STRIDE):
+        raise ConfigError(
+            f"must be 0 (off) or a multiple of {STRIDE} of at least {MIN_IMGSZ} pixels, got {size}",
+            option="quick_size",
+        )
+
+
 def _floor(x: float) -> int:
     """``x`` rounded down to the stride (at least one stride)."""
     return max(STRIDE, int(x // STRIDE) * STRIDE)

@@ -123,6 +123,7 @@ class Pipeline:
                 backend=config.backend,
                 precision=config.precision,
                 tile=config.tile,
+                quick=config.quick_size,
             )
         pipe = cls(
             classifier,
@@ -167,7 +168,7 @@ class Pipeline:
             "detect": det is not None,
             "detector": type(det).__name__ if det is not None else None,
             "detector_weights": file_id(getattr(det, "weights", None)),
-            **{k: getattr(det, k, None) for k in ("conf", "iou", "imgsz", "contained")},
+            **{k: getattr(det, k, None) for k in ("conf", "iou", "imgsz", "contained", "quick")},
             **({"tile": True} if getattr(det, "tile", False) else {}),  # absent when off: older runs resume
             "classifier_weights": [file_id(w) for w in members],
             "margin": self.margin,
