@@ -144,6 +144,7 @@ def main() -> None:
     ap.add_argument("--portraits", type=int, default=300)
     ap.add_argument("--faces", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=3, help="Timed runs per tool and input (the median).")
+    ap.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS, help="Which tools to run.")
     ap.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "ferkit" / "peers-venv")
     args = ap.parse_args()
     python = peer_venv(args.venv)
@@ -155,7 +156,7 @@ def main() -> None:
         portraits = make_portraits(tmp / "portraits", args.portraits, labels := [])
         portrait_labels = {p.name: lab for p, lab in zip(portraits, labels, strict=True)}
         faces = {d: val_faces(tmp / d, args.faces, d) for d in ("fer2013", "expw")}
-        for tool in TOOLS:
+        for tool in args.tools:
             row = {}
             speed, found = timed(tool, tmp / "photos", python, args.repeats)
             row["photos"] = {"photos_per_s": speed, **detection_scores(found, truth)}

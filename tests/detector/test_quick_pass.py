@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ferkit.config import PipelineConfig
-from ferkit.detector.defaults import DEFAULT_QUICK_SIZE, QUICK_MAX_SIDE
+from ferkit.detector.defaults import DEFAULT_QUICK_SIZE, QUICK_MAX_SIDE, quick_box_bias
 from ferkit.detector.face_detector import FaceDetector
 from ferkit.errors import ConfigError
 
@@ -33,9 +33,13 @@ def detectors():
 
 def test_a_small_portrait_is_settled_by_the_quick_pass(detectors, small_portrait):
     on, off, low = detectors
-    got = on.detect(small_portrait)
-    assert len(got) == 1 and got == low.detect(small_portrait)  # the low-resolution answer
-    assert got != off.detect(small_portrait)  # which is not the full pass's, to the pixel
+    (got,), (quick,) = on.detect(small_portrait), low.detect(small_portrait)
+    assert got.score == quick.score  # the low-resolution answer, its box framed as the full pass frames:
+    sx, sy = quick_box_bias(DEFAULT_QUICK_SIZE)
+    assert sx > sy > 1.0 and quick_box_bias(384) == (1.0, 1.0)
+    assert (got.box.width, got.box.height) == pytest.approx((quick.box.width / sx, quick.box.height / sy))
+    assert got.box.x1 + got.box.x2 == pytest.approx(quick.box.x1 + quick.box.x2)  # about the same centre
+    assert [got] != off.detect(small_portrait)  # not the full pass's answer, to the pixel
 
 
 def test_a_small_photo_with_two_faces_runs_the_full_pass(detectors, small_portrait):

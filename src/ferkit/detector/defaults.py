@@ -17,6 +17,19 @@ DEFAULT_MIN_SIDE = 384
 DEFAULT_QUICK_SIZE = 256
 QUICK_MAX_SIDE = 400
 QUICK_CONF, QUICK_FLOOR, QUICK_MIN_SHARE = 0.5, 0.1, 0.25
+# the quick pass's boxes, against the full pass's (at DEFAULT_MIN_SIDE) on the same portraits, are wider and
+# taller by this share per 128 px below it (median over 1,000 portraits, benchmarks/quick_pass.py: +3.0 % /
+# +1.5 % at 256, +1.5 % / +0.8 % at 320); a settled box is shrunk by it about its centre, so that faces are
+# framed for the classifier as the full pass frames them
+QUICK_BOX_BIAS_PER_128 = (0.030, 0.016)
+
+
+def quick_box_bias(quick: int) -> tuple[float, float]:
+    """How much wider and taller (as factors) the quick pass at ``quick`` px draws a face's box."""
+    steps = max(DEFAULT_MIN_SIDE - quick, 0) / 128
+    return 1 + QUICK_BOX_BIAS_PER_128[0] * steps, 1 + QUICK_BOX_BIAS_PER_128[1] * steps
+
+
 DEFAULT_DECODE_SIDE = 1024  # at least the auto ceiling (960), so the detector never sees an upscaled decode
 CLOSEUPS_N = 2000  # close-up photos `fer datasets closeups` writes by default (detector training data)
 EVAL_IOU = 0.5  # a detection counts as a hit at this IoU with a face (fer eval-detector, benchmarks)

@@ -23,6 +23,7 @@ from ferkit.detector.defaults import (
     QUICK_FLOOR,
     QUICK_MAX_SIDE,
     QUICK_MIN_SHARE,
+    quick_box_bias,
 )
 from ferkit.detector.exported import ExportedYolo, detector_onnx
 from ferkit.detector.letterbox import LetterboxedDetector
@@ -31,7 +32,7 @@ from ferkit.detector.tiling import SMALL_PX, crop_tiles, merge_tiles, tiles
 from ferkit.device import as_device
 from ferkit.errors import ConfigError
 from ferkit.imaging.images import read_image, to_bgr8
-from ferkit.types import Detection
+from ferkit.types import Box, Detection
 from ferkit.weights import resolve
 
 ImageLike = np.ndarray | str | Path
@@ -139,7 +140,7 @@ class FaceDetector:
         found: dict[int, list[Detection]] = {}
         for i, dets in zip(small, quick, strict=True):
             if _one_clear_face(dets, arrays[i], max(conf, QUICK_CONF)):
-                found[i] = dets
+                found[i] = [_unbiased(dets[0], arrays[i], quick_box_bias(self.quick))]
         rest = [i for i in range(len(arrays)) if i not in found]
         if rest:
             full = self._predict([arrays[i] for i in rest], conf, self.input_size, self.min_side)
@@ -177,6 +178,15 @@ def _one_clear_face(dets: list[Detection], image: np.ndarray, conf: float) -> bo
         return False
     box = dets[0].box
     return dets[0].score >= conf and min(box.width, box.height) >= QUICK_MIN_SHARE * min(image.shape[:2])
+
+
+def _unbiased(det: Detection, image: np.ndarray, bias: tuple[float, float]) -> Detection:
+    """A quick-pass box shrunk about its centre by ``bias`` (:func:`quick_box_bias`), within the image."""
+    b, (sx, sy) = det.box, bias
+    cx, cy, hw, hh = (b.x1 + b.x2) / 2, (b.y1 + b.y2) / 2, b.width / sx / 2, b.height / sy / 2
+    h, w = image.shape[:2]
+    box = Box(max(cx - hw, 0.0), max(cy - hh, 0.0), min(cx + hw, float(w)), min(cy + hh, float(h)))
+    return Detection(box, det.score)
 
 
 def _drop_contained(dets: list[Detection], share: float) -> list[Detection]:
