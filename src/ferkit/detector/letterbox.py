@@ -106,12 +106,24 @@ def detect_batch(
         h, w, _ = fitted_size(*im.shape[:2], imgsz, min_side)
         groups.setdefault((-(-h // stride), -(-w // stride)), []).append(i)
     out: list[list[Detection]] = [[] for _ in images]
-    for idx in groups.values():
+    for idx in (chunk for group in groups.values() for chunk in _pow2_chunks(group)):
         part = [images[i] for i in idx]
         batch, scales = letterbox_batch(part, imgsz, stride, min_side)
         for i, dets in zip(idx, decode_batch(run(batch), part, scales, conf, iou, max_det), strict=True):
             out[i] = dets
     return out
+
+
+def _pow2_chunks(items: list[int]) -> list[list[int]]:
+    """``items`` in chunks of powers of two, largest first (7: 4 + 2 + 1). A runtime with dynamic shapes
+    prepares itself once per input shape it meets (OpenVINO: 30-300 ms on a 2-core CPU); batches of 1, 2, 4
+    or 8 images meet four batch sizes per image size instead of eight."""
+    chunks, i = [], 0
+    while i < len(items):
+        n = 1 << ((len(items) - i).bit_length() - 1)
+        chunks.append(items[i : i + n])
+        i += n
+    return chunks
 
 
 class LetterboxedDetector:
