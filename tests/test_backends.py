@@ -302,3 +302,18 @@ def test_precision_auto_is_measured_only_with_openvino_on_native_bf16(monkeypatc
     monkeypatch.setattr(backends, "native_bf16", lambda: native)
     assert backends.check_precision("auto", backend) == want
     assert backends.check_precision("fp32", backend) == "fp32"  # fp32 stays one option away
+
+
+def test_openvino_keeps_compiled_models_in_ferkits_cache_folder(tmp_path, monkeypatch):
+    """A later start loads the compiled model instead of compiling it again; an unwritable cache folder
+    only means compiling as usual."""
+    from ferkit.backends import ExportedModel
+    from ferkit.weights import shipped_export
+
+    monkeypatch.setenv("FERKIT_CACHE_DIR", str(tmp_path / "cache"))
+    ExportedModel(shipped_export("classifier"), "openvino", torch.device("cpu"), "fp32")
+    assert list((tmp_path / "cache" / "openvino").glob("*.blob"))
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("FERKIT_CACHE_DIR", str(tmp_path / "file"))
+    model = ExportedModel(shipped_export("classifier"), "openvino", torch.device("cpu"), "fp32")
+    assert model(np.zeros((1, 1, 48, 48), np.float32))[0].shape[0] == 1

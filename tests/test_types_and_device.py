@@ -127,3 +127,14 @@ def _ultralytics_settings(home: Path, config_dir: Path | None) -> tuple[str, str
     assert out.returncode == 0, out.stderr
     settings, written = out.stdout.splitlines()[-1].rsplit(" ", 1)
     return settings, written
+
+
+def test_running_exported_models_on_the_cpu_never_imports_torch():
+    """PyTorch is 1.6 s of a cold start: the default pipeline on the CPU does not need it, even installed."""
+    code = (
+        "import sys\nfrom ferkit.pipeline import Pipeline\n"
+        "faces = Pipeline.from_pretrained(device='cpu').run('docs/example.jpg').faces\n"
+        "print(len(faces), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["2", "False"], out.stderr[-2000:]

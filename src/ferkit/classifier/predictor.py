@@ -14,7 +14,7 @@ from ferkit.classifier.onnx import classifier_onnx
 from ferkit.classifier.preprocess import Preprocess
 from ferkit.classifier.priors import apply_prior
 from ferkit.config import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_PRIOR, check_prior_name
-from ferkit.device import as_device
+from ferkit.device import as_device, torch_device
 from ferkit.errors import DataError, WeightsError
 from ferkit.imaging.crop import CropRecipe
 from ferkit.imaging.images import decode_image, read_image
@@ -178,6 +178,7 @@ class EmotionClassifier:
         if rt.backend == "torch":
             from ferkit.classifier.checkpoint import load_checkpoint
 
+            dev = torch_device(dev)
             model, meta = load_checkpoint(ref.path, dev)
             return cls(model, meta, dev, ref.path, precision=rt.precision, prior=prior)
         model_src, info, path = load_exported(ref, rt.backend, classifier_onnx)

@@ -228,10 +228,10 @@ def check_backend_options(
     by the very functions the models call (``auto`` picks PyTorch for a checkpoint of your own, which then
     cannot run bf16)."""
     from ferkit.backends import resolve_runtime
-    from ferkit.device import select_device
+    from ferkit.device import inference_device
     from ferkit.weights import resolve
 
-    dev = select_device(device)
+    dev = inference_device(device)
     for kind, spec in weights:
         resolve_runtime(resolve(kind, spec), backend, precision, dev)
 

@@ -31,7 +31,7 @@ from ferkit.detector import cpu_training
 from ferkit.detector.letterbox import LetterboxedDetector
 from ferkit.detector.local_checks import amp_works, local_font
 from ferkit.detector.safe_load import check_detector_checkpoint
-from ferkit.device import autocast_dtype
+from ferkit.device import autocast_dtype, torch_device
 from ferkit.errors import UnsafeWeightsError, WeightsError
 from ferkit.offline import import_albumentations, scoped_env
 
@@ -297,7 +297,7 @@ class YoloModel(LetterboxedDetector):
         if getattr(self._model, "task", "detect") != "detect":
             raise WeightsError(f"{weights} is a {self._model.task} model, not a detector")
         self._device = ultralytics_device(device)
-        self._torch_device = torch.device(device)
+        self._torch_device = torch_device(device)
         self._net: torch.nn.Module | None = None
         self.stride = int(max(getattr(self._model.model, "stride", torch.tensor([32])).tolist()))
         self.names: dict[int, str] = dict(getattr(self._model, "names", {}) or {})

@@ -24,7 +24,7 @@ from ferkit.config import (
 )
 from ferkit.detector.defaults import DEFAULT_DECODE_SIDE
 from ferkit.detector.face_detector import FaceDetector
-from ferkit.device import select_device
+from ferkit.device import inference_device
 from ferkit.errors import ConfigError, DataError, InputError
 from ferkit.imaging.crop import crop_face
 from ferkit.imaging.images import check_color, in_memory_to_bgr, read_image, read_image_reduced
@@ -107,7 +107,7 @@ class Pipeline:
     def from_config(cls, config: PipelineConfig, device: Any = None) -> Pipeline:
         """The pipeline ``config`` describes (validated before anything loads); ``device`` overrides
         ``config.device`` with an already chosen device."""
-        dev = device or select_device(config.device)
+        dev = device or inference_device(config.device)
         classifier = load_classifier(
             list(config.classifier_weights), dev, config.backend, config.precision, config.prior
         )
