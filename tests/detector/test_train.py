@@ -152,7 +152,10 @@ def test_trained_weights_detect_on_batches(tiny_detector_run, tiny_yolo):
     many = det.detect([img, img, np.zeros((30, 30), np.uint8)])
     # at conf 0 a trained model always proposes boxes; a batch gives what single images give
     assert one and all(isinstance(d, Detection) for d in one)
-    assert len(many) == 3 and many[0] == many[1] and [d.box for d in many[0]] == [d.box for d in one]
+    assert len(many) == 3 and [d.box for d in many[0]] == [d.box for d in many[1]] == [d.box for d in one]
+    # the same image twice in one batch: the same faces, scores equal to float rounding (CPU kernels may
+    # take each image of a batch by another path)
+    assert [d.score for d in many[0]] == pytest.approx([d.score for d in many[1]], rel=1e-5)
     for d in one:
         assert 0 <= d.box.x1 <= d.box.x2 <= 70 and 0 <= d.box.y1 <= d.box.y2 <= 50
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,20 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, ImportError, Image.Decompres
 
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def walk_files(
+    folder: Path, recursive: bool, onerror: Callable[[OSError], None] | None = None
+) -> Iterator[tuple[Path, list[str], list[Path]]]:
+    """(folder, its visible subfolder names, its visible files) for ``folder`` and, with ``recursive``, every
+    subfolder below it, in sorted order; hidden files (a leading dot) are left out. The one walk that input
+    folders and video folders share."""
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=onerror):
+        dirnames.sort()
+        visible = [d for d in dirnames if not d.startswith(".")]
+        yield Path(dirpath), visible, [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+        if not recursive:
+            return
 
 
 def is_pattern(raw: str) -> bool:

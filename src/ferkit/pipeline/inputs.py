@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferkit.imaging.images import is_image_file, is_pattern, unread_format
+from ferkit.imaging.images import is_image_file, is_pattern, unread_format, walk_files
 
 
 @dataclass(frozen=True)
@@ -73,21 +73,14 @@ def _folder_images(folder: Path, recursive: bool, out: Inputs) -> list[Path]:
             errors.append(SkippedInput(str(exc.filename), f"cannot list this folder ({exc.strerror or exc})"))
 
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=unlistable):
-        dirnames.sort()
-        for f in sorted(filenames):
-            path = Path(dirpath) / f
-            if f.startswith("."):
-                continue
+    for where, subs, files in walk_files(folder, recursive, unlistable):
+        for path in files:
             if is_image_file(path):
                 found.append(path)
             elif (why := unread_format(path)) is not None:
                 errors.append(SkippedInput(str(path), why))
-        if not recursive:
-            subs = [d for d in dirnames if not d.startswith(".")]
-            if (unsearched := _unsearched(Path(dirpath), subs)) is not None:
-                out.unsearched.append(unsearched)
-            break
+        if not recursive and (unsearched := _unsearched(where, subs)) is not None:
+            out.unsearched.append(unsearched)
     return found
 
 

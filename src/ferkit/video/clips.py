@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ferkit.errors import ConfigError, DataError
-from ferkit.imaging.images import is_image_file, is_pattern
+from ferkit.imaging.images import is_image_file, is_pattern, walk_files
 from ferkit.runs import RunFolder
 from ferkit.video.config import VIDEO_SUFFIXES, VideoOptions, is_video_input, source_kind
 from ferkit.video.run import VideoSummary, run_video
@@ -27,17 +26,9 @@ def _is_clip(path: Path) -> bool:
 def _folder_clips(folder: Path, recursive: bool) -> tuple[list[Path], bool]:
     """The video files of ``folder`` (sorted) and whether it holds images too."""
     clips, images = [], False
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for f in sorted(filenames):
-            path = Path(dirpath) / f
-            if f.startswith("."):
-                continue
-            if _is_clip(path):
-                clips.append(path)
-            images = images or is_image_file(path)
-        if not recursive:
-            break
+    for _, _, files in walk_files(folder, recursive):
+        clips += [p for p in files if _is_clip(p)]
+        images = images or any(is_image_file(p) for p in files)
     return clips, images
 
 
