@@ -114,12 +114,13 @@ def run_job(
         run_ray_job(config, inputs, output, ray, stdout, reporter)
         return
     from ferkit.pipeline.pipeline import Pipeline
-    from ferkit.pipeline.video_job import check_video_job, run_video_job, video_sources
+    from ferkit.pipeline.video_job import VideoJob, check_video_job, run_video_job, video_sources
 
     videos = video_sources(inputs)
     if videos is not None:
         several = check_video_job(videos, inputs, config, output)
-        run_video_job(Pipeline.from_config(config), videos, several, video, output, stdout, reporter)
+        job = VideoJob(Pipeline.from_config(config), video, output, stdout, reporter)
+        run_video_job(job, videos, several)
         return
     if output.show:
         raise ConfigError("--show is for videos, cameras and streams; --annotate --out DIR keeps images")

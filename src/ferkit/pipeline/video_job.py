@@ -66,33 +66,31 @@ def check_video_job(
     return several
 
 
-def run_video_job(
-    pipe: Pipeline,
-    videos: list[str],
-    several: bool,
-    options: VideoOptions,
-    output: OutputOptions,
-    stdout: TextIO,
-    reporter: Reporter,
-) -> None:
+@dataclass(frozen=True)
+class VideoJob:
+    """What every video of a job shares: the pipeline, how frames are sampled (``options``), where results
+    go (``output``, ``stdout``) and who is told (``reporter``)."""
+
+    pipe: Pipeline
+    options: VideoOptions
+    output: OutputOptions
+    stdout: TextIO
+    reporter: Reporter
+
+
+def run_video_job(job: VideoJob, videos: list[str], several: bool) -> None:
     """One video, camera or stream (:func:`run_one_video`), or several clips (:func:`run_clips_job`)."""
     if several:
-        run_clips_job(pipe, videos, options, output, stdout, reporter)
+        run_clips_job(job, videos)
         return
     if source_kind(videos[0]) == "camera":
-        options = replace(options, batch_size=1)  # a live camera: each frame as it comes
-    run_one_video(pipe, videos[0], options, output, stdout, reporter)
+        job = replace(job, options=replace(job.options, batch_size=1))  # a camera: each frame as it comes
+    run_one_video(job, videos[0])
 
 
-def run_one_video(
-    pipe: Pipeline,
-    source: str,
-    options: VideoOptions,
-    output: OutputOptions,
-    stdout: TextIO,
-    reporter: Reporter,
-) -> None:
+def run_one_video(job: VideoJob, source: str) -> None:
     """Process one video; print its frames or tracks; raise on an interruption or undecodable frames."""
+    pipe, options, output, stdout, reporter = job.pipe, job.options, job.output, job.stdout, job.reporter
     from ferkit.pipeline.jobs import summary_line
     from ferkit.video.run import run_video
 
@@ -176,15 +174,9 @@ class _Tally:
     mp4v: bool = False
 
 
-def run_clips_job(
-    pipe: Pipeline,
-    clips: list[str],
-    options: VideoOptions,
-    output: OutputOptions,
-    stdout: TextIO,
-    reporter: Reporter,
-) -> None:
+def run_clips_job(job: VideoJob, clips: list[str]) -> None:
     """Several video files: each clip's frames or track rows, a line per clip, then a total."""
+    pipe, options, output, stdout, reporter = job.pipe, job.options, job.output, job.stdout, job.reporter
     from ferkit.pipeline.jobs import summary_line
     from ferkit.video.clips import run_clips
 
