@@ -106,8 +106,9 @@ class FaceDetector:
         batch = [images] if single else list(images)
         arrays = [read_image(im) if isinstance(im, (str, Path)) else to_bgr8(im) for im in batch]
         conf = self.conf if conf is None else conf
-        found = self._quick_then_full(arrays, conf) if self.quick else None
-        if found is None:
+        if self.quick:
+            found = self._quick_then_full(arrays, conf)
+        else:
             found = self._predict(arrays, conf, self.input_size, self.min_side)
         if self.tile:
             found = [self._tiled(a, dets, conf) for a, dets in zip(arrays, found, strict=True)]
@@ -129,12 +130,10 @@ class FaceDetector:
             )
         return found
 
-    def _quick_then_full(self, arrays: list[np.ndarray], conf: float) -> list[list[Detection]] | None:
+    def _quick_then_full(self, arrays: list[np.ndarray], conf: float) -> list[list[Detection]]:
         """Small photos' answers from the quick pass where it settles them, every other photo's from the full
-        pass; None when no photo is small."""
+        pass."""
         small = [i for i, a in enumerate(arrays) if max(a.shape[:2]) <= QUICK_MAX_SIDE]
-        if not small:
-            return None
         floor = min(conf, QUICK_FLOOR)
         quick = self._predict([arrays[i] for i in small], floor, InputSize(fixed=self.quick), self.quick)
         found: dict[int, list[Detection]] = {}

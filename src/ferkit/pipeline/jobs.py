@@ -83,13 +83,18 @@ class Reporter:
     done: Callable[[str, bool], None] = lambda text, ok: _to_stderr(text)
 
 
-def summary_line(*head: str, out: Path | None = None, skipped: int = 0, extra: tuple[str, ...] = ()) -> str:
+def summary_line(
+    *head: str, out: Path | None = None, skipped: int = 0, extra: tuple[str, ...] = (), torn_lines: int = 0
+) -> str:
     """The one line after every job (images, Ray, videos): what was done (``head``), what ``out`` already
-    held, notes (``extra``), where the results are. Empty parts are left out."""
+    held, notes (``extra``), the torn lines a resume dropped, where the results are. Empty parts are left
+    out."""
     parts = [h for h in head if h]
     if skipped:
         parts.append(f"{skipped} already done in {out} (use --overwrite to redo)")
     parts += [e for e in extra if e]
+    if torn_lines:
+        parts.append(torn_note(torn_lines))
     if out is not None:
         parts.append(f"results in {out}")
     return "; ".join(parts)
@@ -174,10 +179,16 @@ def run_image_job(
             if summary.skipped and output.crops
             else ""
         )
-        torn = torn_note(summary.torn_lines) if summary.torn_lines else ""
-        line = summary_line(head, speed, out=output.out, skipped=summary.skipped, extra=(crops, torn))
+        line = summary_line(head, speed, out=output.out, skipped=summary.skipped, extra=(crops,),
+                            torn_lines=summary.torn_lines)  # fmt: skip
         reporter.done(line, not failed)
-    if failed:
-        for f in summary.failed[len(inputs.errors) :]:  # input errors were reported above
+    raise_if_failed(summary, reporter, reported=len(inputs.errors))  # input errors were reported above
+
+
+def raise_if_failed(summary, reporter: Reporter, reported: int = 0) -> None:
+    """After a batch (local or Ray): each failed input not ``reported`` yet as an error line, then
+    FailedInputs."""
+    if summary.failed:
+        for f in summary.failed[reported:]:
             reporter.error(f)
-        raise FailedInputs(f"{failed} input(s) failed, {summary.processed} processed")
+        raise FailedInputs(f"{len(summary.failed)} input(s) failed, {summary.processed} processed")

@@ -11,7 +11,7 @@ import importlib.util
 from typing import TYPE_CHECKING, TextIO
 
 from ferkit.config import PipelineConfig
-from ferkit.errors import ConfigError, FailedInputs
+from ferkit.errors import ConfigError
 
 if TYPE_CHECKING:
     from ferkit.pipeline.jobs import JobInputs, OutputOptions, Reporter
@@ -28,8 +28,7 @@ def run_ray_job(
 ) -> None:
     """Run on Ray; results printed as they arrive, one summary line, failed inputs listed."""
     from ferkit.pipeline import Pipeline
-    from ferkit.pipeline.batch import torn_note
-    from ferkit.pipeline.jobs import summary_line
+    from ferkit.pipeline.jobs import raise_if_failed, summary_line
     from ferkit.pipeline.ray_engine import check_address, list_sources, run_ray
     from ferkit.pipeline.writers import ResultPrinter
 
@@ -61,11 +60,6 @@ def run_ray_job(
             f"{summary.processed} image(s) processed, {summary.faces} face(s) in {summary.seconds:.1f}s "
             f"on Ray ({summary.workers} worker(s), {summary.images_per_s:.1f} img/s)"
         )
-        torn = torn_note(summary.torn_lines) if summary.torn_lines else ""
-        reporter.done(
-            summary_line(head, out=output.out, skipped=summary.skipped, extra=(torn,)), not summary.failed
-        )
-    if summary.failed:
-        for f in summary.failed:
-            reporter.error(f)
-        raise FailedInputs(f"{len(summary.failed)} input(s) failed, {summary.processed} processed")
+        line = summary_line(head, out=output.out, skipped=summary.skipped, torn_lines=summary.torn_lines)
+        reporter.done(line, not summary.failed)
+    raise_if_failed(summary, reporter)
